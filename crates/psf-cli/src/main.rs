@@ -1,0 +1,113 @@
+//! `psf`: the Production Safety Framework, implemented.
+//!
+//! The binary is thin: it parses arguments, reads files, and prints what the library
+//! crates return. Exit codes follow the convention of checkers used in CI: 0 success,
+//! 1 the input has problems, 2 the command could not do its job.
+
+mod catalog_cmd;
+mod check_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "psf", version, about = "The Production Safety Framework, implemented: catalog, manifest checks.", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the PSF catalog: 8 domains, 40 competencies, and what evidences each.
+    Catalog {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CatalogFormat::Table)]
+        format: CatalogFormat,
+        /// Only this domain (IG, OV, DG, MS, HO, OB, IR, EA).
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Validate deployment manifests; every problem is reported with file:line:col.
+    Check {
+        /// Manifest files to check.
+        #[arg(default_value = "psf.yaml")]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+        /// Judge review dates against this date (YYYY-MM-DD) instead of today.
+        #[arg(long, value_name = "DATE")]
+        today: Option<jiff::civil::Date>,
+    },
+    /// Print the JSON Schema of psf.yaml, for editor completion and validation.
+    Schema,
+    /// Write a commented starter psf.yaml that passes `psf check`.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "psf.yaml")]
+        path: PathBuf,
+        /// Overwrite the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CatalogFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+fn today() -> jiff::civil::Date {
+    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Catalog { format, domain } => catalog_cmd::run(format, domain.as_deref()),
+        Command::Check { files, format, today: date } => check_cmd::run(&files, format, date.unwrap_or_else(today)),
+        Command::Schema => match serde_json::to_string_pretty(&psf_core::Manifest::json_schema()) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("psf: cannot print the schema: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Init { path, force } => init(&path, force),
+    }
+}
+
+fn init(path: &std::path::Path, force: bool) -> ExitCode {
+    if path.exists() && !force {
+        eprintln!("psf: {} already exists\n  help: pass --force to overwrite it, or give another path", path.display());
+        return ExitCode::from(2);
+    }
+    match std::fs::write(path, psf_core::starter::starter(today())) {
+        Ok(()) => {
+            println!(
+                "wrote {}\nnext: put the accountable owner's name and email in `system.owner`, then run `psf check {}`",
+                path.display(),
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("psf: cannot write {}: {e}", path.display());
+            ExitCode::from(2)
+        }
+    }
+}

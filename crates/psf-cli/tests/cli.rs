@@ -1,0 +1,139 @@
+//! The `psf` binary, run as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn psf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_psf")).args(args).current_dir(root()).output().expect("psf runs")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("psf-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn help_lists_what_exists() {
+    let out = stdout(&psf(&["--help"]));
+    for cmd in ["catalog", "check", "schema", "init"] {
+        assert!(out.contains(cmd), "{cmd} missing from --help");
+    }
+    // Nothing that does not exist yet.
+    for absent in ["serve", "assess", "scan"] {
+        assert!(!out.contains(absent), "--help mentions `{absent}`");
+    }
+}
+
+#[test]
+fn catalog_json_has_forty_competencies_in_eight_domains() {
+    let o = psf(&["catalog", "--format", "json"]);
+    assert!(o.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let domains = doc["domains"].as_array().unwrap();
+    let ids: Vec<&str> = domains.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["IG", "OV", "DG", "MS", "HO", "OB", "IR", "EA"]);
+    let competencies: Vec<&str> =
+        domains.iter().flat_map(|d| d["competencies"].as_array().unwrap()).map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(competencies.len(), 40);
+    assert_eq!(competencies.first(), Some(&"IG-1"));
+    assert_eq!(competencies.last(), Some(&"EA-5"));
+    assert!(doc["attribution"].as_str().unwrap().contains("CC BY 4.0"));
+    assert!(doc["attribution"].as_str().unwrap().contains("Production AI Institute"));
+}
+
+#[test]
+fn catalog_table_markdown_and_domain_filter() {
+    let table = stdout(&psf(&["catalog"]));
+    assert!(table.contains("IG-1") && table.contains("EA-5") && table.contains("CC BY 4.0"));
+    assert!(table.contains("40 of 40 competencies"));
+    let one = stdout(&psf(&["catalog", "--domain", "ho"]));
+    assert!(one.contains("HO-5") && !one.contains("IG-1") && one.contains("5 of 40"));
+    let md = stdout(&psf(&["catalog", "--format", "markdown", "--domain", "IR"]));
+    assert!(md.contains("## IR — Incident Response") && md.contains("| IR-2 |") && md.contains("CC BY 4.0"));
+    let bad = psf(&["catalog", "--domain", "XX"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use one of IG, OV"));
+}
+
+#[test]
+fn examples_pass_check() {
+    let o = psf(&[
+        "check",
+        "--today",
+        "2026-11-22",
+        "examples/internal-faq.yaml",
+        "examples/customer-support.yaml",
+        "examples/loan-prescreening.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert_eq!(out.matches(": valid,").count(), 3, "{out}");
+}
+
+#[test]
+fn broken_manifest_exits_1_with_located_errors() {
+    let o = psf(&["check", "--today", "2026-11-22", "crates/psf-core/tests/broken/many-problems.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    insta::assert_snapshot!("many_problems_text", stdout(&o));
+}
+
+#[test]
+fn json_format_for_machines() {
+    let o =
+        psf(&["check", "--format", "json", "--today", "2026-11-22", "crates/psf-core/tests/broken/unknown-model.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    insta::assert_json_snapshot!("unknown_model_json", doc);
+}
+
+#[test]
+fn unreadable_file_exits_2() {
+    let o = psf(&["check", "does-not-exist.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot read does-not-exist.yaml") && err.contains("psf init"), "{err}");
+    let dir = temp_dir("binary");
+    let bin = dir.join("bin.yaml");
+    std::fs::write(&bin, [0xff, 0xfe, 0x00, b'a']).unwrap();
+    let o = psf(&["check", bin.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not UTF-8"));
+}
+
+#[test]
+fn init_writes_a_manifest_that_passes_and_refuses_to_overwrite() {
+    let dir = temp_dir("init");
+    let path = dir.join("psf.yaml");
+    let p = path.to_str().unwrap();
+    assert!(psf(&["init", p]).status.success());
+    let o = psf(&["check", p]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let again = psf(&["init", p]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert!(psf(&["init", "--force", p]).status.success());
+}
+
+#[test]
+fn schema_is_json_schema_of_the_manifest() {
+    let o = psf(&["schema"]);
+    assert!(o.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(schema["$schema"].as_str().unwrap().contains("2020-12"));
+    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for field in ["version", "system", "decision_points", "models", "providers"] {
+        assert!(required.contains(&field), "{field} not required");
+    }
+    assert!(schema["$defs"]["DecisionPoint"]["properties"]["autonomy"].is_object());
+    assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+}

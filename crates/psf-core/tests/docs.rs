@@ -1,0 +1,34 @@
+//! `docs/check-codes.md` is generated from the codes themselves, so it cannot drift.
+//! Run with `PSF_UPDATE_DOCS=1` to rewrite it after adding a code.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use psf_core::Code;
+
+fn render() -> String {
+    let mut out = String::from(
+        "# `psf check` codes\n\n\
+         Generated from `crates/psf-core/src/diagnostic.rs` by `cargo test -p psf-core --test docs` \
+         (set `PSF_UPDATE_DOCS=1` to rewrite). Codes are stable: a code never changes meaning and a \
+         retired code is never reused.\n\n\
+         Errors (`E…`) make a manifest invalid (`psf check` exits 1). Warnings (`W…`) leave it valid \
+         but name evidence the assessment will find missing.\n\n\
+         | code | severity | meaning |\n|---|---|---|\n",
+    );
+    for code in Code::ALL {
+        let _ = writeln!(out, "| {} | {} | {} |", code.as_str(), code.severity().as_str(), code.summary());
+    }
+    out
+}
+
+#[test]
+fn codes_doc_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/check-codes.md");
+    let want = render();
+    if std::env::var_os("PSF_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(have, want, "docs/check-codes.md is out of date: run `PSF_UPDATE_DOCS=1 cargo test -p psf-core --test docs`");
+}
