@@ -30,5 +30,8 @@ fn codes_doc_is_current() {
         std::fs::write(&path, &want).unwrap();
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(have, want, "docs/check-codes.md is out of date: run `PSF_UPDATE_DOCS=1 cargo test -p psf-core --test docs`");
+    assert_eq!(
+        have, want,
+        "docs/check-codes.md is out of date: run `PSF_UPDATE_DOCS=1 cargo test -p psf-core --test docs`"
+    );
 }
