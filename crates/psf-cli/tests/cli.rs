@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[expect(clippy::expect_used, reason = "a test cannot go on without running the binary")]
 fn psf(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_psf")).args(args).current_dir(root()).output().expect("psf runs")
 }
@@ -15,6 +16,7 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+#[expect(clippy::unwrap_used, reason = "a test cannot go on without its scratch directory")]
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("psf-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
