@@ -1,6 +1,7 @@
 //! `psf catalog`.
 
 use std::fmt::Write as _;
+use std::io::{self, Write as _};
 use std::process::ExitCode;
 
 use psf_core::catalog::{self, ATTRIBUTION, COMPETENCIES, Competency, DOMAINS, Domain, PSF_VERSION};
@@ -15,7 +16,7 @@ struct DomainOut<'a> {
     competencies: Vec<&'a Competency>,
 }
 
-pub(crate) fn run(format: CatalogFormat, domain: Option<&str>) -> ExitCode {
+pub(crate) fn run(format: CatalogFormat, domain: Option<&str>) -> io::Result<ExitCode> {
     let domains: Vec<&Domain> = match domain {
         None => DOMAINS.iter().collect(),
         Some(id) => match catalog::domain(id) {
@@ -23,7 +24,7 @@ pub(crate) fn run(format: CatalogFormat, domain: Option<&str>) -> ExitCode {
             None => {
                 let ids: Vec<&str> = DOMAINS.iter().map(|d| d.id).collect();
                 eprintln!("psf: no PSF domain `{id}`\n  help: use one of {}", ids.join(", "));
-                return ExitCode::from(2);
+                return Ok(ExitCode::from(2));
             }
         },
     };
@@ -46,13 +47,13 @@ pub(crate) fn run(format: CatalogFormat, domain: Option<&str>) -> ExitCode {
                 Ok(s) => s + "\n",
                 Err(e) => {
                     eprintln!("psf: cannot write JSON: {e}");
-                    return ExitCode::from(2);
+                    return Ok(ExitCode::from(2));
                 }
             }
         }
     };
-    print!("{text}");
-    ExitCode::SUCCESS
+    io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn kinds(c: &Competency) -> String {

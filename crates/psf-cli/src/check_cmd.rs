@@ -1,5 +1,6 @@
 //! `psf check`.
 
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,7 +24,8 @@ struct FileReport {
     diagnostics: Vec<psf_core::Diagnostic>,
 }
 
-pub(crate) fn run(files: &[PathBuf], format: OutputFormat, today: jiff::civil::Date) -> ExitCode {
+pub(crate) fn run(files: &[PathBuf], format: OutputFormat, today: jiff::civil::Date) -> io::Result<ExitCode> {
+    let mut out = io::stdout().lock();
     let options = CheckOptions { today };
     let mut reports = Vec::new();
     let mut code = 0u8;
@@ -56,9 +58,9 @@ pub(crate) fn run(files: &[PathBuf], format: OutputFormat, today: jiff::civil::D
         }
         if matches!(format, OutputFormat::Text) {
             for d in &checked.diagnostics {
-                print!("{}", d.render(&name, &text));
+                out.write_all(d.render(&name, &text).as_bytes())?;
             }
-            println!("{}", summary(&name, checked.is_valid(), checked.errors(), checked.warnings()));
+            writeln!(out, "{}", summary(&name, checked.is_valid(), checked.errors(), checked.warnings()))?;
         }
         reports.push(FileReport {
             file: name,
@@ -71,14 +73,14 @@ pub(crate) fn run(files: &[PathBuf], format: OutputFormat, today: jiff::civil::D
     }
     if matches!(format, OutputFormat::Json) {
         match serde_json::to_string_pretty(&serde_json::json!({ "files": reports })) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => writeln!(out, "{json}")?,
             Err(e) => {
                 eprintln!("psf: cannot write JSON: {e}");
-                return ExitCode::from(2);
+                return Ok(ExitCode::from(2));
             }
         }
     }
-    ExitCode::from(code)
+    Ok(ExitCode::from(code))
 }
 
 fn read(path: &Path) -> Result<String, String> {

@@ -2,11 +2,15 @@
 //!
 //! The binary is thin: it parses arguments, reads files, and prints what the library
 //! crates return. Exit codes follow the convention of checkers used in CI: 0 success,
-//! 1 the input has problems, 2 the command could not do its job.
+//! 1 the input has problems, 2 the command could not do its job. Output goes through
+//! `io::Write`, never `print!`, so a closed pipe (`psf check | head`) ends the program
+//! quietly instead of panicking.
+#![deny(clippy::print_stdout)]
 
 mod catalog_cmd;
 mod check_cmd;
 
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -74,40 +78,54 @@ fn today() -> jiff::civil::Date {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Catalog { format, domain } => catalog_cmd::run(format, domain.as_deref()),
         Command::Check { files, format, today: date } => check_cmd::run(&files, format, date.unwrap_or_else(today)),
-        Command::Schema => match serde_json::to_string_pretty(&psf_core::Manifest::json_schema()) {
-            Ok(text) => {
-                println!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("psf: cannot print the schema: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Schema => schema(),
         Command::Init { path, force } => init(&path, force),
+    };
+    match result {
+        Ok(code) => code,
+        // The reader went away (`psf catalog | head`): nothing is left to say.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("psf: cannot write output: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
-fn init(path: &std::path::Path, force: bool) -> ExitCode {
+fn schema() -> io::Result<ExitCode> {
+    match serde_json::to_string_pretty(&psf_core::Manifest::json_schema()) {
+        Ok(text) => {
+            writeln!(io::stdout().lock(), "{text}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("psf: cannot print the schema: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn init(path: &std::path::Path, force: bool) -> io::Result<ExitCode> {
     if path.exists() && !force {
         eprintln!("psf: {} already exists\n  help: pass --force to overwrite it, or give another path", path.display());
-        return ExitCode::from(2);
+        return Ok(ExitCode::from(2));
     }
     match std::fs::write(path, psf_core::starter::starter(today())) {
         Ok(()) => {
-            println!(
+            writeln!(
+                io::stdout().lock(),
                 "wrote {}\nnext: put the accountable owner's name and email in `system.owner`, then run `psf check {}`",
                 path.display(),
                 path.display()
-            );
-            ExitCode::SUCCESS
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("psf: cannot write {}: {e}", path.display());
-            ExitCode::from(2)
+            Ok(ExitCode::from(2))
         }
     }
 }

@@ -139,3 +139,31 @@ fn schema_is_json_schema_of_the_manifest() {
     assert!(schema["$defs"]["DecisionPoint"]["properties"]["autonomy"].is_object());
     assert_eq!(schema["additionalProperties"], serde_json::json!(false));
 }
+
+/// `psf catalog | head -1`: the reader closes the pipe early; psf must end quietly,
+/// not panic with "failed printing to stdout".
+#[test]
+fn closed_pipe_ends_quietly() {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    // 200 copies of a report is far more than a pipe buffer (64 KiB), so psf is certainly
+    // still writing when the pipe closes.
+    let mut check = vec!["check", "--today", "2026-11-22"];
+    check.extend(std::iter::repeat_n("crates/psf-core/tests/broken/many-problems.yaml", 200));
+    for args in [vec!["catalog", "--format", "markdown"], check] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_psf"))
+            .args(&args)
+            .current_dir(root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {:?}", out.status);
+    }
+}

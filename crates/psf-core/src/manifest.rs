@@ -172,6 +172,9 @@ pub struct DecisionPoint {
     /// What is decided or produced here.
     #[serde(default)]
     pub description: Option<String>,
+    /// The name clients send as `model` to reach this decision point; its id if left out.
+    #[serde(default)]
+    pub route: Option<String>,
     /// The system prompt the gateway sends; clients cannot replace it (IG-5).
     #[serde(default)]
     pub system_prompt: Option<String>,
@@ -1377,6 +1380,13 @@ pub struct NotApplicable {
     pub reason: String,
 }
 
+impl DecisionPoint {
+    /// The name clients send as `model` to reach this decision point.
+    pub fn route(&self) -> &str {
+        self.route.as_deref().unwrap_or(&self.id)
+    }
+}
+
 impl Manifest {
     /// The JSON Schema of the manifest (draft 2020-12), for editors and for validation.
     pub fn json_schema() -> serde_json::Value {
@@ -1397,5 +1407,48 @@ impl Manifest {
             next = model.fallback.as_deref();
         }
         chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_bands_at_their_boundaries() {
+        let cases = [(1, RiskBand::Low), (4, RiskBand::Low), (5, RiskBand::Medium), (9, RiskBand::Medium)];
+        let more = [(10, RiskBand::High), (16, RiskBand::High), (17, RiskBand::Critical), (25, RiskBand::Critical)];
+        for (score, band) in cases.into_iter().chain(more) {
+            assert_eq!(RiskBand::of(score), band, "score {score}");
+        }
+        // Every likelihood x impact pair lands in the band of its product.
+        for l in 1..=5u8 {
+            for i in 1..=5u8 {
+                let risk = Risk {
+                    id: "R-1".into(),
+                    title: "t".into(),
+                    description: None,
+                    category: RiskCategory::Bias,
+                    likelihood: l,
+                    impact: i,
+                    residual: None,
+                    treatment: Treatment::Accept,
+                    mitigations: vec![],
+                    owner: "o".into(),
+                    review_by: None,
+                    status: RiskStatus::Open,
+                };
+                assert_eq!(risk.score(), l * i);
+                assert_eq!(risk.band(), RiskBand::of(l * i));
+            }
+        }
+    }
+
+    #[test]
+    fn ai_specific_categories() {
+        assert!(RiskCategory::PromptInjection.is_ai_specific());
+        assert!(RiskCategory::ModelDrift.is_ai_specific());
+        assert!(!RiskCategory::Security.is_ai_specific());
+        assert!(!RiskCategory::Availability.is_ai_specific());
     }
 }

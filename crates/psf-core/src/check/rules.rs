@@ -81,6 +81,7 @@ impl Rules<'_> {
         for (list, ids) in &lists {
             self.unique_ids(list, ids, false);
         }
+        self.unique_routes();
         let risks: Vec<&str> = m.risks.iter().map(|r| r.id.as_str()).collect();
         self.unique_ids("risks", &risks, true);
         let keys: Vec<(usize, usize, &str)> = m
@@ -107,6 +108,27 @@ impl Rules<'_> {
             self.unique_ids("incident_plan/failure_modes", &modes, false);
             let templates: Vec<&str> = plan.comms_templates.iter().map(|t| t.id.as_str()).collect();
             self.unique_ids("incident_plan/comms_templates", &templates, false);
+        }
+    }
+
+    /// Two decision points reached by one route would make routing ambiguous.
+    fn unique_routes(&mut self) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, point) in self.m.decision_points.iter().enumerate() {
+            let route = point.route();
+            let pointer = match point.route {
+                Some(_) => format!("/decision_points/{i}/route"),
+                None => format!("/decision_points/{i}/id"),
+            };
+            if let Some(first) = seen.insert(route, i) {
+                let other = &self.m.decision_points[first].id;
+                self.at(
+                    Code::DuplicateId,
+                    pointer,
+                    format!("decision point `{}` has route `{route}`, which `{other}` already uses", point.id),
+                    "give each decision point its own `route` (the name clients send as `model`)",
+                );
+            }
         }
     }
 

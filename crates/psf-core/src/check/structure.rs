@@ -159,20 +159,20 @@ fn translate(error: &ValidationError<'_>, doc: &Document) -> Vec<Diagnostic> {
             }
             vec![at_value(d)]
         }
-        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit }
+        | ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => {
+            let side = match error.kind() {
+                ValidationErrorKind::Minimum { .. } | ValidationErrorKind::ExclusiveMinimum { .. } => {
+                    "below the minimum"
+                }
+                _ => "above the maximum",
+            };
             let d = Diagnostic::new(
                 Code::OutOfRange,
                 pointer.clone(),
-                format!("{place} is {}, below the minimum of {limit}", error.instance()),
-            )
-            .help(range_help(schema));
-            vec![at_value(d)]
-        }
-        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
-            let d = Diagnostic::new(
-                Code::OutOfRange,
-                pointer.clone(),
-                format!("{place} is {}, above the maximum of {limit}", error.instance()),
+                format!("{place} is {}, {side} of {limit}", error.instance()),
             )
             .help(range_help(schema));
             vec![at_value(d)]
