@@ -9,6 +9,8 @@
 
 mod catalog_cmd;
 mod check_cmd;
+mod eval_cmd;
+mod scan_cmd;
 
 use std::io::{self, Write as _};
 use std::path::PathBuf;
@@ -17,7 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "psf", version, about = "The Production Safety Framework, implemented: catalog, manifest checks.", long_about = None)]
+#[command(name = "psf", version, about = "The Production Safety Framework, implemented: catalog, manifest checks, detectors.", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,6 +50,24 @@ enum Command {
     },
     /// Print the JSON Schema of psf.yaml, for editor completion and validation.
     Schema,
+    /// Scan text for PII, hidden characters and prompt injection; or evaluate the detectors.
+    Scan {
+        /// The text to scan, or `-` for standard input.
+        #[arg(default_value = "-")]
+        input: PathBuf,
+        /// Print the text with PII replaced by labels such as [EMAIL].
+        #[arg(long, conflicts_with_all = ["tokenize", "eval"])]
+        redact: bool,
+        /// Print the text with PII replaced by placeholders such as [EMAIL_1].
+        #[arg(long, conflicts_with = "eval")]
+        tokenize: bool,
+        /// Evaluate a detector on labelled data at INPUT: precision, recall, F1, throughput.
+        #[arg(long, value_enum)]
+        eval: Option<eval_cmd::EvalKind>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
     /// Write a commented starter psf.yaml that passes `psf check`.
     Init {
         /// Where to write it.
@@ -82,6 +102,19 @@ fn main() -> ExitCode {
         Command::Catalog { format, domain } => catalog_cmd::run(format, domain.as_deref()),
         Command::Check { files, format, today: date } => check_cmd::run(&files, format, date.unwrap_or_else(today)),
         Command::Schema => schema(),
+        Command::Scan { input, redact, tokenize, eval, format } => match eval {
+            Some(kind) => eval_cmd::run(kind, &input, format),
+            None => {
+                let transform = if redact {
+                    scan_cmd::Transform::Redact
+                } else if tokenize {
+                    scan_cmd::Transform::Tokenize
+                } else {
+                    scan_cmd::Transform::None
+                };
+                scan_cmd::run(&input, transform, format)
+            }
+        },
         Command::Init { path, force } => init(&path, force),
     };
     match result {

@@ -9,8 +9,6 @@ use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::manifest::{Autonomy, FailureKind, Manifest, Person, RiskBand, RiskTier, Treatment};
 use crate::yaml::SpanMap;
 
-use super::secrets;
-
 /// Days after which a review counts as stale.
 const YEAR_DAYS: i64 = 365;
 
@@ -345,7 +343,7 @@ impl Rules<'_> {
 
     fn env_name(&mut self, pointer: String, name: &str) {
         // A pasted secret is already reported as E213; don't report it twice.
-        if secrets::find(name).is_some() {
+        if psf_detect::secrets::first(name).is_some() {
             return;
         }
         let ok = name.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')

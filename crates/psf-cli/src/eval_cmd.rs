@@ -1,0 +1,351 @@
+//! `psf scan --eval`: precision, recall and F1 of the detectors on labelled data, and
+//! their throughput, so every accuracy claim comes with the command that measured it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use psf_detect::{InjectionDetector, PiiDetector, Source};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::OutputFormat;
+use crate::scan_cmd::read_input;
+
+/// Which detector to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EvalKind {
+    /// PII spans: objects with `full_text`/`text` and `spans` (code-point offsets).
+    Pii,
+    /// Prompt injection: JSONL with `text` and `label` (1 = injection).
+    Injection,
+    /// Content categories (not yet available).
+    Content,
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+struct Counts {
+    tp: usize,
+    fp: usize,
+    #[serde(rename = "fn")]
+    fn_: usize,
+}
+
+impl Counts {
+    fn precision(self) -> f64 {
+        ratio(self.tp, self.tp + self.fp)
+    }
+    fn recall(self) -> f64 {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+    fn f1(self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+    }
+    fn add(&mut self, other: Counts) {
+        self.tp += other.tp;
+        self.fp += other.fp;
+        self.fn_ += other.fn_;
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+pub(crate) fn run(kind: EvalKind, path: &Path, format: OutputFormat) -> io::Result<ExitCode> {
+    let text = match read_input(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("psf: cannot read {}: {e}", path.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let result = match kind {
+        EvalKind::Pii => eval_pii(&text),
+        EvalKind::Injection => eval_injection(&text),
+        EvalKind::Content => {
+            Err("content detection has not landed yet; `--eval pii` and `--eval injection` work".into())
+        }
+    };
+    match result {
+        Ok(report) => {
+            let mut out = io::stdout().lock();
+            match format {
+                OutputFormat::Json => {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&report.json).unwrap_or_default())?
+                }
+                OutputFormat::Text => out.write_all(report.text.as_bytes())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("psf: {}: {e}", path.display());
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+struct Report {
+    text: String,
+    json: Value,
+}
+
+/// Records of a JSON array or of JSON lines.
+fn records(text: &str) -> Result<Vec<Value>, String> {
+    if text.trim_start().starts_with('[') {
+        return serde_json::from_str::<Vec<Value>>(text).map_err(|e| format!("not a JSON array of records: {e}"));
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: not JSON: {e}", i + 1)))
+        .collect()
+}
+
+/// The dataset's entity names, mapped to psf's labels; `None` for types psf does not score.
+fn gold_label(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "EMAIL_ADDRESS" | "EMAIL" => "EMAIL",
+        "PHONE_NUMBER" | "PHONE" => "PHONE",
+        "CREDIT_CARD" => "CREDIT_CARD",
+        "IBAN_CODE" | "IBAN" => "IBAN",
+        "US_SSN" => "US_SSN",
+        "UK_NHS" | "UK_NINO" => "UK_NINO",
+        "IP_ADDRESS" => "IP_ADDRESS",
+        "MAC_ADDRESS" => "MAC_ADDRESS",
+        "CRYPTO" | "CRYPTO_ADDRESS" => "CRYPTO_ADDRESS",
+        "PERSON" => "PERSON",
+        "STREET_ADDRESS" | "ADDRESS" | "LOCATION" => "ADDRESS",
+        _ => return None,
+    })
+}
+
+struct Gold {
+    label: &'static str,
+    start: usize,
+    end: usize,
+}
+
+fn eval_pii(text: &str) -> Result<Report, String> {
+    let detector = PiiDetector::new().map_err(|e| e.to_string())?;
+    let mut samples: Vec<(String, Vec<Gold>)> = Vec::new();
+    for (i, record) in records(text)?.into_iter().enumerate() {
+        let body = record
+            .get("full_text")
+            .or_else(|| record.get("text"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("record {}: no `full_text` or `text`", i + 1))?
+            .to_string();
+        // Offsets are code points; psf works in bytes.
+        let bytes_at: Vec<usize> = body.char_indices().map(|(b, _)| b).chain([body.len()]).collect();
+        let mut gold = Vec::new();
+        for span in record.get("spans").and_then(Value::as_array).into_iter().flatten() {
+            let name = span.get("entity_type").and_then(Value::as_str).unwrap_or_default();
+            let get = |a: &str, b: &str| span.get(a).or_else(|| span.get(b)).and_then(Value::as_u64);
+            let (Some(s), Some(e)) = (get("start_position", "start"), get("end_position", "end")) else {
+                return Err(format!("record {}: a span lacks start or end", i + 1));
+            };
+            let (Some(&start), Some(&end)) = (bytes_at.get(s as usize), bytes_at.get(e as usize)) else {
+                return Err(format!("record {}: span {s}..{e} is outside the text", i + 1));
+            };
+            if let Some(label) = gold_label(name) {
+                gold.push(Gold { label, start, end });
+            }
+        }
+        samples.push((body, gold));
+    }
+    let scored: BTreeSet<&str> = samples.iter().flat_map(|(_, g)| g.iter().map(|x| x.label)).collect();
+    let mut per_type: BTreeMap<&str, Counts> = scored.iter().map(|l| (*l, Counts::default())).collect();
+    let mut latencies = Vec::with_capacity(samples.len());
+    let mut bytes = 0usize;
+    let mut chars = 0usize;
+    let started = Instant::now();
+    for (body, gold) in &samples {
+        let t = Instant::now();
+        let found = detector.scan(body);
+        latencies.push(t.elapsed());
+        bytes += body.len();
+        chars += body.chars().count();
+        let mut matched = vec![false; gold.len()];
+        for f in found.iter().filter(|f| scored.contains(f.entity.label())) {
+            let hit = gold.iter().enumerate().find(|(i, g)| {
+                !matched[*i] && g.label == f.entity.label() && g.start < f.span.end && f.span.start < g.end
+            });
+            let counts = per_type.entry(f.entity.label()).or_default();
+            match hit {
+                Some((i, _)) => {
+                    matched[i] = true;
+                    counts.tp += 1;
+                }
+                None => counts.fp += 1,
+            }
+        }
+        for (g, m) in gold.iter().zip(&matched) {
+            if !m {
+                per_type.entry(g.label).or_default().fn_ += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let detected: BTreeSet<&str> = psf_detect::EntityType::ALL.iter().map(|t| t.label()).collect();
+    let mut micro = Counts::default();
+    let mut micro_detected = Counts::default();
+    for (label, c) in &per_type {
+        micro.add(*c);
+        if detected.contains(label) {
+            micro_detected.add(*c);
+        }
+    }
+    let throughput = Throughput::new(bytes, chars, samples.len(), elapsed, &mut latencies);
+    let mut text = format!(
+        "PII evaluation: {} texts, {} gold spans of scored types (overlap match, same type)\n\n{:<14} {:>5} {:>5} {:>5} {:>9} {:>7} {:>6}\n",
+        samples.len(),
+        per_type.values().map(|c| c.tp + c.fn_).sum::<usize>(),
+        "type",
+        "tp",
+        "fp",
+        "fn",
+        "precision",
+        "recall",
+        "f1"
+    );
+    for (label, c) in &per_type {
+        let note = if detected.contains(label) { "" } else { "  (no psf detector yet)" };
+        text.push_str(&format!(
+            "{label:<14} {:>5} {:>5} {:>5} {:>9.3} {:>7.3} {:>6.3}{note}\n",
+            c.tp,
+            c.fp,
+            c.fn_,
+            c.precision(),
+            c.recall(),
+            c.f1()
+        ));
+    }
+    text.push_str(&format!(
+        "\nmicro, all scored types:        P {:.3} R {:.3} F1 {:.3}\nmicro, types psf detects today: P {:.3} R {:.3} F1 {:.3}\n{}",
+        micro.precision(),
+        micro.recall(),
+        micro.f1(),
+        micro_detected.precision(),
+        micro_detected.recall(),
+        micro_detected.f1(),
+        throughput.text()
+    ));
+    let json = serde_json::json!({
+        "kind": "pii",
+        "texts": samples.len(),
+        "per_type": per_type.iter().map(|(l, c)| (l.to_string(), metrics(*c))).collect::<BTreeMap<_, _>>(),
+        "micro": metrics(micro),
+        "micro_detected_types": metrics(micro_detected),
+        "throughput": throughput,
+    });
+    Ok(Report { text, json })
+}
+
+fn metrics(c: Counts) -> Value {
+    serde_json::json!({ "tp": c.tp, "fp": c.fp, "fn": c.fn_, "precision": c.precision(), "recall": c.recall(), "f1": c.f1() })
+}
+
+fn eval_injection(text: &str) -> Result<Report, String> {
+    let detector = InjectionDetector::new().map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for (i, record) in records(text)?.into_iter().enumerate() {
+        let body = record.get("text").and_then(Value::as_str).ok_or_else(|| format!("record {}: no `text`", i + 1))?;
+        let label = match record.get("label") {
+            Some(Value::Number(n)) => n.as_u64() == Some(1),
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => matches!(s.as_str(), "1" | "injection" | "true"),
+            _ => return Err(format!("record {}: no `label`", i + 1)),
+        };
+        rows.push((body.to_string(), label));
+    }
+    let (mut tp, mut fp, mut fn_, mut tn) = (0usize, 0usize, 0usize, 0usize);
+    let mut latencies = Vec::with_capacity(rows.len());
+    let mut bytes = 0;
+    let mut chars = 0;
+    let started = Instant::now();
+    for (body, label) in &rows {
+        let t = Instant::now();
+        let flagged = detector.scan(body, Source::User).flagged;
+        latencies.push(t.elapsed());
+        bytes += body.len();
+        chars += body.chars().count();
+        match (flagged, *label) {
+            (true, true) => tp += 1,
+            (true, false) => fp += 1,
+            (false, true) => fn_ += 1,
+            (false, false) => tn += 1,
+        }
+    }
+    let elapsed = started.elapsed();
+    let c = Counts { tp, fp, fn_ };
+    let fpr = ratio(fp, fp + tn);
+    let balanced = (c.recall() + ratio(tn, tn + fp)) / 2.0;
+    let throughput = Throughput::new(bytes, chars, rows.len(), elapsed, &mut latencies);
+    let text = format!(
+        "injection evaluation: {} texts ({} injections, {} benign), user-input threshold\n\n\
+         tp {tp}  fp {fp}  fn {fn_}  tn {tn}\nprecision {:.3}  recall {:.3}  f1 {:.3}\n\
+         false-positive rate {:.3}  balanced accuracy {:.3}\n{}",
+        rows.len(),
+        tp + fn_,
+        fp + tn,
+        c.precision(),
+        c.recall(),
+        c.f1(),
+        fpr,
+        balanced,
+        throughput.text()
+    );
+    let json = serde_json::json!({
+        "kind": "injection",
+        "texts": rows.len(),
+        "counts": { "tp": tp, "fp": fp, "fn": fn_, "tn": tn },
+        "precision": c.precision(),
+        "recall": c.recall(),
+        "f1": c.f1(),
+        "false_positive_rate": fpr,
+        "balanced_accuracy": balanced,
+        "throughput": throughput,
+    });
+    Ok(Report { text, json })
+}
+
+#[derive(Serialize)]
+struct Throughput {
+    bytes: usize,
+    chars_per_second: f64,
+    megabytes_per_second: f64,
+    mean_us_per_text: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+impl Throughput {
+    fn new(bytes: usize, chars: usize, texts: usize, elapsed: Duration, latencies: &mut [Duration]) -> Throughput {
+        latencies.sort();
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+                .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        Throughput {
+            bytes,
+            chars_per_second: chars as f64 / secs,
+            megabytes_per_second: bytes as f64 / secs / 1e6,
+            mean_us_per_text: secs * 1e6 / texts.max(1) as f64,
+            p50_us: pct(0.5),
+            p99_us: pct(0.99),
+        }
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "throughput: {:.0} chars/s ({:.1} MB/s) on one thread; per text mean {:.1} µs, p50 {:.1} µs, p99 {:.1} µs\n",
+            self.chars_per_second, self.megabytes_per_second, self.mean_us_per_text, self.p50_us, self.p99_us
+        )
+    }
+}

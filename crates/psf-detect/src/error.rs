@@ -1,0 +1,45 @@
+//! Errors from building detectors. Scanning itself cannot fail.
+
+use std::fmt;
+
+/// Why a detector could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    kind: BuildErrorKind,
+}
+
+/// The kinds of [`BuildError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildErrorKind {
+    /// A pattern did not compile.
+    Pattern {
+        /// Which detector's pattern.
+        detector: &'static str,
+        /// The regex engine's message.
+        message: String,
+    },
+}
+
+impl BuildError {
+    pub(crate) fn pattern(detector: &'static str, message: String) -> BuildError {
+        BuildError { kind: BuildErrorKind::Pattern { detector, message } }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &BuildErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BuildErrorKind::Pattern { detector, message } => {
+                write!(f, "the {detector} pattern does not compile: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}

@@ -1,0 +1,26 @@
+//! psf-detect: the detectors behind psf's input and output controls.
+//!
+//! The crate is pure: no IO, no async, no global state. Detectors are compiled once
+//! (`PiiDetector::new`, `InjectionDetector::new`) into immutable `Send + Sync` values
+//! and then scan any number of texts. Every finding carries a byte span into the text
+//! it came from, so callers can redact, tokenize or point at it.
+//!
+//! The design choice: patterns only propose candidates; validators decide (checksums,
+//! issued ranges, surrounding words), and overlaps go to the strongest evidence. That is
+//! what lets a microsecond regex pass reach the precision of heavier tools.
+#![deny(missing_docs)]
+
+mod error;
+mod finding;
+pub mod injection;
+pub mod pii;
+pub mod sanitize;
+pub mod secrets;
+pub mod transform;
+
+pub use error::{BuildError, BuildErrorKind};
+pub use finding::{DataClass, EntityType, Evidence, Finding};
+pub use injection::{InjectionDetector, InjectionReport, Source};
+pub use pii::{PiiDetector, PiiDetectorBuilder};
+pub use sanitize::{SanitizeFinding, Sanitized, sanitize};
+pub use transform::{RedactStyle, Vault, hash, redact};

@@ -1,0 +1,70 @@
+//! Property tests for the detectors and the operations on their findings.
+
+use proptest::prelude::*;
+use psf_detect::{InjectionDetector, PiiDetector, RedactStyle, Source, Vault, redact, sanitize};
+
+/// Text that mixes prose with PII of several types, so properties see real findings.
+fn texty() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "[a-zA-Z ,.]{0,30}",
+        Just("jane.doe@example.com".to_string()),
+        Just("4111 1111 1111 1111".to_string()),
+        Just("+44 20 7946 0958".to_string()),
+        Just("GB82 WEST 1234 5698 7654 32".to_string()),
+        Just("536-22-8726".to_string()),
+        Just("192.168.0.1".to_string()),
+        Just("sk-proj-4fGh7Jk2Lm9Np3Qr5St8Uv1Wx6Yz0Ab".to_string()),
+        Just("[EMAIL_1]".to_string()),
+        "\\PC{0,12}",
+    ];
+    proptest::collection::vec(piece, 0..8).prop_map(|parts| parts.join(" "))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn findings_are_ordered_disjoint_and_on_char_boundaries(text in texty()) {
+        let d = PiiDetector::new().unwrap();
+        let found = d.scan(&text);
+        for w in found.windows(2) {
+            prop_assert!(w[0].span.end <= w[1].span.start);
+        }
+        for f in &found {
+            prop_assert!(text.is_char_boundary(f.span.start) && text.is_char_boundary(f.span.end));
+            prop_assert!((0.0..=1.0).contains(&f.confidence));
+        }
+    }
+
+    #[test]
+    fn redaction_leaves_no_detected_span(text in texty()) {
+        let d = PiiDetector::new().unwrap();
+        let found = d.scan(&text);
+        let redacted = redact(&text, &found, RedactStyle::Label);
+        let again = d.scan(&redacted);
+        prop_assert!(again.is_empty(), "{redacted:?} still has {again:?}");
+    }
+
+    #[test]
+    fn tokenize_then_detokenize_is_the_identity(text in texty()) {
+        let d = PiiDetector::new().unwrap();
+        let found = d.scan(&text);
+        let mut vault = Vault::new();
+        let tokenized = vault.tokenize(&text, &found);
+        for f in &found {
+            let value = &text[f.span.clone()];
+            prop_assert!(!tokenized.contains(value) || value.len() < 4, "{value} survived tokenization");
+        }
+        prop_assert_eq!(vault.detokenize(&tokenized), text);
+    }
+
+    #[test]
+    fn sanitize_and_injection_never_panic(text in "\\PC{0,200}") {
+        let s = sanitize(&text);
+        for f in &s.findings {
+            prop_assert!(text.is_char_boundary(f.span.start) && text.is_char_boundary(f.span.end));
+        }
+        let r = InjectionDetector::new().unwrap().scan(&text, Source::Tool);
+        prop_assert!((0.0..=1.0).contains(&r.score));
+    }
+}
