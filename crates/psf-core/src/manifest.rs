@@ -327,12 +327,13 @@ pub struct InjectionPolicy {
     /// What to do when the score reaches the threshold.
     #[serde(default = "InjectionPolicy::default_action")]
     pub action: Action,
-    /// Score from 0 to 1 at which user input counts as an injection.
+    /// Score from 0 to 1 at which user input counts as an injection (default 0.6).
     #[serde(default = "InjectionPolicy::default_threshold")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub threshold: f64,
-    /// Score at which retrieved or tool content counts as an injection (indirect injection).
-    #[serde(default = "InjectionPolicy::default_threshold")]
+    /// Score at which retrieved or tool content counts as an injection (indirect
+    /// injection; default 0.4, lower because such content should carry no instructions).
+    #[serde(default = "InjectionPolicy::default_tool_threshold")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub tool_content_threshold: f64,
 }
@@ -342,7 +343,10 @@ impl InjectionPolicy {
         Action::Block
     }
     fn default_threshold() -> f64 {
-        0.8
+        psf_detect::InjectionDetector::USER_THRESHOLD
+    }
+    fn default_tool_threshold() -> f64 {
+        psf_detect::InjectionDetector::TOOL_THRESHOLD
     }
 }
 
@@ -351,7 +355,7 @@ impl Default for InjectionPolicy {
         InjectionPolicy {
             action: Self::default_action(),
             threshold: Self::default_threshold(),
-            tool_content_threshold: Self::default_threshold(),
+            tool_content_threshold: Self::default_tool_threshold(),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! what lets a microsecond regex pass reach the precision of heavier tools.
 #![deny(missing_docs)]
 
+pub mod classifier;
 mod error;
 mod finding;
 pub mod injection;

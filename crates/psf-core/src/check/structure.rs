@@ -150,7 +150,9 @@ fn translate(error: &ValidationError<'_>, doc: &Document) -> Vec<Diagnostic> {
                 pointer.clone(),
                 format!("`{shown}` is not a valid value for {place}"),
             );
-            if !options.is_empty() {
+            if options.is_empty() {
+                d.help = Some(format!("{place} does not have an allowed shape; `psf schema` shows what it accepts"));
+            } else {
                 let guess = found.as_str().and_then(|s| did_you_mean(s, options.iter().map(String::as_str)));
                 d.help = Some(match guess {
                     Some(g) => format!("did you mean `{g}`? expected one of: {}", options.join(", ")),

@@ -1,0 +1,130 @@
+//! Trains psf's injection classifier and reports cross-validated figures.
+//!
+//! ```text
+//! cargo run --release -p psf-detect --example train_injection -- \
+//!     ../shared/datasets/deepset-prompt-injections/train.jsonl \
+//!     --out crates/psf-detect/models/injection-v1.bin
+//! ```
+//!
+//! Input: JSON lines with `text` and `label` (1 = injection). The run is deterministic:
+//! a fixed shuffle, stratified 5-fold cross-validation of the classifier alone and of
+//! the full detector (patterns + classifier), then a final fit on all the data.
+
+use std::process::ExitCode;
+
+use psf_detect::classifier::Model;
+use psf_detect::{InjectionDetector, Source, sanitize};
+
+const EPOCHS: usize = 40;
+const RATE: f32 = 3.0;
+const L2: f32 = 1e-6;
+const FOLDS: usize = 5;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
+    let inputs: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && args.get(i.wrapping_sub(1)).is_none_or(|p| p != "--out"))
+        .map(|(_, a)| a)
+        .collect();
+    if inputs.is_empty() {
+        eprintln!("usage: train_injection DATA.jsonl... [--out MODEL.bin]");
+        return ExitCode::from(2);
+    }
+    let mut rows: Vec<(String, bool)> = Vec::new();
+    for path in inputs {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("cannot read {path}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                eprintln!("{path}:{}: not JSON", i + 1);
+                return ExitCode::from(2);
+            };
+            let (Some(t), Some(l)) = (v["text"].as_str(), v["label"].as_u64()) else {
+                eprintln!("{path}:{}: needs `text` and `label`", i + 1);
+                return ExitCode::from(2);
+            };
+            rows.push((sanitize(t).for_detection, l == 1));
+        }
+    }
+    shuffle(&mut rows, 0x5eed);
+    println!("{} rows, {} injections", rows.len(), rows.iter().filter(|r| r.1).count());
+
+    // Stratified folds: positives and negatives dealt out in turn.
+    let mut fold_of = vec![0; rows.len()];
+    let (mut p, mut n) = (0, 0);
+    for (i, (_, y)) in rows.iter().enumerate() {
+        let k = if *y { &mut p } else { &mut n };
+        fold_of[i] = *k % FOLDS;
+        *k += 1;
+    }
+    let thresholds = [0.5, 0.6, 0.7, 0.8, 0.9];
+    let mut clf = vec![[0usize; 4]; thresholds.len()];
+    let mut full = vec![[0usize; 4]; thresholds.len()];
+    for fold in 0..FOLDS {
+        let train: Vec<(String, bool)> =
+            rows.iter().zip(&fold_of).filter(|(_, f)| **f != fold).map(|(r, _)| r.clone()).collect();
+        let model = Model::train(&train, EPOCHS, RATE, L2);
+        let Ok(detector) = InjectionDetector::with_model(0.0, 0.0, Some(model.clone())) else {
+            eprintln!("cannot build the detector");
+            return ExitCode::from(2);
+        };
+        for ((text, y), _) in rows.iter().zip(&fold_of).filter(|(_, f)| **f == fold) {
+            let p = model.predict(text);
+            let s = detector.scan(text, Source::User).score;
+            for (t, th) in thresholds.iter().enumerate() {
+                tally(&mut clf[t], p >= *th, *y);
+                tally(&mut full[t], s >= *th, *y);
+            }
+        }
+    }
+    println!("\n{FOLDS}-fold cross-validation (held-out folds only)");
+    println!("threshold | classifier: recall  FPR  | patterns+classifier: recall  FPR");
+    for (t, th) in thresholds.iter().enumerate() {
+        let (r1, f1) = rates(clf[t]);
+        let (r2, f2) = rates(full[t]);
+        println!("   {th:.1}    |             {r1:.3}  {f1:.3}  |                      {r2:.3}  {f2:.3}");
+    }
+    let model = Model::train(&rows, EPOCHS, RATE, L2);
+    if let Some(out) = out {
+        if let Err(e) = std::fs::write(&out, model.to_bytes()) {
+            eprintln!("cannot write {out}: {e}");
+            return ExitCode::from(2);
+        }
+        println!("\nwrote {out} (trained on all {} rows)", rows.len());
+    }
+    ExitCode::SUCCESS
+}
+
+/// [tp, fp, fn, tn]
+fn tally(c: &mut [usize; 4], flagged: bool, label: bool) {
+    c[match (flagged, label) {
+        (true, true) => 0,
+        (true, false) => 1,
+        (false, true) => 2,
+        (false, false) => 3,
+    }] += 1;
+}
+
+fn rates(c: [usize; 4]) -> (f64, f64) {
+    let recall = c[0] as f64 / (c[0] + c[2]).max(1) as f64;
+    let fpr = c[1] as f64 / (c[1] + c[3]).max(1) as f64;
+    (recall, fpr)
+}
+
+/// Fisher–Yates with a fixed xorshift generator, so every run trains the same model.
+fn shuffle<T>(v: &mut [T], mut seed: u64) {
+    for i in (1..v.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}
