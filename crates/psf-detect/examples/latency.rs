@@ -1,0 +1,44 @@
+//! Latency percentiles of the detectors on a 1 kB prompt (divan reports medians, the
+//! goals are stated as p99). `cargo run --release -p psf-detect --example latency`.
+
+use std::time::Instant;
+
+use psf_detect::{InjectionDetector, PiiDetector, Source};
+
+fn main() {
+    let mut prompt = String::from(
+        "Hello, I ordered a lamp last week and it arrived broken. My email is jane.doe@example.com \
+         and you can call me on +44 20 7946 0958. I paid with card 4111 1111 1111 1111 and would like \
+         a refund to my account GB82 WEST 1234 5698 7654 32 please. ",
+    );
+    while prompt.len() < 1024 {
+        prompt.push_str("The box was damaged and the glass shade was in pieces when I opened it. ");
+    }
+    let (Ok(pii), Ok(injection)) = (PiiDetector::new(), InjectionDetector::new()) else {
+        eprintln!("cannot build the detectors");
+        return;
+    };
+    let runs = 20_000;
+    let pii_only = |t: &str| !pii.scan(t).is_empty();
+    let injection_only = |t: &str| injection.scan(t, Source::User).flagged;
+    let both = |t: &str| !pii.scan(t).is_empty() && !injection.scan(t, Source::User).flagged;
+    let cases: [(&str, &dyn Fn(&str) -> bool); 3] =
+        [("pii scan", &pii_only), ("injection scan", &injection_only), ("pii + injection", &both)];
+    for (name, f) in cases {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let start = Instant::now();
+            std::hint::black_box(f(std::hint::black_box(&prompt)));
+            times.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+        times.sort_by(f64::total_cmp);
+        let p = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        println!(
+            "{name:<16} {} bytes, {runs} runs: p50 {:.1} µs  p99 {:.1} µs  p99.9 {:.1} µs",
+            prompt.len(),
+            p(0.5),
+            p(0.99),
+            p(0.999)
+        );
+    }
+}
