@@ -5,6 +5,9 @@ use std::time::Instant;
 
 use psf_detect::{InjectionDetector, PiiDetector, Source};
 
+/// One way of scanning the prompt.
+type Scan<'a> = dyn Fn(&str) -> bool + 'a;
+
 fn main() {
     let mut prompt = String::from(
         "Hello, I ordered a lamp last week and it arrived broken. My email is jane.doe@example.com \
@@ -22,7 +25,7 @@ fn main() {
     let pii_only = |t: &str| !pii.scan(t).is_empty();
     let injection_only = |t: &str| injection.scan(t, Source::User).flagged;
     let both = |t: &str| !pii.scan(t).is_empty() && !injection.scan(t, Source::User).flagged;
-    let cases: [(&str, &dyn Fn(&str) -> bool); 3] =
+    let cases: [(&str, &Scan); 3] =
         [("pii scan", &pii_only), ("injection scan", &injection_only), ("pii + injection", &both)];
     for (name, f) in cases {
         let mut times = Vec::with_capacity(runs);
