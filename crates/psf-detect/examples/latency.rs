@@ -1,6 +1,7 @@
 //! Latency percentiles of the detectors on a 1 kB prompt (divan reports medians, the
 //! goals are stated as p99). `cargo run --release -p psf-detect --example latency`.
 
+use std::io::Write as _;
 use std::time::Instant;
 
 use psf_detect::{InjectionDetector, PiiDetector, Source};
@@ -36,7 +37,9 @@ fn main() {
         }
         times.sort_by(f64::total_cmp);
         let p = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-        println!(
+        // Ignore a closed pipe (`| head`): there is nobody left to tell.
+        let _ = writeln!(
+            std::io::stdout(),
             "{name:<16} {} bytes, {runs} runs: p50 {:.1} µs  p99 {:.1} µs  p99.9 {:.1} µs",
             prompt.len(),
             p(0.5),

@@ -22,6 +22,11 @@ struct Pattern {
     entity: EntityType,
     regex: Regex,
     validate: Validator,
+    /// Context words without which this pattern's validator can never succeed; the
+    /// pattern is not run at all on a text without them.
+    gate: Option<Regex>,
+    /// Bytes of which the text must hold at least one for the pattern to match.
+    needs: &'static [u8],
 }
 
 /// A compiled set of PII detectors. Build once, scan many; `Send + Sync`.
@@ -66,8 +71,20 @@ impl PiiDetectorBuilder {
         let mut patterns = Vec::new();
         for (entity, pattern, validate) in PATTERNS {
             if self.entities.contains(entity) {
-                let regex = Regex::new(pattern).map_err(|e| BuildError::pattern(entity.label(), e.to_string()))?;
-                patterns.push(Pattern { entity: *entity, regex, validate: *validate });
+                let compile = |p: &str| Regex::new(p).map_err(|e| BuildError::pattern(entity.label(), e.to_string()));
+                let regex = compile(pattern)?;
+                let gate = match entity {
+                    EntityType::Passport => Some(compile(&gate_pattern(&PASSPORT_WORDS))?),
+                    EntityType::DateOfBirth => Some(compile(&gate_pattern(&BIRTH_WORDS))?),
+                    _ => None,
+                };
+                let needs: &'static [u8] = match entity {
+                    EntityType::Email => b"@",
+                    EntityType::IpAddress => b".:",
+                    EntityType::MacAddress => b":-",
+                    _ => b"",
+                };
+                patterns.push(Pattern { entity: *entity, regex, validate: *validate, gate, needs });
             }
         }
         let secrets = self.entities.iter().any(|e| e.class() == crate::DataClass::Credential);
@@ -89,7 +106,16 @@ impl PiiDetector {
         // followed by an SSN, not one long number.
         let (weak, strong): (Vec<&Pattern>, Vec<&Pattern>) =
             self.patterns.iter().partition(|p| p.entity == EntityType::Phone);
+        let has_digit = text.bytes().any(|b| b.is_ascii_digit());
         for p in strong.into_iter().chain(weak) {
+            // Cheap tests first: every pattern but email needs a digit, some need a
+            // particular byte, and context-only ones need their context words.
+            if (!has_digit && p.entity != EntityType::Email)
+                || (!p.needs.is_empty() && !text.bytes().any(|b| p.needs.contains(&b)))
+                || p.gate.as_ref().is_some_and(|g| !g.is_match(text))
+            {
+                continue;
+            }
             // Not `find_iter`: when a candidate fails validation, the real value may start
             // inside it (`…32 4111 1111 1111 1111` after an IBAN), so resume one character
             // after its start rather than after its end.
@@ -291,9 +317,18 @@ fn uk_nino(_: &str, m: &str, _: Range<usize>) -> Option<(Evidence, f32, &'static
     validate::uk_nino(&m.to_ascii_uppercase()).then_some((Evidence::Structure, 0.9, "nino_format"))
 }
 
+/// A case-insensitive search for any of `words`, taken literally.
+fn gate_pattern(words: &[&str]) -> String {
+    let escaped: Vec<String> = words.iter().map(|w| regex::escape(w)).collect();
+    format!("(?i){}", escaped.join("|"))
+}
+
+const PASSPORT_WORDS: [&str; 4] = ["passport", "reisepass", "passeport", "pasaporte"];
+const BIRTH_WORDS: [&str; 9] = ["born", "birth", "dob", "d.o.b", "geboren", "né le", "née le", "nacido", "nata il"];
+
 fn passport(text: &str, m: &str, r: Range<usize>) -> Option<(Evidence, f32, &'static str)> {
     let has_digit = m.bytes().filter(u8::is_ascii_digit).count() >= 5;
-    (has_digit && context_before(text, r.start, 40, &["passport", "reisepass", "passeport", "pasaporte"])).then_some((
+    (has_digit && context_before(text, r.start, 40, &PASSPORT_WORDS)).then_some((
         Evidence::Context,
         0.8,
         "passport_context",
@@ -313,8 +348,7 @@ fn mac(_: &str, m: &str, _: Range<usize>) -> Option<(Evidence, f32, &'static str
 }
 
 fn birth_date(text: &str, m: &str, r: Range<usize>) -> Option<(Evidence, f32, &'static str)> {
-    let words = ["born", "birth", "dob", "d.o.b", "geboren", "né le", "née le", "nacido", "nata il"];
-    (validate::birth_date(m) && context_before(text, r.start, 40, &words)).then_some((
+    (validate::birth_date(m) && context_before(text, r.start, 40, &BIRTH_WORDS)).then_some((
         Evidence::Context,
         0.85,
         "date+birth_context",
