@@ -6,18 +6,14 @@ use std::time::Instant;
 
 use psf_detect::{InjectionDetector, PiiDetector, Source};
 
+#[path = "../benches/haystacks.rs"]
+mod haystacks;
+
 /// One way of scanning the prompt.
 type Scan<'a> = dyn Fn(&str) -> bool + 'a;
 
 fn main() {
-    let mut prompt = String::from(
-        "Hello, I ordered a lamp last week and it arrived broken. My email is jane.doe@example.com \
-         and you can call me on +44 20 7946 0958. I paid with card 4111 1111 1111 1111 and would like \
-         a refund to my account GB82 WEST 1234 5698 7654 32 please. ",
-    );
-    while prompt.len() < 1024 {
-        prompt.push_str("The box was damaged and the glass shade was in pieces when I opened it. ");
-    }
+    let prompt = haystacks::prompt_1k();
     let (Ok(pii), Ok(injection)) = (PiiDetector::new(), InjectionDetector::new()) else {
         eprintln!("cannot build the detectors");
         return;
