@@ -64,6 +64,9 @@ enum Command {
         /// Evaluate a detector on labelled data at INPUT: precision, recall, F1, throughput.
         #[arg(long, value_enum)]
         eval: Option<eval_cmd::EvalKind>,
+        /// Check the JSON in INPUT against this JSON Schema file (exit 1 if it breaks it).
+        #[arg(long, value_name = "SCHEMA", conflicts_with_all = ["redact", "tokenize", "eval"])]
+        json_schema: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
@@ -102,9 +105,10 @@ fn main() -> ExitCode {
         Command::Catalog { format, domain } => catalog_cmd::run(format, domain.as_deref()),
         Command::Check { files, format, today: date } => check_cmd::run(&files, format, date.unwrap_or_else(today)),
         Command::Schema => schema(),
-        Command::Scan { input, redact, tokenize, eval, format } => match eval {
-            Some(kind) => eval_cmd::run(kind, &input, format),
-            None => {
+        Command::Scan { input, redact, tokenize, eval, json_schema, format } => match (eval, json_schema) {
+            (Some(kind), _) => eval_cmd::run(kind, &input, format),
+            (None, Some(schema)) => scan_cmd::run_schema(&input, &schema, format),
+            (None, None) => {
                 let transform = if redact {
                     scan_cmd::Transform::Redact
                 } else if tokenize {

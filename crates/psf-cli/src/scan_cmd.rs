@@ -4,7 +4,9 @@ use std::io::{self, Read as _, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 
-use psf_detect::{InjectionDetector, PiiDetector, RedactStyle, Source, Vault, redact, sanitize};
+use psf_detect::{
+    InjectionDetector, OutputSchema, PiiDetector, RedactStyle, SchemaCheck, Source, Vault, redact, sanitize,
+};
 use serde_json::json;
 
 use crate::OutputFormat;
@@ -108,6 +110,57 @@ pub(crate) fn run(input: &Path, transform: Transform, format: OutputFormat) -> i
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `psf scan --json-schema SCHEMA INPUT`: the output-schema check of a decision point,
+/// run on a saved model answer.
+pub(crate) fn run_schema(input: &Path, schema_path: &Path, format: OutputFormat) -> io::Result<ExitCode> {
+    let (text, schema_text) = match (read_input(input), read_input(schema_path)) {
+        (Ok(t), Ok(s)) => (t, s),
+        (Err(e), _) => {
+            eprintln!("psf: cannot read {}: {e}", input.display());
+            return Ok(ExitCode::from(2));
+        }
+        (_, Err(e)) => {
+            eprintln!("psf: cannot read {}: {e}", schema_path.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let schema = match serde_json::from_str(&schema_text)
+        .map_err(|e| e.to_string())
+        .and_then(|v| OutputSchema::new(&v).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("psf: {} is not a usable JSON Schema: {e}", schema_path.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let result = schema.check(&text);
+    let mut out = io::stdout().lock();
+    match format {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&result).unwrap_or_default())?,
+        OutputFormat::Text => match &result {
+            SchemaCheck::Valid { span } => {
+                writeln!(out, "valid: the JSON at bytes {}..{} satisfies the schema", span.start, span.end)?
+            }
+            SchemaCheck::Invalid { span, violations } => {
+                for v in violations {
+                    let path = if v.path.is_empty() { "(root)" } else { v.path.as_str() };
+                    writeln!(out, "{path}: {}", v.message)?;
+                }
+                writeln!(
+                    out,
+                    "invalid: {} violations in the JSON at bytes {}..{}",
+                    violations.len(),
+                    span.start,
+                    span.end
+                )?;
+            }
+            SchemaCheck::NoJson => writeln!(out, "invalid: the text holds no JSON value")?,
+        },
+    }
+    Ok(if matches!(result, SchemaCheck::Valid { .. }) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 pub(crate) fn read_input(path: &Path) -> Result<String, String> {

@@ -238,3 +238,28 @@ fn scan_eval_scores_labelled_data() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("record 1"));
 }
+
+#[test]
+fn scan_checks_output_against_a_json_schema() {
+    let dir = temp_dir("schema");
+    let schema = dir.join("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "required": ["outcome"], "properties": {"outcome": {"enum": ["refer", "decline"]}}}"#,
+    )
+    .unwrap();
+    let s = schema.to_str().unwrap();
+    let ok = psf_stdin(&["scan", "--json-schema", s], "Sure:\n```json\n{\"outcome\": \"refer\"}\n```");
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    let bad = psf_stdin(&["scan", "--json-schema", s, "--format", "json"], r#"{"outcome": "approve"}"#);
+    assert_eq!(bad.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(doc["outcome"], "invalid");
+    assert_eq!(doc["violations"][0]["path"], "/outcome");
+    let none = psf_stdin(&["scan", "--json-schema", s], "I cannot help with that.");
+    assert_eq!(none.status.code(), Some(1));
+    assert!(stdout(&none).contains("no JSON"));
+    std::fs::write(&schema, r#"{"type": "objekt"}"#).unwrap();
+    let unusable = psf_stdin(&["scan", "--json-schema", s], "{}");
+    assert_eq!(unusable.status.code(), Some(2));
+}

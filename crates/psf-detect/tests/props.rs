@@ -1,7 +1,7 @@
 //! Property tests for the detectors and the operations on their findings.
 
 use proptest::prelude::*;
-use psf_detect::{InjectionDetector, PiiDetector, RedactStyle, Source, Vault, redact, sanitize};
+use psf_detect::{InjectionDetector, PiiDetector, RedactStyle, Source, Vault, extract_json, redact, sanitize};
 
 /// Text that mixes prose with PII of several types, so properties see real findings.
 fn texty() -> impl Strategy<Value = String> {
@@ -66,5 +66,16 @@ proptest! {
         }
         let r = InjectionDetector::new().unwrap().scan(&text, Source::Tool);
         prop_assert!((0.0..=1.0).contains(&r.score));
+    }
+}
+
+proptest! {
+    #[test]
+    fn extracted_json_is_what_its_span_holds(prefix in "\\PC{0,30}", json in prop_oneof![Just("{\"a\": [1, \"}\"]}"), Just("[1, 2]"), Just("{}")], suffix in "\\PC{0,30}") {
+        let text = format!("{prefix}{json}{suffix}");
+        if let Some((span, value)) = extract_json(&text) {
+            let reparsed: serde_json::Value = serde_json::from_str(text[span].trim()).unwrap();
+            prop_assert_eq!(reparsed, value);
+        }
     }
 }
