@@ -172,14 +172,15 @@ fn confirm(p: &Pattern, text: &str, start: usize, end: usize) -> Option<Finding>
     let mut end = end;
     loop {
         let span = start..end;
-        if bounded(text, span.clone())
+        let is_bounded = bounded(text, span.clone());
+        if is_bounded
             && let Some((evidence, confidence, validator)) = (p.validate)(text, &text[span.clone()], span.clone())
         {
             return Some(Finding { entity: p.entity, span, confidence, evidence, validator });
         }
-        // Context-only patterns (phone numbers) are not shortened: a phone number made
-        // from part of a longer number is a false positive, not a recovery.
-        if p.entity == EntityType::Phone {
+        // A phone candidate that failed validation is not shortened (part of a longer
+        // number is no phone number); one that ran into a token (`… 0958 0A`) is.
+        if p.entity == EntityType::Phone && is_bounded {
             return None;
         }
         end = text[start..end].rfind([' ', '-', '.'])? + start;
