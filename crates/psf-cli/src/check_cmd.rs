@@ -83,7 +83,7 @@ pub(crate) fn run(files: &[PathBuf], format: OutputFormat, today: jiff::civil::D
     Ok(ExitCode::from(code))
 }
 
-fn read(path: &Path) -> Result<String, String> {
+pub(crate) fn read(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > MAX_MANIFEST_BYTES {
         return Err(format!(

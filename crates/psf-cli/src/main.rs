@@ -11,6 +11,7 @@ mod catalog_cmd;
 mod check_cmd;
 mod eval_cmd;
 mod scan_cmd;
+mod serve_cmd;
 
 use std::io::{self, Write as _};
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "psf", version, about = "The Production Safety Framework, implemented: catalog, manifest checks, detectors.", long_about = None)]
+#[command(name = "psf", version, about = "The Production Safety Framework, implemented: catalog, manifest checks, detectors, the gateway.", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,6 +72,50 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// Run the gateway: an OpenAI-compatible endpoint that enforces the manifest on every call.
+    Serve {
+        /// The deployment manifest.
+        #[arg(long, default_value = "psf.yaml")]
+        manifest: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Where audit records and keys are kept.
+        #[arg(long, default_value = "sqlite://psf.db")]
+        store: String,
+    },
+    /// Run the gateway in front of a mock model, with a demo key and example calls.
+    Demo {
+        /// Address for the gateway.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The mock model's latency.
+        #[arg(long, default_value_t = 50)]
+        upstream_latency_ms: u64,
+        /// Where audit records and keys are kept.
+        #[arg(long, default_value = "sqlite://psf-demo.db")]
+        store: String,
+    },
+    /// Run a mock model upstream (OpenAI and Anthropic protocols, streaming, faults).
+    MockUpstream {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9009")]
+        listen: String,
+        /// Delay before each reply.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
+    /// Manage client API keys in the store.
+    Keys {
+        #[command(subcommand)]
+        command: serve_cmd::KeysCommand,
+        /// The manifest whose apps keys belong to.
+        #[arg(long, default_value = "psf.yaml", global = true)]
+        manifest: PathBuf,
+        /// The store.
+        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        store: String,
+    },
     /// Write a commented starter psf.yaml that passes `psf check`.
     Init {
         /// Where to write it.
@@ -93,6 +138,11 @@ enum CatalogFormat {
 enum OutputFormat {
     Text,
     Json,
+}
+
+/// Reads a manifest file with the same limits as `psf check`.
+fn read_manifest(path: &std::path::Path) -> Result<String, String> {
+    check_cmd::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 fn today() -> jiff::civil::Date {
@@ -120,6 +170,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Init { path, force } => init(&path, force),
+        Command::Serve { manifest, listen, store } => serve_cmd::serve(&manifest, &listen, &store),
+        Command::Demo { listen, upstream_latency_ms, store } => serve_cmd::demo(&listen, upstream_latency_ms, &store),
+        Command::MockUpstream { listen, latency_ms } => serve_cmd::mock_upstream(&listen, latency_ms),
+        Command::Keys { command, manifest, store } => serve_cmd::keys(command, &manifest, &store),
     };
     match result {
         Ok(code) => code,

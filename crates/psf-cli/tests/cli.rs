@@ -27,11 +27,11 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn help_lists_what_exists() {
     let out = stdout(&psf(&["--help"]));
-    for cmd in ["catalog", "check", "schema", "init", "scan"] {
+    for cmd in ["catalog", "check", "schema", "init", "scan", "serve", "demo", "mock-upstream", "keys"] {
         assert!(out.contains(cmd), "{cmd} missing from --help");
     }
     // Nothing that does not exist yet.
-    for absent in ["serve", "assess", "demo"] {
+    for absent in ["assess", "review", "incident"] {
         assert!(!out.contains(absent), "--help mentions `{absent}`");
     }
 }
@@ -262,4 +262,24 @@ fn scan_checks_output_against_a_json_schema() {
     std::fs::write(&schema, r#"{"type": "objekt"}"#).unwrap();
     let unusable = psf_stdin(&["scan", "--json-schema", s], "{}");
     assert_eq!(unusable.status.code(), Some(2));
+}
+
+#[test]
+fn keys_are_created_shown_once_listed_without_secret_and_revoked() {
+    let dir = temp_dir("keys");
+    let store = format!("sqlite://{}", dir.join("psf.db").display());
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo/psf.yaml");
+    let o = psf(&["keys", "create", "--app", "nope", "--manifest", manifest, "--store", &store]);
+    assert_eq!(o.status.code(), Some(2), "an app the manifest lacks is refused");
+    let o = psf(&["keys", "create", "--app", "demo-chat", "--manifest", manifest, "--store", &store]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    let secret = out.lines().find_map(|l| l.strip_prefix("API key: ")).unwrap().to_string();
+    let id = out.split_whitespace().nth(2).unwrap().to_string();
+    let list = stdout(&psf(&["keys", "list", "--store", &store]));
+    assert!(list.contains(&id) && list.contains("active"), "{list}");
+    assert!(!list.contains(&secret), "the key is never listed");
+    assert!(psf(&["keys", "revoke", &id, "--store", &store]).status.success());
+    assert!(stdout(&psf(&["keys", "list", "--store", &store])).contains("revoked"));
+    assert_eq!(psf(&["keys", "revoke", &id, "--store", &store]).status.code(), Some(2));
 }

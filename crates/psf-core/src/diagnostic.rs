@@ -89,6 +89,7 @@ codes! {
     UnmitigatedRisk = "E218", Error, "A high or critical risk marked `mitigate` names no mitigating control.";
     BadUrl = "E219", Error, "A URL is not an http or https URL.";
     DuplicateNotApplicable = "E220", Error, "A competency is declared not applicable twice.";
+    UnsetVariable = "E221", Error, "A `${VAR}` reference names an environment variable that is not set and has no default.";
     TermsStale = "W301", Warning, "Vendor terms never reviewed, reviewed over a year ago, or not permitting the use (MS-5).";
     NoDpa = "W302", Warning, "A third-party provider has no data processing agreement on record (MS-5).";
     NoRationale = "W303", Warning, "A model has no documented rationale (MS-1).";

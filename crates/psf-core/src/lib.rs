@@ -19,6 +19,6 @@ pub mod manifest;
 pub mod starter;
 pub mod yaml;
 
-pub use check::{CheckOptions, Checked, check};
+pub use check::{CheckOptions, Checked, check, load};
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use manifest::Manifest;

@@ -80,6 +80,65 @@ pub struct Manifest {
     /// Competencies that do not apply to this deployment, each with the reason.
     #[serde(default)]
     pub not_applicable: Vec<NotApplicable>,
+    /// How the gateway behaves under failure: retries, circuit breakers, timeouts.
+    #[serde(default)]
+    pub gateway: GatewaySettings,
+}
+
+/// Gateway behaviour under failure and load. The defaults suit most deployments.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// Further tries of the same model after a retryable failure, before the next in the chain.
+    #[serde(default = "GatewaySettings::default_retries")]
+    #[schemars(range(max = 5))]
+    pub retries: u32,
+    /// Consecutive failures of a provider that open its circuit breaker.
+    #[serde(default = "GatewaySettings::default_breaker_failures")]
+    #[schemars(range(min = 1))]
+    pub breaker_failures: u32,
+    /// How long an open breaker stays open before one probe request is let through, in ms.
+    #[serde(default = "GatewaySettings::default_breaker_open_ms")]
+    #[schemars(range(min = 1))]
+    pub breaker_open_ms: u64,
+    /// Longest silence inside a streamed reply before it is cut, in ms.
+    #[serde(default = "GatewaySettings::default_stream_idle_timeout_ms")]
+    #[schemars(range(min = 1))]
+    pub stream_idle_timeout_ms: u64,
+    /// Audit records waiting to be written before requests wait for the writer.
+    #[serde(default = "GatewaySettings::default_audit_queue")]
+    #[schemars(range(min = 1))]
+    pub audit_queue: u32,
+}
+
+impl GatewaySettings {
+    fn default_retries() -> u32 {
+        1
+    }
+    fn default_breaker_failures() -> u32 {
+        5
+    }
+    fn default_breaker_open_ms() -> u64 {
+        30_000
+    }
+    fn default_stream_idle_timeout_ms() -> u64 {
+        30_000
+    }
+    fn default_audit_queue() -> u32 {
+        8192
+    }
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            retries: Self::default_retries(),
+            breaker_failures: Self::default_breaker_failures(),
+            breaker_open_ms: Self::default_breaker_open_ms(),
+            stream_idle_timeout_ms: Self::default_stream_idle_timeout_ms(),
+            audit_queue: Self::default_audit_queue(),
+        }
+    }
 }
 
 /// The system as a whole.
@@ -200,6 +259,10 @@ pub struct DecisionPoint {
     /// The answer given when every model in the chain is unavailable (MS-4).
     #[serde(default)]
     pub degraded_response: Option<String>,
+    /// Total time for the model chain, fallbacks and retries included, in ms (default 60000).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub timeout_ms: Option<u64>,
     /// Checks on what comes in (IG, DG-1).
     #[serde(default)]
     pub input: InputPolicy,

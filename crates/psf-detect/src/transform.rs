@@ -64,6 +64,17 @@ fn replace(text: &str, findings: &[Finding], mut with: impl FnMut(&Finding, &str
     out
 }
 
+/// What [`Vault::apply`] does with one finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Leave the value as it is.
+    Keep,
+    /// Replace it with its label, `[EMAIL]`.
+    Redact,
+    /// Replace it with a placeholder that `detokenize` restores.
+    Tokenize,
+}
+
 /// The placeholders issued for one request, and the values behind them.
 ///
 /// The model sees `[EMAIL_1]`; the gateway puts the caller's own value back in the
@@ -87,6 +98,21 @@ impl Vault {
         replace(text, findings, |f, original, out| {
             let placeholder = self.placeholder(f.entity, original, text);
             out.push_str(&placeholder);
+        })
+    }
+
+    /// Treats each finding as `op` says: keep it, redact it with its label, or replace it
+    /// with its placeholder. One pass, so one text can mix policies per data class.
+    pub fn apply(&mut self, text: &str, findings: &[Finding], mut op: impl FnMut(&Finding) -> Op) -> String {
+        replace(text, findings, |f, original, out| match op(f) {
+            Op::Keep => out.push_str(original),
+            Op::Redact => {
+                let _ = write!(out, "[{}]", f.entity.label());
+            }
+            Op::Tokenize => {
+                let placeholder = self.placeholder(f.entity, original, text);
+                out.push_str(&placeholder);
+            }
         })
     }
 

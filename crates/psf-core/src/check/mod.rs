@@ -9,6 +9,7 @@
 //!
 //! The clock is an input, so results are reproducible in tests and in CI.
 
+mod env;
 mod rules;
 mod secrets;
 mod structure;
@@ -97,4 +98,35 @@ pub fn check(text: &str, options: &CheckOptions) -> Checked {
         .sort_by(|a, b| (a.severity, a.position, a.code.as_str()).cmp(&(b.severity, b.position, b.code.as_str())));
     diagnostics.dedup();
     Checked { manifest, diagnostics }
+}
+
+/// Loads a manifest for a running gateway: checks it as `psf check` does, then expands
+/// `${VAR}` and `${VAR:-default}` references in its text values with `env`. Any error —
+/// from the check or an unset variable — comes back as diagnostics with positions;
+/// warnings are dropped (a gateway starts on a manifest with warnings).
+pub fn load(
+    text: &str,
+    options: &CheckOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Manifest, Vec<Diagnostic>> {
+    let checked = check(text, options);
+    if !checked.is_valid() {
+        return Err(checked.diagnostics.into_iter().filter(|d| d.severity == Severity::Error).collect());
+    }
+    // The check parsed this text already, so parsing again cannot fail; the error arm
+    // keeps that an assumption the compiler checks rather than a panic.
+    let mut doc = yaml::parse(text).map_err(|e| {
+        vec![Diagnostic::new(Code::Syntax, "", format!("invalid YAML: {}", e.message)).help("fix the YAML syntax")]
+    })?;
+    let mut errors = Vec::new();
+    env::expand(&mut doc.value, &mut String::new(), &doc.spans, env, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    serde_json::from_value(doc.value).map_err(|e| {
+        vec![
+            Diagnostic::new(Code::SchemaViolation, "", format!("after expanding environment variables: {e}"))
+                .help("a variable's value has the wrong form for the field it is used in"),
+        ]
+    })
 }

@@ -1,0 +1,224 @@
+//! The manifest compiled for serving: detectors built, providers connected, keys
+//! resolved, chains laid out. Done once at start-up; every request reads it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use psf_core::Manifest;
+use psf_core::manifest::{Autonomy, DecisionPoint, ProviderKind};
+use psf_detect::{InjectionDetector, OutputSchema, PiiDetector, PromptLeakDetector};
+use psf_providers::{Protocol, Provider, ReplyLimits};
+
+use crate::breaker::Breaker;
+use crate::keys::{KeyOwner, KeyTable, digest, digest_from_hex};
+
+/// One model in a decision point's chain.
+#[derive(Debug)]
+pub struct ChainLink {
+    /// The manifest's model id.
+    pub model_id: String,
+    /// The provider's name for the model.
+    pub model: String,
+    /// Who serves it.
+    pub provider: Provider,
+    /// The provider's breaker, shared by every chain that uses the provider.
+    pub breaker: Arc<Breaker>,
+    /// Time allowed for one attempt.
+    pub timeout: Duration,
+    /// Whether residency allows sending data there (DG-5).
+    pub region_allowed: bool,
+    /// The provider's region, for the audit record.
+    pub region: Option<String>,
+}
+
+/// A decision point, ready to serve.
+#[derive(Debug)]
+pub struct Point {
+    /// As the manifest says.
+    pub spec: DecisionPoint,
+    /// The `model` name clients send.
+    pub route: String,
+    /// The model chain, primary first.
+    pub chain: Vec<ChainLink>,
+    /// Injection detector with this point's thresholds.
+    pub injection: InjectionDetector,
+    /// Output JSON Schema, compiled.
+    pub schema: Option<OutputSchema>,
+    /// System-prompt leak check.
+    pub leak: Option<PromptLeakDetector>,
+    /// Total time for the chain.
+    pub total_timeout: Duration,
+}
+
+/// Everything the gateway serves from one manifest.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Decision points by id.
+    pub points: HashMap<String, Arc<Point>>,
+    /// App id → decision point id.
+    pub apps: HashMap<String, String>,
+    /// Keys from the manifest.
+    pub manifest_keys: KeyTable,
+    /// The PII detector (shared by every point).
+    pub pii: PiiDetector,
+    /// Limits on upstream replies.
+    pub reply_limits: ReplyLimits,
+    /// Breakers by provider id.
+    pub breakers: HashMap<String, Arc<Breaker>>,
+}
+
+/// Why a manifest cannot be served.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn protocol(kind: ProviderKind) -> Protocol {
+    match kind {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => Protocol::OpenAi,
+        ProviderKind::AzureOpenai => Protocol::AzureOpenAi,
+        ProviderKind::Anthropic => Protocol::Anthropic,
+    }
+}
+
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Compiled {
+    /// Compiles a checked, expanded manifest. `env` resolves provider and client keys.
+    pub fn new(manifest: Manifest, env: &dyn Fn(&str) -> Option<String>) -> Result<Compiled, ConfigError> {
+        let http = psf_providers::http_client().map_err(|e| ConfigError(e.to_string()))?;
+        let settings = &manifest.gateway;
+        let mut providers = HashMap::new();
+        let mut breakers = HashMap::new();
+        for p in &manifest.providers {
+            let key = match &p.api_key_env {
+                Some(name) => Some(env(name).filter(|v| !v.is_empty()).ok_or_else(|| {
+                    ConfigError(format!(
+                        "provider `{}` takes its API key from ${name}, which is not set; export it before starting the gateway",
+                        p.id
+                    ))
+                })?),
+                None => None,
+            };
+            providers.insert(p.id.clone(), Provider::new(&p.id, protocol(p.kind), &p.base_url, key, http.clone()));
+            breakers.insert(
+                p.id.clone(),
+                Arc::new(Breaker::new(settings.breaker_failures, Duration::from_millis(settings.breaker_open_ms))),
+            );
+        }
+        let allowed = manifest.residency.as_ref().map(|r| r.allowed_regions.clone());
+        let mut points = HashMap::new();
+        for dp in &manifest.decision_points {
+            let mut chain = Vec::new();
+            let mut next = Some(dp.model.clone());
+            while let Some(id) = next.take() {
+                if chain.iter().any(|l: &ChainLink| l.model_id == id) {
+                    break;
+                }
+                let model = manifest
+                    .models
+                    .iter()
+                    .find(|m| m.id == id)
+                    .ok_or_else(|| ConfigError(format!("model `{id}` is not defined")))?;
+                let spec = manifest
+                    .providers
+                    .iter()
+                    .find(|p| p.id == model.provider)
+                    .ok_or_else(|| ConfigError(format!("provider `{}` is not defined", model.provider)))?;
+                let provider = providers
+                    .get(&model.provider)
+                    .cloned()
+                    .ok_or_else(|| ConfigError(format!("provider `{}` is not defined", model.provider)))?;
+                let breaker = breakers
+                    .get(&model.provider)
+                    .cloned()
+                    .ok_or_else(|| ConfigError(format!("provider `{}` is not defined", model.provider)))?;
+                let region_allowed = match (&allowed, &spec.region) {
+                    (None, _) => true,
+                    (Some(list), Some(region)) => list.iter().any(|r| r == region),
+                    (Some(_), None) => spec.self_hosted,
+                };
+                chain.push(ChainLink {
+                    model_id: model.id.clone(),
+                    model: model.model.clone(),
+                    provider,
+                    breaker,
+                    timeout: model.timeout_ms.map_or(DEFAULT_ATTEMPT_TIMEOUT, Duration::from_millis),
+                    region_allowed,
+                    region: spec.region.clone(),
+                });
+                next = model.fallback.clone();
+            }
+            let input = &dp.input;
+            let injection =
+                InjectionDetector::with_thresholds(input.injection.threshold, input.injection.tool_content_threshold)
+                    .map_err(|e| ConfigError(e.to_string()))?;
+            let schema = match &dp.output.json_schema {
+                Some(s) => Some(
+                    OutputSchema::new(s)
+                        .map_err(|e| ConfigError(format!("decision point `{}`: output schema: {e}", dp.id)))?,
+                ),
+                None => None,
+            };
+            let point = Point {
+                route: dp.route.clone().unwrap_or_else(|| dp.id.clone()),
+                chain,
+                injection,
+                schema,
+                leak: dp.system_prompt.as_deref().and_then(PromptLeakDetector::new),
+                total_timeout: dp.timeout_ms.map_or(DEFAULT_TOTAL_TIMEOUT, Duration::from_millis),
+                spec: dp.clone(),
+            };
+            points.insert(dp.id.clone(), Arc::new(point));
+        }
+        let mut manifest_keys = KeyTable::default();
+        let mut apps = HashMap::new();
+        for app in &manifest.apps {
+            apps.insert(app.id.clone(), app.decision_point.clone());
+            for key in &app.keys {
+                let d = match (&key.sha256, &key.env) {
+                    (Some(hex), _) => digest_from_hex(hex)
+                        .ok_or_else(|| ConfigError(format!("key `{}`: `sha256` is not 64 hex digits", key.id)))?,
+                    (None, Some(name)) => match env(name).filter(|v| !v.is_empty()) {
+                        Some(value) => digest(&value),
+                        None => {
+                            // An app key left unset is not fatal: the app simply cannot
+                            // call until it is set. Say so once at start-up.
+                            tracing::warn!(app = %app.id, key = %key.id, variable = %name, "client key variable is not set; this key is not accepted");
+                            continue;
+                        }
+                    },
+                    (None, None) => continue,
+                };
+                manifest_keys.insert(d, KeyOwner { key_id: key.id.clone(), app: app.id.clone() });
+            }
+        }
+        let reply_limits = ReplyLimits {
+            stream_idle: Duration::from_millis(settings.stream_idle_timeout_ms),
+            ..ReplyLimits::default()
+        };
+        let pii = PiiDetector::new().map_err(|e| ConfigError(e.to_string()))?;
+        Ok(Compiled { manifest, points, apps, manifest_keys, pii, reply_limits, breakers })
+    }
+
+    /// The largest request body any decision point accepts.
+    pub fn max_body_bytes(&self) -> usize {
+        let max = self.manifest.decision_points.iter().map(|d| d.input.max_body_bytes).max().unwrap_or(1 << 20);
+        usize::try_from(max).unwrap_or(usize::MAX)
+    }
+
+    /// Whether a point holds output for human review (not served by this version).
+    pub fn supervised(point: &Point) -> bool {
+        point.spec.autonomy == Autonomy::Supervised
+    }
+}

@@ -1,0 +1,153 @@
+//! Prometheus metrics on `/metrics`. Labels are bounded: decision point, provider and
+//! code come from the manifest or from psf's own code list, never from request data.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Outcome {
+    pub decision_point: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Point {
+    pub decision_point: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Stage {
+    pub code: String,
+    pub decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Attempt {
+    pub provider: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ProviderLabel {
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Tokens {
+    pub decision_point: String,
+    pub direction: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct LimitScope {
+    pub scope: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct AppLabel {
+    pub app: String,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]
+        .into_iter()
+}
+
+/// The gateway's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub(crate) requests: Family<Outcome, Counter>,
+    pub(crate) stages: Family<Stage, Counter>,
+    pub(crate) overhead: Family<Point, Histogram>,
+    pub(crate) duration: Family<Point, Histogram>,
+    pub(crate) upstream: Family<ProviderLabel, Histogram>,
+    pub(crate) attempts: Family<Attempt, Counter>,
+    pub(crate) fallbacks: Family<Point, Counter>,
+    pub(crate) tokens: Family<Tokens, Counter>,
+    pub(crate) breaker_open: Family<ProviderLabel, Gauge>,
+    pub(crate) rate_limited: Family<LimitScope, Counter>,
+    pub(crate) abuse_alerts: Family<AppLabel, Counter>,
+    pub(crate) override_attempts: Family<Point, Counter>,
+    pub(crate) audit_queue: Gauge,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("psf");
+        let requests = Family::<Outcome, Counter>::default();
+        registry.register("requests", "Requests by decision point and outcome", requests.clone());
+        let stages = Family::<Stage, Counter>::default();
+        registry.register("stage_decisions", "Pipeline stage decisions by competency code", stages.clone());
+        let overhead = Family::<Point, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register("overhead_seconds", "Time spent in psf per request, upstream excluded", overhead.clone());
+        let duration = Family::<Point, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register("request_duration_seconds", "Total time per request, upstream included", duration.clone());
+        let upstream = Family::<ProviderLabel, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register("upstream_duration_seconds", "Time per upstream attempt", upstream.clone());
+        let attempts = Family::<Attempt, Counter>::default();
+        registry.register("upstream_attempts", "Upstream attempts by provider and result", attempts.clone());
+        let fallbacks = Family::<Point, Counter>::default();
+        registry.register(
+            "fallbacks",
+            "Requests answered by a model other than the primary, or degraded",
+            fallbacks.clone(),
+        );
+        let tokens = Family::<Tokens, Counter>::default();
+        registry.register("tokens", "Model tokens by direction", tokens.clone());
+        let breaker_open = Family::<ProviderLabel, Gauge>::default();
+        registry.register("circuit_open", "1 while a provider's circuit breaker is open", breaker_open.clone());
+        let rate_limited = Family::<LimitScope, Counter>::default();
+        registry.register("rate_limited", "Requests refused by a rate limit", rate_limited.clone());
+        let abuse_alerts = Family::<AppLabel, Counter>::default();
+        registry.register(
+            "abuse_alerts",
+            "Abuse alerts raised (repeated limit hits or blocked injections)",
+            abuse_alerts.clone(),
+        );
+        let override_attempts = Family::<Point, Counter>::default();
+        registry.register(
+            "system_override_attempts",
+            "Client system messages refused or demoted, and flagged injections (IG-5)",
+            override_attempts.clone(),
+        );
+        let audit_queue = Gauge::default();
+        registry.register("audit_queue_depth", "Audit records waiting to be written", audit_queue.clone());
+        Metrics {
+            registry,
+            requests,
+            stages,
+            overhead,
+            duration,
+            upstream,
+            attempts,
+            fallbacks,
+            tokens,
+            breaker_open,
+            rate_limited,
+            abuse_alerts,
+            override_attempts,
+            audit_queue,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,248 @@
+//! The output stages (OV-1: always on), for whole replies and for streams alike.
+//!
+//! One [`OutputGuard`] serves both: a whole reply is one `push` and a `finish`. Text is
+//! released only when it is safe: a tail is held back so a PII value or a placeholder
+//! split across chunks is still seen whole, and when the decision point has an output
+//! JSON Schema, everything is held until the answer is complete and valid. What is
+//! released has the output PII policy applied and the caller's own values restored.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use psf_core::manifest::{Action, PiiAction};
+use psf_detect::{PiiDetector, RedactStyle, SchemaCheck, Vault, redact};
+
+use crate::config::Point;
+use crate::error::ApiError;
+use crate::pipeline::{Decision, Trail};
+
+/// Bytes held back in a stream so an entity split across chunks is seen whole.
+const HOLD_BACK: usize = 128;
+/// How far back the leak check looks from the newest text.
+const LEAK_WINDOW: usize = 1024;
+
+/// The output checks of one request.
+#[derive(Debug)]
+pub struct OutputGuard {
+    point: Arc<Point>,
+    pii: Arc<PiiDetector>,
+    vault: Vault,
+    text: String,
+    chars: usize,
+    released: usize,
+    leak_flagged: bool,
+    pii_counts: [usize; 2],
+    /// The delivered text with every PII finding redacted, for the audit record.
+    pub audit: String,
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl OutputGuard {
+    /// A guard for `point`, restoring values from `vault`.
+    pub fn new(point: Arc<Point>, pii: Arc<PiiDetector>, vault: Vault) -> OutputGuard {
+        OutputGuard {
+            point,
+            pii,
+            vault,
+            text: String::new(),
+            chars: 0,
+            released: 0,
+            leak_flagged: false,
+            pii_counts: [0; 2],
+            audit: String::new(),
+        }
+    }
+
+    /// Takes more model text; returns what may go to the client now.
+    pub fn push(&mut self, delta: &str, trail: &mut Trail) -> Result<String, ApiError> {
+        let t = Instant::now();
+        self.text.push_str(delta);
+        self.chars += delta.chars().count();
+        let output = &self.point.spec.output;
+        if let Some(max) = output.max_chars
+            && self.chars > max as usize
+        {
+            let message = format!("the answer ran past this decision point's limit of {max} characters");
+            trail.record("OV-2.length", Decision::Block, message.clone(), t);
+            return Err(ApiError::output("OV-2.length", message));
+        }
+        self.check_leak(trail, t)?;
+        if self.point.schema.is_some() {
+            return Ok(String::new());
+        }
+        let cut = self.safe_cut(self.text.len().saturating_sub(HOLD_BACK));
+        self.release(cut, trail)
+    }
+
+    /// The answer is complete: final checks, and whatever was held back.
+    pub fn finish(&mut self, finish_reason: Option<&str>, trail: &mut Trail) -> Result<String, ApiError> {
+        let t = Instant::now();
+        if let Some(schema) = &self.point.schema {
+            match schema.check(&self.text) {
+                SchemaCheck::Valid { .. } => trail.record("OV-2.schema", Decision::Pass, "", t),
+                SchemaCheck::Invalid { violations, .. } => {
+                    let list: Vec<String> = violations
+                        .iter()
+                        .take(5)
+                        .map(|v| format!("{}: {}", display_pointer(&v.path), v.message))
+                        .collect();
+                    let message = format!("the answer does not match the output schema: {}", list.join("; "));
+                    trail.record("OV-2.schema", Decision::Block, message.clone(), t);
+                    return Err(ApiError::output("OV-2.schema", message));
+                }
+                SchemaCheck::NoJson => {
+                    let message = "the answer holds no JSON, and this decision point requires JSON matching its schema";
+                    trail.record("OV-2.schema", Decision::Block, message, t);
+                    return Err(ApiError::output("OV-2.schema", message));
+                }
+            }
+        }
+        let rest = self.release(self.text.len(), trail)?;
+        // Defined states that still deliver: a refusal, a cut-off or filtered answer (OV-5).
+        let t = Instant::now();
+        let state = if psf_detect::refusal::is_refusal(&self.text) {
+            Some("refusal")
+        } else {
+            match finish_reason {
+                Some("length") => Some("truncated"),
+                Some("content_filter") => Some("provider content filter"),
+                _ => None,
+            }
+        };
+        match state {
+            Some(s) => trail.record("OV-5.state", Decision::Flag, s, t),
+            None => trail.record("OV-5.state", Decision::Pass, "", t),
+        }
+        // Content categories and topic scope (OV-3) need the content detector, which
+        // has not landed; say so in every record rather than pass silently.
+        trail.record("OV-3.content", Decision::Unavailable, "content detector not available in this version", t);
+        let pii_decision = match self.pii_counts {
+            [0, 0] => Decision::Pass,
+            [0, _] => Decision::Flag,
+            _ => Decision::Transform,
+        };
+        let detail = if pii_decision == Decision::Pass {
+            String::new()
+        } else {
+            format!("{} redacted, {} allowed", self.pii_counts[0], self.pii_counts[1])
+        };
+        trail.record("DG-1.pii_output", pii_decision, detail, t);
+        if !self.leak_flagged && self.point.leak.is_some() {
+            trail.record("IG-5.leak", Decision::Pass, "", t);
+        }
+        Ok(rest)
+    }
+
+    /// Starts over for another answer (another choice) with the same placeholders.
+    pub fn reset(&mut self) {
+        self.text.clear();
+        self.chars = 0;
+        self.released = 0;
+        self.leak_flagged = false;
+        self.pii_counts = [0; 2];
+        self.audit.clear();
+    }
+
+    fn check_leak(&mut self, trail: &mut Trail, t: Instant) -> Result<(), ApiError> {
+        let Some(leak) = &self.point.leak else { return Ok(()) };
+        if self.leak_flagged {
+            return Ok(());
+        }
+        let from = floor_boundary(&self.text, self.released.saturating_sub(LEAK_WINDOW));
+        if !leak.leaks(&self.text[from..]) {
+            return Ok(());
+        }
+        match self.point.spec.output.system_prompt_leak {
+            Action::Block => {
+                let message = "the answer repeats this deployment's system prompt";
+                trail.record("IG-5.leak", Decision::Block, message, t);
+                Err(ApiError::output("IG-5.leak", message))
+            }
+            Action::Flag | Action::Allow => {
+                self.leak_flagged = true;
+                trail.record("IG-5.leak", Decision::Flag, "the answer repeats part of the system prompt", t);
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves `cut` back so it does not split a placeholder (`[EMAIL_1]`).
+    fn safe_cut(&self, cut: usize) -> usize {
+        let cut = floor_boundary(&self.text, cut);
+        if cut <= self.released {
+            return self.released;
+        }
+        let pending = &self.text[self.released..cut];
+        match pending.rfind('[') {
+            Some(open) if !pending[open..].contains(']') && cut - (self.released + open) <= 48 => self.released + open,
+            _ => cut,
+        }
+    }
+
+    /// Applies the output PII policy to the text up to `cut` and releases it.
+    fn release(&mut self, cut: usize, trail: &mut Trail) -> Result<String, ApiError> {
+        if cut <= self.released {
+            return Ok(String::new());
+        }
+        let t = Instant::now();
+        let pending = &self.text[self.released..];
+        let findings = self.pii.scan(pending);
+        // A finding that straddles the cut waits for the next chunk, whole.
+        let mut cut = cut - self.released;
+        if cut < pending.len()
+            && let Some(f) = findings.iter().find(|f| f.span.start < cut && f.span.end > cut)
+        {
+            cut = f.span.start;
+        }
+        let segment = &pending[..cut];
+        let inside: Vec<_> = findings.into_iter().filter(|f| f.span.end <= cut).collect();
+        let policy = &self.point.spec.output.pii;
+        let mut out = String::with_capacity(segment.len());
+        let mut at = 0;
+        for f in &inside {
+            let action = match f.class() {
+                psf_detect::DataClass::Contact => policy.contact,
+                psf_detect::DataClass::Financial => policy.financial,
+                psf_detect::DataClass::GovernmentId => policy.government_id,
+                psf_detect::DataClass::Credential => policy.credential,
+                psf_detect::DataClass::Personal => policy.personal,
+                psf_detect::DataClass::Location => policy.location,
+            };
+            out.push_str(&segment[at..f.span.start]);
+            match action {
+                PiiAction::Block => {
+                    let message =
+                        format!("the answer contains data this deployment does not release ({})", f.entity.label());
+                    trail.record("DG-1.pii_output", Decision::Block, message.clone(), t);
+                    return Err(ApiError::output("DG-1.pii_output", message));
+                }
+                PiiAction::Allow => {
+                    self.pii_counts[1] += 1;
+                    out.push_str(&segment[f.span.clone()]);
+                }
+                // A placeholder in output would have no value to restore: redact.
+                PiiAction::Redact | PiiAction::Tokenize => {
+                    self.pii_counts[0] += 1;
+                    out.push('[');
+                    out.push_str(f.entity.label());
+                    out.push(']');
+                }
+            }
+            at = f.span.end;
+        }
+        out.push_str(&segment[at..]);
+        self.audit.push_str(&redact(segment, &inside, RedactStyle::Label));
+        self.released += cut;
+        Ok(self.vault.detokenize(&out))
+    }
+}
+
+fn display_pointer(pointer: &str) -> &str {
+    if pointer.is_empty() { "(the whole answer)" } else { pointer }
+}

@@ -1,0 +1,392 @@
+//! The pipeline's stages, as functions from a request (or an output) to a decision.
+//!
+//! Every stage appends a [`StageRecord`] to the request's [`Trail`]: its competency
+//! code, its decision (pass, transform, flag, block, or `unavailable` where the detector
+//! has not landed yet, so the assessment can tell "checked and clean" from "not
+//! checked"), a detail that never holds request text, and its time.
+
+use std::time::Instant;
+
+use psf_core::manifest::{Action, ClientSystemMessages, PiiAction, PiiPolicy};
+use psf_detect::{DataClass, Finding, Op, PiiDetector, RedactStyle, Source, Vault, redact, sanitize};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::config::Point;
+use crate::error::ApiError;
+
+/// What a stage decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Nothing to do.
+    Pass,
+    /// Changed the text (stripped, redacted, tokenized).
+    Transform,
+    /// Let it through and recorded why.
+    Flag,
+    /// Refused.
+    Block,
+    /// The check could not run here (its detector has not landed); recorded so the
+    /// assessment never counts it as enforced.
+    Unavailable,
+}
+
+impl Decision {
+    /// The decision's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Pass => "pass",
+            Decision::Transform => "transform",
+            Decision::Flag => "flag",
+            Decision::Block => "block",
+            Decision::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// One stage's record.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageRecord {
+    /// The stage's code, e.g. `IG-1.injection`.
+    pub code: &'static str,
+    /// What it decided.
+    pub decision: Decision,
+    /// Why, without request text.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// Microseconds it took.
+    pub us: u64,
+}
+
+/// The stages a request went through.
+#[derive(Debug, Default, Clone)]
+pub struct Trail {
+    /// In order.
+    pub stages: Vec<StageRecord>,
+}
+
+impl Trail {
+    pub(crate) fn record(&mut self, code: &'static str, decision: Decision, detail: impl Into<String>, since: Instant) {
+        let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stages.push(StageRecord { code, decision, detail: detail.into(), us });
+    }
+
+    /// The stages as JSON for the audit record.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(&self.stages).unwrap_or(Value::Null)
+    }
+}
+
+/// A request after the input stages: what goes upstream, and what the audit keeps.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The OpenAI body to send (model and stream set by the provider).
+    pub body: Map<String, Value>,
+    /// Placeholders issued for this request, restored in the reply.
+    pub vault: Vault,
+    /// The client's messages with every PII finding redacted.
+    pub audit_input: Value,
+}
+
+const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+
+/// Calls `f` on every text slot of a message: a string `content`, or the `text` of each
+/// text part.
+fn for_each_text(message: &mut Value, mut f: impl FnMut(&mut String)) {
+    match message.get_mut("content") {
+        Some(Value::String(s)) => f(s),
+        Some(Value::Array(parts)) => {
+            for part in parts {
+                if let Some(Value::String(s)) = part.get_mut("text") {
+                    f(s);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn action_for(policy: &PiiPolicy, class: DataClass) -> PiiAction {
+    match class {
+        DataClass::Contact => policy.contact,
+        DataClass::Financial => policy.financial,
+        DataClass::GovernmentId => policy.government_id,
+        DataClass::Credential => policy.credential,
+        DataClass::Personal => policy.personal,
+        DataClass::Location => policy.location,
+    }
+}
+
+fn labels(findings: &[&Finding]) -> String {
+    let mut names: Vec<&str> = findings.iter().map(|f| f.entity.label()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(", ")
+}
+
+/// Input schema and limits (IG-2): the body is a Chat Completions request within the
+/// decision point's limits. Errors say where (`messages[3].content`) and what to change.
+pub fn validate(point: &Point, body: &Map<String, Value>, trail: &mut Trail) -> Result<bool, ApiError> {
+    let t = Instant::now();
+    let input = &point.spec.input;
+    let fail = |trail: &mut Trail, message: String| {
+        trail.record("IG-2.schema", Decision::Block, message.clone(), t);
+        Err(ApiError::refused("IG-2.schema", message))
+    };
+    if let Some(model) = body.get("model") {
+        let model = model.as_str().unwrap_or_default();
+        if model != point.route && model != point.spec.id {
+            return fail(
+                trail,
+                format!(
+                    "`model` is `{model}`, but this API key reaches `{}`; send \"model\": \"{}\"",
+                    point.route, point.route
+                ),
+            );
+        }
+    }
+    let stream = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return fail(trail, "`stream` must be true or false".into()),
+    };
+    if stream && body.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+        return fail(trail, "`n` above 1 cannot be streamed through psf; send n: 1 or stream: false".into());
+    }
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return fail(
+            trail,
+            "`messages` is missing or not a list; send at least one {\"role\": \"user\", \"content\": \"…\"}".into(),
+        );
+    };
+    if messages.is_empty() {
+        return fail(trail, "`messages` is empty; send at least one message".into());
+    }
+    if messages.len() > input.max_messages as usize {
+        return fail(
+            trail,
+            format!("{} messages, more than this decision point's limit of {}", messages.len(), input.max_messages),
+        );
+    }
+    for (i, m) in messages.iter().enumerate() {
+        let Some(role) = m.get("role").and_then(Value::as_str) else {
+            return fail(trail, format!("messages[{i}] has no `role`; use one of {}", ROLES.join(", ")));
+        };
+        if !ROLES.contains(&role) {
+            return fail(trail, format!("messages[{i}].role is `{role}`; use one of {}", ROLES.join(", ")));
+        }
+        let chars = match m.get("content") {
+            Some(Value::String(s)) => s.chars().count(),
+            Some(Value::Array(parts)) => {
+                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).map(|s| s.chars().count()).sum()
+            }
+            None | Some(Value::Null) if role == "assistant" => 0,
+            _ => return fail(trail, format!("messages[{i}].content must be text or a list of content parts")),
+        };
+        if chars > input.max_chars_per_message as usize {
+            return fail(
+                trail,
+                format!(
+                    "messages[{i}].content has {chars} characters, more than the limit of {}",
+                    input.max_chars_per_message
+                ),
+            );
+        }
+    }
+    trail.record("IG-2.schema", Decision::Pass, "", t);
+    Ok(stream)
+}
+
+/// The input stages after validation: sanitising (IG-1), injection (IG-1, IG-5), PII
+/// (DG-1), and system prompt assembly (IG-5). Returns what goes upstream.
+pub fn prepare(
+    point: &Point,
+    pii: &PiiDetector,
+    mut body: Map<String, Value>,
+    trail: &mut Trail,
+) -> Result<(Prepared, u32), ApiError> {
+    let input = &point.spec.input;
+    let mut messages = match body.remove("messages") {
+        Some(Value::Array(m)) => m,
+        _ => Vec::new(),
+    };
+    let mut audit = Vec::with_capacity(messages.len());
+    let mut vault = Vault::new();
+
+    // Sanitising.
+    let t = Instant::now();
+    let mut invisible = 0usize;
+    for m in &mut messages {
+        for_each_text(m, |text| {
+            let s = sanitize(text);
+            let hidden = s.findings.iter().filter(|f| f.kind != psf_detect::sanitize::SanitizeKind::Homoglyph).count();
+            invisible += hidden;
+            if hidden > 0 && input.strip_invisible {
+                *text = s.stripped;
+            }
+        });
+    }
+    let decision = match (invisible, input.strip_invisible) {
+        (0, _) => Decision::Pass,
+        (_, true) => Decision::Transform,
+        (_, false) => Decision::Flag,
+    };
+    trail.record(
+        "IG-1.sanitize",
+        decision,
+        if invisible > 0 { format!("{invisible} invisible or control characters") } else { String::new() },
+        t,
+    );
+
+    // Injection: user input at the user threshold, tool and retrieved content at the
+    // lower tool threshold; the model's own earlier turns are not scanned.
+    let t = Instant::now();
+    let mut worst: Option<(f64, Vec<&'static str>, &'static str)> = None;
+    let mut flagged = false;
+    for m in &mut messages {
+        let source = match m.get("role").and_then(Value::as_str) {
+            Some("tool") => Source::Tool,
+            Some("assistant") => continue,
+            _ => Source::User,
+        };
+        for_each_text(m, |text| {
+            let report = point.injection.scan(text, source);
+            if report.flagged {
+                flagged = true;
+            }
+            if worst.as_ref().is_none_or(|(score, _, _)| report.score > *score) {
+                let families = report.reasons.iter().map(|r| r.family.as_str()).collect();
+                let src = if source == Source::Tool { "tool" } else { "user" };
+                worst = Some((report.score, families, src));
+            }
+        });
+    }
+    let mut override_attempts = 0u32;
+    if flagged {
+        override_attempts += 1;
+        let (score, families, src) = worst.unwrap_or((1.0, Vec::new(), "user"));
+        let detail = format!("score {score:.2} in {src} content ({})", families.join(", "));
+        match input.injection.action {
+            Action::Block => {
+                trail.record("IG-1.injection", Decision::Block, detail.clone(), t);
+                return Err(ApiError::refused(
+                    "IG-1.injection",
+                    format!(
+                        "the request was refused: it reads as a prompt injection ({detail}). Rephrase it as a plain request."
+                    ),
+                ));
+            }
+            Action::Flag => trail.record("IG-1.injection", Decision::Flag, detail, t),
+            Action::Allow => trail.record("IG-1.injection", Decision::Pass, "", t),
+        }
+    } else {
+        trail.record("IG-1.injection", Decision::Pass, "", t);
+    }
+
+    // PII: classify, then each class as the policy says; the audit copy is always redacted.
+    let t = Instant::now();
+    let mut blocked: Vec<Finding> = Vec::new();
+    let mut counts = [0usize; 3]; // redacted, tokenized, allowed
+    for m in &mut messages {
+        let mut audit_m = m.clone();
+        let mut audit_texts = Vec::new();
+        for_each_text(m, |text| {
+            let findings = pii.scan(text);
+            if findings.is_empty() {
+                audit_texts.push(text.clone());
+                return;
+            }
+            audit_texts.push(redact(text, &findings, RedactStyle::Label));
+            for f in &findings {
+                match action_for(&input.pii, f.class()) {
+                    PiiAction::Block => blocked.push(f.clone()),
+                    PiiAction::Redact => counts[0] += 1,
+                    PiiAction::Tokenize => counts[1] += 1,
+                    PiiAction::Allow => counts[2] += 1,
+                }
+            }
+            *text = vault.apply(text, &findings, |f| match action_for(&input.pii, f.class()) {
+                PiiAction::Tokenize => Op::Tokenize,
+                PiiAction::Redact | PiiAction::Block => Op::Redact,
+                PiiAction::Allow => Op::Keep,
+            });
+        });
+        let mut texts = audit_texts.into_iter();
+        for_each_text(&mut audit_m, |text| {
+            if let Some(t) = texts.next() {
+                *text = t;
+            }
+        });
+        audit.push(audit_m);
+    }
+    let audit_input = Value::Array(audit);
+    if !blocked.is_empty() {
+        let refs: Vec<&Finding> = blocked.iter().collect();
+        let detail = format!("blocked: {}", labels(&refs));
+        trail.record("DG-1.pii", Decision::Block, detail, t);
+        return Err(ApiError::refused(
+            "DG-1.pii",
+            format!(
+                "the request was refused: it contains data this deployment does not accept ({}). Remove it and send again.",
+                labels(&refs)
+            ),
+        ));
+    }
+    let decision = if counts[0] + counts[1] > 0 {
+        Decision::Transform
+    } else if counts[2] > 0 {
+        Decision::Flag
+    } else {
+        Decision::Pass
+    };
+    let detail = if decision == Decision::Pass {
+        String::new()
+    } else {
+        format!("{} redacted, {} tokenized, {} allowed", counts[0], counts[1], counts[2])
+    };
+    trail.record("DG-1.pii", decision, detail, t);
+
+    // System prompt: the manifest's comes first; clients cannot replace it.
+    let t = Instant::now();
+    let client_system = messages
+        .iter()
+        .filter(|m| matches!(m.get("role").and_then(Value::as_str), Some("system" | "developer")))
+        .count();
+    if client_system > 0 {
+        override_attempts += 1;
+        match input.client_system_messages {
+            ClientSystemMessages::Refuse => {
+                trail.record(
+                    "IG-5.system_prompt",
+                    Decision::Block,
+                    format!("{client_system} client system messages"),
+                    t,
+                );
+                return Err(ApiError::refused(
+                    "IG-5.system_prompt",
+                    "the request was refused: this deployment sets its own system prompt; send your text as a user message",
+                ));
+            }
+            ClientSystemMessages::Demote => {
+                for m in &mut messages {
+                    if matches!(m.get("role").and_then(Value::as_str), Some("system" | "developer")) {
+                        m["role"] = json!("user");
+                    }
+                }
+            }
+        }
+    }
+    if let Some(prompt) = &point.spec.system_prompt {
+        messages.insert(0, json!({"role": "system", "content": prompt}));
+    }
+    let decision = if client_system > 0 { Decision::Transform } else { Decision::Pass };
+    let detail =
+        if client_system > 0 { format!("{client_system} client system messages demoted") } else { String::new() };
+    trail.record("IG-5.system_prompt", decision, detail, t);
+
+    body.insert("messages".into(), Value::Array(messages));
+    body.remove("model");
+    body.remove("stream");
+    Ok((Prepared { body, vault, audit_input }, override_attempts))
+}

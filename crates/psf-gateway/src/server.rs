@@ -1,0 +1,820 @@
+//! The HTTP server: routes, the request handler that walks the pipeline, streaming
+//! responses, key reloading and graceful shutdown. Handlers stay thin; the stages live
+//! in `pipeline`, `output` and `router`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use psf_detect::PiiDetector;
+use psf_providers::ChunkStream;
+use psf_store::{AuditRecord, Store};
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+use crate::audit::{self, AuditSender, AuditWriter};
+use crate::config::{Compiled, Point};
+use crate::error::ApiError;
+use crate::keys::{KeyOwner, KeyTable, digest_from_hex};
+use crate::limits::Limits;
+use crate::metrics::{self, Metrics};
+use crate::output::OutputGuard;
+use crate::pipeline::{self, Trail};
+use crate::router::{self, Answer, Attempt, Failure};
+
+/// Headers larger than this are refused (431) before any work is done.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Limit hits or blocked injections from one key within a minute that raise an alert.
+const ABUSE_THRESHOLD: u32 = 20;
+
+/// A running gateway's shared state.
+#[derive(Debug)]
+pub struct Gateway {
+    compiled: Compiled,
+    pii: Arc<PiiDetector>,
+    store_keys: RwLock<KeyTable>,
+    limits: Limits,
+    metrics: Metrics,
+    audit: AuditSender,
+    store: Store,
+    abuse: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl Gateway {
+    /// Builds the gateway and starts its audit writer.
+    pub async fn new(compiled: Compiled, store: Store) -> Result<(Arc<Gateway>, AuditWriter), psf_store::StoreError> {
+        let (audit, writer) = audit::start(store.clone(), compiled.manifest.gateway.audit_queue as usize);
+        let pii = Arc::new(PiiDetector::new().map_err(|e| psf_store::StoreError::other(e.to_string()))?);
+        let gateway = Gateway {
+            limits: Limits::new(&compiled.manifest),
+            compiled,
+            pii,
+            store_keys: RwLock::new(KeyTable::default()),
+            metrics: Metrics::new(),
+            audit,
+            store,
+            abuse: Mutex::new(HashMap::new()),
+        };
+        gateway.reload_keys().await?;
+        Ok((Arc::new(gateway), writer))
+    }
+
+    /// The metrics, rendered.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.audit_queue.set(i64::try_from(self.audit.queued()).unwrap_or(i64::MAX));
+        self.metrics.render()
+    }
+
+    async fn reload_keys(&self) -> Result<(), psf_store::StoreError> {
+        let mut table = KeyTable::default();
+        for k in self.store.keys().await? {
+            if k.revoked_ms.is_some() || !self.compiled.apps.contains_key(&k.app) {
+                continue;
+            }
+            if let Some(d) = digest_from_hex(&k.sha256) {
+                table.insert(d, KeyOwner { key_id: k.id, app: k.app });
+            }
+        }
+        *self.store_keys.write().unwrap_or_else(PoisonError::into_inner) = table;
+        Ok(())
+    }
+
+    fn owner(&self, key: &str) -> Option<KeyOwner> {
+        if let Some(o) = self.compiled.manifest_keys.lookup(key) {
+            return Some(o.clone());
+        }
+        self.store_keys.read().unwrap_or_else(PoisonError::into_inner).lookup(key).cloned()
+    }
+
+    /// Counts an abusive event from a key; raises an alert when they pile up.
+    fn abuse(&self, app: &str, key_id: &str, what: &str) {
+        let mut map = self.abuse.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let entry = map.entry(key_id.to_string()).or_insert((now, 0));
+        if now.duration_since(entry.0) > Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 == ABUSE_THRESHOLD {
+            self.metrics.abuse_alerts.get_or_create(&metrics::AppLabel { app: app.to_string() }).inc();
+            tracing::warn!(
+                alert = "IG-4.abuse",
+                app,
+                key_id,
+                what,
+                count = entry.1,
+                "abuse alert: repeated refusals from one key within a minute"
+            );
+        }
+        if map.len() > 10_000 {
+            map.retain(|_, (since, _)| now.duration_since(*since) <= Duration::from_secs(60));
+        }
+    }
+}
+
+/// The router for a gateway (tests drive it with `oneshot`, `serve` binds it).
+pub fn app(gateway: Arc<Gateway>) -> Router {
+    let body_limit = gateway.compiled.max_body_bytes();
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/models", get(models))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_handler))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(gateway)
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests and flushes the
+/// audit log. Returns the number of audit records written.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    writer: AuditWriter,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<u64> {
+    let reload = {
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let mut version = None;
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                gateway.limits.shrink();
+                match gateway.store.keys_version().await {
+                    Ok(v) if Some(v) != version => match gateway.reload_keys().await {
+                        Ok(()) => version = Some(v),
+                        Err(e) => tracing::error!(error = %e, "could not reload API keys"),
+                    },
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "could not read API keys' version"),
+                }
+            }
+        })
+    };
+    let result = axum::serve(listener, app(gateway.clone())).with_graceful_shutdown(shutdown).await;
+    reload.abort();
+    let written = writer.finish().await;
+    gateway.store.close().await;
+    result.map(|()| written)
+}
+
+async fn models(State(gw): State<Arc<Gateway>>) -> Response {
+    let data: Vec<Value> = gw
+        .compiled
+        .manifest
+        .decision_points
+        .iter()
+        .map(|d| json!({"id": d.route.clone().unwrap_or_else(|| d.id.clone()), "object": "model", "owned_by": "psf"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    match gw.store.audit_count().await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}")).into_response(),
+    }
+}
+
+async fn metrics_handler(State(gw): State<Arc<Gateway>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], gw.metrics_text()).into_response()
+}
+
+/// What the handler knows about a request as it goes, for the audit record.
+#[derive(Debug)]
+struct Ctx {
+    request_id: String,
+    ts_ms: i64,
+    t0: Instant,
+    app: Option<String>,
+    key_id: Option<String>,
+    point: Option<Arc<Point>>,
+    trail: Trail,
+    attempts: Vec<Attempt>,
+    upstream: Duration,
+    /// Time spent waiting on the upstream stream after the first chunk; not overhead.
+    stream_wait: Duration,
+    model: Option<String>,
+    provider: Option<String>,
+    stream: bool,
+    input: Value,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+}
+
+impl Ctx {
+    fn overhead(&self) -> Duration {
+        self.t0.elapsed().saturating_sub(self.upstream + self.stream_wait)
+    }
+
+    fn point_id(&self) -> String {
+        self.point.as_ref().map_or_else(|| "none".to_string(), |p| p.spec.id.clone())
+    }
+
+    fn usage(&mut self, usage: Option<&Value>) {
+        if let Some(u) = usage {
+            self.prompt_tokens = u.get("prompt_tokens").and_then(Value::as_i64).or(self.prompt_tokens);
+            self.completion_tokens = u.get("completion_tokens").and_then(Value::as_i64).or(self.completion_tokens);
+        }
+    }
+}
+
+fn request_id() -> String {
+    format!("req_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        return v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim);
+    }
+    headers.get("api-key").or_else(|| headers.get("x-api-key")).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+impl Gateway {
+    /// Writes the audit record and the metrics for a finished request.
+    async fn record(&self, ctx: &Ctx, status: StatusCode, outcome: &str, code: Option<&str>, output: Option<String>) {
+        let record = self.audit_record(ctx, status, outcome, code, output);
+        self.audit.send(record).await;
+    }
+
+    fn audit_record(
+        &self,
+        ctx: &Ctx,
+        status: StatusCode,
+        outcome: &str,
+        code: Option<&str>,
+        output: Option<String>,
+    ) -> AuditRecord {
+        let point = ctx.point_id();
+        let overhead = ctx.overhead();
+        let total = ctx.t0.elapsed();
+        let m = &self.metrics;
+        m.requests
+            .get_or_create(&metrics::Outcome { decision_point: point.clone(), outcome: outcome.to_string() })
+            .inc();
+        m.overhead.get_or_create(&metrics::Point { decision_point: point.clone() }).observe(overhead.as_secs_f64());
+        m.duration.get_or_create(&metrics::Point { decision_point: point.clone() }).observe(total.as_secs_f64());
+        for s in &ctx.trail.stages {
+            m.stages
+                .get_or_create(&metrics::Stage { code: s.code.to_string(), decision: s.decision.as_str().to_string() })
+                .inc();
+        }
+        for (direction, n) in [("in", ctx.prompt_tokens), ("out", ctx.completion_tokens)] {
+            if let Some(n) = n.and_then(|n| u64::try_from(n).ok()) {
+                m.tokens
+                    .get_or_create(&metrics::Tokens { decision_point: point.clone(), direction: direction.into() })
+                    .inc_by(n);
+            }
+        }
+        AuditRecord {
+            request_id: ctx.request_id.clone(),
+            ts_ms: ctx.ts_ms,
+            app: ctx.app.clone(),
+            key_id: ctx.key_id.clone(),
+            decision_point: ctx.point.as_ref().map(|p| p.spec.id.clone()),
+            status: status.as_u16(),
+            outcome: outcome.to_string(),
+            code: code.map(str::to_string),
+            model: ctx.model.clone(),
+            provider: ctx.provider.clone(),
+            stream: ctx.stream,
+            latency_ms: total.as_secs_f64() * 1000.0,
+            overhead_ms: overhead.as_secs_f64() * 1000.0,
+            prompt_tokens: ctx.prompt_tokens,
+            completion_tokens: ctx.completion_tokens,
+            attempts: serde_json::to_value(&ctx.attempts).unwrap_or(Value::Null),
+            stages: ctx.trail.to_json(),
+            input_redacted: ctx.input.clone(),
+            output_redacted: output,
+        }
+    }
+
+    /// Audits a refusal and turns it into the response.
+    async fn refuse(&self, ctx: &Ctx, error: ApiError, outcome: &str) -> Response {
+        let error = error.with_request_id(&ctx.request_id);
+        self.record(ctx, error.status(), outcome, Some(error.code()), None).await;
+        let mut response = error.into_response();
+        overhead_header(response.headers_mut(), ctx.overhead());
+        response
+    }
+}
+
+fn overhead_header(headers: &mut HeaderMap, overhead: Duration) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
+        headers.insert("x-psf-overhead-ms", v);
+    }
+}
+
+fn disclosure_headers(headers: &mut HeaderMap, point: &Point, ctx: &Ctx) {
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        headers.insert("x-request-id", v);
+    }
+    if point.spec.disclosure.as_ref().is_some_and(|d| d.header) {
+        headers.insert("x-psf-ai-generated", HeaderValue::from_static("true"));
+    }
+    if let Some(v) = ctx.model.as_deref().and_then(|m| HeaderValue::from_str(m).ok()) {
+        headers.insert("x-psf-model", v);
+    }
+}
+
+async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut ctx = Ctx {
+        request_id: request_id(),
+        ts_ms: psf_store::now_ms(),
+        t0: Instant::now(),
+        app: None,
+        key_id: None,
+        point: None,
+        trail: Trail::default(),
+        attempts: Vec::new(),
+        upstream: Duration::ZERO,
+        stream_wait: Duration::ZERO,
+        model: None,
+        provider: None,
+        stream: false,
+        input: Value::Null,
+        prompt_tokens: None,
+        completion_tokens: None,
+    };
+    let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        let e = ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request_error",
+            "IG-2.headers",
+            format!("request headers are {header_bytes} bytes, more than {MAX_HEADER_BYTES}"),
+        );
+        return gw.refuse(&ctx, e, "blocked").await;
+    }
+
+    // Who is calling.
+    let Some(key) = bearer(&headers) else {
+        let e = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "auth.missing_key",
+            "no API key; send `Authorization: Bearer <key>`",
+        );
+        return gw.refuse(&ctx, e, "unauthorized").await;
+    };
+    let Some(owner) = gw.owner(key) else {
+        let e = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "auth.invalid_key",
+            "this API key is not valid (unknown or revoked)",
+        );
+        return gw.refuse(&ctx, e, "unauthorized").await;
+    };
+    ctx.app = Some(owner.app.clone());
+    ctx.key_id = Some(owner.key_id.clone());
+    let point = gw.compiled.apps.get(&owner.app).and_then(|p| gw.compiled.points.get(p)).cloned();
+    let Some(point) = point else {
+        let e = ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "psf_error",
+            "config.no_decision_point",
+            "this key's app has no decision point",
+        );
+        return gw.refuse(&ctx, e, "error").await;
+    };
+    ctx.point = Some(point.clone());
+
+    // Rate limits (IG-4).
+    let t = Instant::now();
+    if let Err((scope, wait)) = gw.limits.check(&owner.app, &owner.key_id) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ctx.trail.record("IG-4.rate_limit", pipeline::Decision::Block, format!("{} limit", scope.as_str()), t);
+        gw.metrics.rate_limited.get_or_create(&metrics::LimitScope { scope: scope.as_str().into() }).inc();
+        gw.abuse(&owner.app, &owner.key_id, "rate limit");
+        let e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "IG-4.rate_limit",
+            format!("the {} rate limit is reached; retry after {seconds} s", scope.as_str()),
+        )
+        .with_retry_after(seconds.max(1));
+        return gw.refuse(&ctx, e, "rate_limited").await;
+    }
+    ctx.trail.record("IG-4.rate_limit", pipeline::Decision::Pass, "", t);
+
+    // Human oversight (HO-1): supervised points hold output for review, which this
+    // version does not do yet; refuse clearly rather than deliver unreviewed output.
+    if Compiled::supervised(&point) {
+        let e = ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "psf_not_supported",
+            "HO-2.review_not_supported",
+            format!(
+                "decision point `{}` is supervised, and this psf version does not yet hold output for human review",
+                point.spec.id
+            ),
+        );
+        return gw.refuse(&ctx, e, "blocked").await;
+    }
+
+    // Input governance.
+    if body.len() as u64 > point.spec.input.max_body_bytes {
+        let e = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "IG-2.size",
+            format!(
+                "the body is {} bytes, more than this decision point's limit of {}",
+                body.len(),
+                point.spec.input.max_body_bytes
+            ),
+        );
+        return gw.refuse(&ctx, e, "blocked").await;
+    }
+    let parsed: Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(map) => map,
+        Err(e) => {
+            let e = ApiError::refused("IG-2.schema", format!("the body is not a JSON object: {e}"));
+            return gw.refuse(&ctx, e, "blocked").await;
+        }
+    };
+    let stream = match pipeline::validate(&point, &parsed, &mut ctx.trail) {
+        Ok(s) => s,
+        Err(e) => return gw.refuse(&ctx, e, "blocked").await,
+    };
+    ctx.stream = stream;
+    let prepared = pipeline::prepare(&point, &gw.pii, parsed, &mut ctx.trail);
+    let (prepared, overrides) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            if e.code() == "IG-1.injection" {
+                gw.metrics
+                    .override_attempts
+                    .get_or_create(&metrics::Point { decision_point: point.spec.id.clone() })
+                    .inc();
+                gw.abuse(&owner.app, &owner.key_id, "blocked injection");
+            }
+            return gw.refuse(&ctx, e, "blocked").await;
+        }
+    };
+    if overrides > 0 {
+        gw.metrics
+            .override_attempts
+            .get_or_create(&metrics::Point { decision_point: point.spec.id.clone() })
+            .inc_by(u64::from(overrides));
+    }
+    ctx.input = prepared.audit_input;
+
+    // The model chain (MS-4).
+    let routed = router::route(
+        &point,
+        &prepared.body,
+        stream,
+        gw.compiled.manifest.gateway.retries,
+        gw.compiled.reply_limits,
+        &gw.metrics,
+    )
+    .await;
+    ctx.attempts = routed.attempts;
+    ctx.upstream = routed.upstream;
+    let (answer, index) = match routed.result {
+        Ok(ok) => ok,
+        Err(Failure::Rejected(e)) => {
+            let status = match e.kind {
+                psf_providers::ErrorKind::Status { code, .. }
+                    if (400..500).contains(&code) && code != 401 && code != 403 =>
+                {
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY)
+                }
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            let e = ApiError::new(
+                status,
+                "upstream_error",
+                "MS-4.upstream_rejected",
+                format!("the model provider refused the request: {}", e.message),
+            );
+            return gw.refuse(&ctx, e, "error").await;
+        }
+        Err(Failure::Unavailable) => return degraded(&gw, ctx, &point).await,
+    };
+    if index > 0 {
+        gw.metrics.fallbacks.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
+    }
+    let link = &point.chain[index];
+    ctx.model = Some(link.model_id.clone());
+    ctx.provider = Some(link.provider.id.clone());
+    let guard = OutputGuard::new(point.clone(), gw.pii.clone(), prepared.vault);
+    match answer {
+        Answer::Complete(value) => complete(&gw, ctx, &point, guard, value).await,
+        Answer::Stream(first, chunks) => stream_response(gw.clone(), ctx, point.clone(), guard, first, chunks),
+    }
+}
+
+/// Every model failed: the decision point's degraded response, or a defined 503.
+async fn degraded(gw: &Gateway, ctx: Ctx, point: &Point) -> Response {
+    let t = Instant::now();
+    let mut ctx = ctx;
+    gw.metrics.fallbacks.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
+    let Some(text) = &point.spec.degraded_response else {
+        ctx.trail.record(
+            "MS-4.fallback",
+            pipeline::Decision::Block,
+            "every model in the chain failed; no degraded response",
+            t,
+        );
+        let e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "psf_unavailable",
+            "MS-4.unavailable",
+            "every model for this decision point is unavailable; try again later",
+        )
+        .with_retry_after(5);
+        return gw.refuse(&ctx, e, "error").await;
+    };
+    ctx.trail.record(
+        "MS-4.fallback",
+        pipeline::Decision::Transform,
+        "every model in the chain failed; degraded response served",
+        t,
+    );
+    let id = format!("chatcmpl-{}", ctx.request_id);
+    let mut body = json!({
+        "id": id, "object": "chat.completion", "created": ctx.ts_ms / 1000, "model": point.route,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "psf_degraded": true,
+    });
+    add_disclosure_field(&mut body, point);
+    gw.record(&ctx, StatusCode::OK, "degraded", Some("MS-4.degraded"), Some(text.clone())).await;
+    if ctx.stream {
+        let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": ctx.ts_ms / 1000, "model": point.route,
+                           "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": "stop"}], "psf_degraded": true});
+        let sse = format!("data: {chunk}\n\ndata: [DONE]\n\n");
+        let mut response = sse_response(Body::from(sse));
+        disclosure_headers(response.headers_mut(), point, &ctx);
+        response.headers_mut().insert("x-psf-degraded", HeaderValue::from_static("true"));
+        overhead_header(response.headers_mut(), ctx.overhead());
+        return response;
+    }
+    let mut response = axum::Json(body).into_response();
+    disclosure_headers(response.headers_mut(), point, &ctx);
+    response.headers_mut().insert("x-psf-degraded", HeaderValue::from_static("true"));
+    overhead_header(response.headers_mut(), ctx.overhead());
+    response
+}
+
+fn add_disclosure_field(body: &mut Value, point: &Point) {
+    if let Some(d) = point.spec.disclosure.as_ref().filter(|d| d.body_field)
+        && let Some(obj) = body.as_object_mut()
+    {
+        obj.insert("psf_disclosure".into(), Value::String(d.text.clone()));
+    }
+}
+
+/// A whole completion through the output stages.
+async fn complete(gw: &Gateway, mut ctx: Ctx, point: &Point, mut guard: OutputGuard, mut value: Value) -> Response {
+    ctx.usage(value.get("usage"));
+    let mut audit_out = Vec::new();
+    if let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) {
+        for choice in choices {
+            let finish = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
+            let Some(Value::String(content)) = choice.pointer_mut("/message/content") else { continue };
+            let result = guard.push(content, &mut ctx.trail).and_then(|mut out| {
+                out.push_str(&guard.finish(finish.as_deref(), &mut ctx.trail)?);
+                Ok(out)
+            });
+            match result {
+                Ok(out) => {
+                    *content = out;
+                    audit_out.push(std::mem::take(&mut guard.audit));
+                }
+                Err(e) => return gw.refuse(&ctx, e, "blocked").await,
+            }
+            // Each choice is its own answer.
+            guard.reset();
+        }
+    }
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("model".into(), Value::String(point.route.clone()));
+    }
+    add_disclosure_field(&mut value, point);
+    gw.record(&ctx, StatusCode::OK, "delivered", None, Some(audit_out.join("\n---\n"))).await;
+    let mut response = axum::Json(value).into_response();
+    disclosure_headers(response.headers_mut(), point, &ctx);
+    overhead_header(response.headers_mut(), ctx.overhead());
+    response
+}
+
+fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn sse_data(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+/// A stream in progress. When its client goes away before the end, `Drop` still writes
+/// the audit record.
+struct Streaming {
+    gw: Arc<Gateway>,
+    ctx: Ctx,
+    point: Arc<Point>,
+    guard: OutputGuard,
+    first: Option<Value>,
+    chunks: ChunkStream,
+    finish: Option<Value>,
+    usage: Option<Value>,
+    disclose: bool,
+    done: bool,
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        if !self.done {
+            self.done = true;
+            let record = self.gw.audit_record(
+                &self.ctx,
+                StatusCode::OK,
+                "client_closed",
+                Some("stream.client_closed"),
+                Some(std::mem::take(&mut self.guard.audit)),
+            );
+            self.gw.audit.send_detached(record);
+        }
+    }
+}
+
+impl Streaming {
+    /// The next bytes for the client, or `None` at the end.
+    async fn step(&mut self) -> Option<Vec<Bytes>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let next = match self.first.take() {
+                Some(first) => Some(Ok(first)),
+                None => {
+                    let t = Instant::now();
+                    let next = self.chunks.next().await;
+                    self.ctx.stream_wait += t.elapsed();
+                    next
+                }
+            };
+            match next {
+                None => return Some(self.end().await),
+                Some(Err(e)) => {
+                    let link = self.point.chain.iter().find(|l| Some(&l.provider.id) == self.ctx.provider.as_ref());
+                    if let Some(link) = link.filter(|_| e.is_provider_fault()) {
+                        link.breaker.failure();
+                    }
+                    let error = ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_error",
+                        "MS-4.stream_failed",
+                        format!("the model's stream failed after it had started: {}", e.message),
+                    );
+                    return Some(self.fail(error, "error").await);
+                }
+                Some(Ok(mut chunk)) => {
+                    self.ctx.usage(chunk.get("usage"));
+                    let choices_empty = chunk.get("choices").and_then(Value::as_array).is_none_or(Vec::is_empty);
+                    if choices_empty {
+                        // The usage chunk; it goes out after the last checks.
+                        if chunk.get("usage").is_some() {
+                            self.usage = Some(chunk);
+                        }
+                        continue;
+                    }
+                    let finish = chunk.pointer("/choices/0/finish_reason").filter(|f| !f.is_null()).cloned();
+                    let content = chunk.pointer("/choices/0/delta/content").and_then(Value::as_str).map(str::to_string);
+                    if let Some(content) = content {
+                        match self.guard.push(&content, &mut self.ctx.trail) {
+                            Ok(released) => {
+                                if let Some(slot) = chunk.pointer_mut("/choices/0/delta/content") {
+                                    *slot = Value::String(released);
+                                }
+                            }
+                            Err(e) => return Some(self.fail(e, "blocked").await),
+                        }
+                    }
+                    if finish.is_some() {
+                        // Hold the last chunk until the final checks have passed.
+                        self.finish = Some(chunk);
+                        continue;
+                    }
+                    let delta = chunk.pointer("/choices/0/delta");
+                    let empty = delta.and_then(Value::as_object).is_some_and(|d| {
+                        d.iter().all(|(k, v)| k == "content" && v.as_str().is_some_and(str::is_empty))
+                    });
+                    if empty && !self.disclose {
+                        continue;
+                    }
+                    return Some(vec![sse_data(&self.outgoing(chunk))]);
+                }
+            }
+        }
+    }
+
+    fn outgoing(&mut self, mut chunk: Value) -> Value {
+        if let Some(obj) = chunk.as_object_mut() {
+            obj.insert("model".into(), Value::String(self.point.route.clone()));
+            if self.disclose {
+                self.disclose = false;
+                add_disclosure_field(&mut chunk, &self.point);
+            }
+        }
+        chunk
+    }
+
+    async fn end(&mut self) -> Vec<Bytes> {
+        let Some(mut last) = self.finish.take() else {
+            let error = ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "MS-4.stream_truncated",
+                "the model's stream ended without finishing its answer",
+            );
+            return self.fail(error, "error").await;
+        };
+        let reason = last.pointer("/choices/0/finish_reason").and_then(Value::as_str).map(str::to_string);
+        let rest = match self.guard.finish(reason.as_deref(), &mut self.ctx.trail) {
+            Ok(rest) => rest,
+            Err(e) => return self.fail(e, "blocked").await,
+        };
+        if let Some(slot) = last.pointer_mut("/choices/0/delta") {
+            let existing = slot.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
+            slot["content"] = Value::String(existing + &rest);
+        }
+        let mut out = vec![sse_data(&self.outgoing(last))];
+        if let Some(usage) = self.usage.take() {
+            out.push(sse_data(&self.outgoing(usage)));
+        }
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        self.done = true;
+        let audit = std::mem::take(&mut self.guard.audit);
+        self.gw.record(&self.ctx, StatusCode::OK, "delivered", None, Some(audit)).await;
+        out
+    }
+
+    /// Ends the stream with an error event: never a silent cut.
+    async fn fail(&mut self, error: ApiError, outcome: &str) -> Vec<Bytes> {
+        self.done = true;
+        let error = error.with_request_id(&self.ctx.request_id);
+        let audit = std::mem::take(&mut self.guard.audit);
+        self.gw.record(&self.ctx, error.status(), outcome, Some(error.code()), Some(audit)).await;
+        vec![sse_data(&error.body())]
+    }
+}
+
+fn stream_response(
+    gw: Arc<Gateway>,
+    ctx: Ctx,
+    point: Arc<Point>,
+    guard: OutputGuard,
+    first: Value,
+    chunks: ChunkStream,
+) -> Response {
+    let overhead = ctx.overhead();
+    let disclose = point.spec.disclosure.as_ref().is_some_and(|d| d.body_field);
+    let mut headers = HeaderMap::new();
+    disclosure_headers(&mut headers, &point, &ctx);
+    overhead_header(&mut headers, overhead);
+    let state = Streaming {
+        gw,
+        ctx,
+        point,
+        guard,
+        first: Some(first),
+        chunks,
+        finish: None,
+        usage: None,
+        disclose,
+        done: false,
+    };
+    let body = futures_util::stream::unfold(state, |mut s| async move {
+        let bytes = s.step().await?;
+        Some((
+            Ok::<_, std::convert::Infallible>(futures_util::stream::iter(
+                bytes.into_iter().map(Ok::<_, std::convert::Infallible>),
+            )),
+            s,
+        ))
+    })
+    .map(|r| match r {
+        Ok(inner) => inner,
+        Err(never) => match never {},
+    })
+    .flatten();
+    let mut response = sse_response(Body::from_stream(body));
+    response.headers_mut().extend(headers);
+    response
+}

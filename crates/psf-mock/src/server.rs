@@ -1,0 +1,416 @@
+//! The mock's HTTP server.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::{Behaviour, MockConfig};
+
+const KEEP_REQUESTS: usize = 100;
+
+#[derive(Debug)]
+struct Shared {
+    config: Mutex<MockConfig>,
+    requests: Mutex<VecDeque<Value>>,
+    counter: AtomicU64,
+}
+
+type St = Arc<Shared>;
+
+/// A running mock upstream.
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    shared: St,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// Starts a mock on `listener` with `config`.
+    pub fn start(listener: TcpListener, config: MockConfig) -> std::io::Result<MockServer> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            config: Mutex::new(config),
+            requests: Mutex::new(VecDeque::new()),
+            counter: AtomicU64::new(seed()),
+        });
+        let app = router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(MockServer { addr, shared, stop: Some(stop), task: Some(task) })
+    }
+
+    /// Binds `addr` and starts a mock there.
+    pub async fn bind(addr: &str, config: MockConfig) -> std::io::Result<MockServer> {
+        MockServer::start(TcpListener::bind(addr).await?, config)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its OpenAI-style base URL, `http://ADDR/v1`.
+    pub fn openai_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Its base URL for Anthropic clients, `http://ADDR`.
+    pub fn anthropic_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Replaces the configuration.
+    pub fn configure(&self, config: MockConfig) {
+        *self.shared.config.lock().unwrap_or_else(PoisonError::into_inner) = config;
+    }
+
+    /// The request bodies received, oldest first (the last 100).
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared.requests.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
+    }
+
+    /// Stops accepting connections and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+}
+
+impl Shared {
+    /// A number in [0, 1) from a xorshift generator: enough randomness for fault rates.
+    fn chance(&self) -> f64 {
+        let mut x = self.counter.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.counter.store(x, Ordering::Relaxed);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn behaviour(&self, model: &str) -> Behaviour {
+        self.config.lock().unwrap_or_else(PoisonError::into_inner).for_model(model).clone()
+    }
+
+    fn record(&self, path: &str, headers: &HeaderMap, body: &Value) {
+        let auth = headers.contains_key(header::AUTHORIZATION)
+            || headers.contains_key("x-api-key")
+            || headers.contains_key("api-key");
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        if requests.len() == KEEP_REQUESTS {
+            requests.pop_front();
+        }
+        requests.push_back(json!({"path": path, "authenticated": auth, "body": body}));
+    }
+}
+
+fn router(shared: St) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(openai))
+        .route("/openai/deployments/{deployment}/chat/completions", post(azure))
+        .route("/v1/messages", post(anthropic))
+        .route("/v1/models", get(models))
+        .route("/__mock/requests", get(requests).delete(clear))
+        .route("/__mock/config", get(get_config).post(set_config))
+        .with_state(shared)
+}
+
+async fn models() -> Response {
+    axum::Json(json!({"object": "list", "data": [{"id": "mock", "object": "model", "owned_by": "psf-mock"}]}))
+        .into_response()
+}
+
+async fn requests(State(s): State<St>) -> Response {
+    let list: Vec<Value> = s.requests.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+async fn clear(State(s): State<St>) -> StatusCode {
+    s.requests.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_config(State(s): State<St>) -> Response {
+    let config = s.config.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    axum::Json(config).into_response()
+}
+
+async fn set_config(State(s): State<St>, body: Bytes) -> Response {
+    match serde_json::from_slice::<MockConfig>(&body) {
+        Ok(config) => {
+            *s.config.lock().unwrap_or_else(PoisonError::into_inner) = config;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("not a mock configuration: {e}")).into_response(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    OpenAi,
+    Anthropic,
+}
+
+async fn azure(State(s): State<St>, Path(deployment): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(s, Wire::OpenAi, &format!("/openai/deployments/{deployment}/chat/completions"), headers, body).await
+}
+
+async fn openai(State(s): State<St>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(s, Wire::OpenAi, "/v1/chat/completions", headers, body).await
+}
+
+async fn anthropic(State(s): State<St>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(s, Wire::Anthropic, "/v1/messages", headers, body).await
+}
+
+fn error(wire: Wire, status: StatusCode, message: &str) -> Response {
+    let body = match wire {
+        Wire::OpenAi => json!({"error": {"message": message, "type": "mock_error", "code": status.as_u16()}}),
+        Wire::Anthropic => json!({"type": "error", "error": {"type": "api_error", "message": message}}),
+    };
+    (status, [("x-psf-mock", "true")], axum::Json(body)).into_response()
+}
+
+/// The text of the last user message, whatever shape its content has.
+fn last_user_text(body: &Value) -> String {
+    let messages = body.get("messages").and_then(Value::as_array);
+    let last = messages.and_then(|m| m.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user")));
+    match last.and_then(|m| m.get("content")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(" ")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Splits a reply into stream tokens: words with their following space.
+fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        current.push(c);
+        if c == ' ' {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(wire, StatusCode::BAD_REQUEST, "the body is not JSON");
+    };
+    s.record(path, &headers, &request);
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
+    let b = s.behaviour(&model);
+    if b.hang {
+        std::future::pending::<()>().await;
+    }
+    if b.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(b.latency_ms)).await;
+    }
+    if b.rate_limit_rate > 0.0 && s.chance() < b.rate_limit_rate {
+        let mut r = error(wire, StatusCode::TOO_MANY_REQUESTS, "mock rate limit");
+        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return r;
+    }
+    if b.error_rate > 0.0 && s.chance() < b.error_rate {
+        let status = StatusCode::from_u16(b.error_status.unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return error(wire, status, "mock failure");
+    }
+    if b.malformed {
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{\"choices\": [tru").into_response();
+    }
+    let reply = b.reply.clone().unwrap_or_else(|| format!("[mock] You said: {}", last_user_text(&request)));
+    let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let prompt_tokens = tokens(&last_user_text(&request)).len().max(1);
+    let id = format!("mock-{:016x}", s.counter.fetch_add(1, Ordering::Relaxed));
+    if !stream {
+        let completion_tokens = tokens(&reply).len();
+        let body = match wire {
+            Wire::OpenAi => {
+                let mut choice =
+                    json!({"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"});
+                if let Some(lp) = b.logprob {
+                    let content: Vec<Value> =
+                        tokens(&reply).iter().map(|t| json!({"token": t, "logprob": lp})).collect();
+                    choice["logprobs"] = json!({"content": content});
+                }
+                json!({
+                    "id": id, "object": "chat.completion", "created": 0, "model": model,
+                    "system_fingerprint": "psf-mock",
+                    "choices": [choice],
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+                })
+            }
+            Wire::Anthropic => json!({
+                "id": id, "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": reply}],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens},
+            }),
+        };
+        return (StatusCode::OK, [("x-psf-mock", "true")], axum::Json(body)).into_response();
+    }
+    let include_usage = request.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
+    let events = stream_events(wire, &id, &model, &reply, prompt_tokens, include_usage);
+    let delay = Duration::from_millis(b.token_delay_ms);
+    let stall = b.stall_after_tokens;
+    let body = futures_util::stream::unfold((events.into_iter(), 0usize), move |(mut it, n)| async move {
+        let (event, is_token) = it.next()?;
+        if is_token {
+            if stall.is_some_and(|limit| n >= limit) {
+                std::future::pending::<()>().await;
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+        Some((Ok::<_, Infallible>(Bytes::from(event)), (it, n + usize::from(is_token))))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-psf-mock", "true")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The SSE events of a streamed reply, each marked whether it carries a token.
+fn stream_events(
+    wire: Wire,
+    id: &str,
+    model: &str,
+    reply: &str,
+    prompt_tokens: usize,
+    include_usage: bool,
+) -> Vec<(String, bool)> {
+    let toks = tokens(reply);
+    let n = toks.len();
+    let data = |v: Value| format!("data: {v}\n\n");
+    let mut out = Vec::new();
+    match wire {
+        Wire::OpenAi => {
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": model, "system_fingerprint": "psf-mock",
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            };
+            out.push((data(chunk(json!({"role": "assistant", "content": ""}), Value::Null)), false));
+            for t in toks {
+                out.push((data(chunk(json!({"content": t}), Value::Null)), true));
+            }
+            out.push((data(chunk(json!({}), json!("stop"))), false));
+            if include_usage {
+                out.push((
+                    data(json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [],
+                                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}})),
+                    false,
+                ));
+            }
+            out.push(("data: [DONE]\n\n".to_string(), false));
+        }
+        Wire::Anthropic => {
+            let ev = |name: &str, v: Value| format!("event: {name}\ndata: {v}\n\n");
+            out.push((
+                ev("message_start", json!({"type": "message_start", "message": {"id": id, "type": "message", "role": "assistant", "model": model, "content": [], "usage": {"input_tokens": prompt_tokens, "output_tokens": 0}}})),
+                false,
+            ));
+            out.push((
+                ev(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                ),
+                false,
+            ));
+            out.push((ev("ping", json!({"type": "ping"})), false));
+            for t in toks {
+                out.push((
+                    ev(
+                        "content_block_delta",
+                        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}),
+                    ),
+                    true,
+                ));
+            }
+            out.push((ev("content_block_stop", json!({"type": "content_block_stop", "index": 0})), false));
+            out.push((ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": n}})), false));
+            out.push((ev("message_stop", json!({"type": "message_stop"})), false));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_keep_every_character() {
+        let text = "Hello there, general Kenobi ";
+        assert_eq!(tokens(text).concat(), text);
+        assert_eq!(tokens(text).len(), 4);
+    }
+
+    #[tokio::test]
+    async fn echoes_and_records() -> Result<(), Box<dyn std::error::Error>> {
+        let mock = MockServer::bind("127.0.0.1:0", MockConfig::default()).await?;
+        let client = reqwest::Client::new();
+        let reply: Value = serde_json::from_slice(
+            &client
+                .post(format!("{}/chat/completions", mock.openai_url()))
+                .body(json!({"model": "m", "messages": [{"role": "user", "content": "hi there"}]}).to_string())
+                .send()
+                .await?
+                .bytes()
+                .await?,
+        )?;
+        assert_eq!(reply["choices"][0]["message"]["content"], "[mock] You said: hi there");
+        assert_eq!(mock.requests().len(), 1);
+        assert_eq!(mock.requests()[0]["body"]["messages"][0]["content"], "hi there");
+        mock.stop().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! OpenAI Chat Completions, and the servers that speak it (Azure OpenAI, vLLM, Ollama,
+//! llama.cpp server). The request is already in this format; only the model name, the
+//! URL and the auth header change.
+
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::{ChunkStream, ErrorKind, Protocol, Provider, ProviderError, ReplyLimits, read_json, sse_events};
+
+const AZURE_API_VERSION: &str = "2024-10-21";
+
+fn url(p: &Provider) -> String {
+    match p.protocol {
+        Protocol::AzureOpenAi => format!("{}/chat/completions?api-version={AZURE_API_VERSION}", p.base_url),
+        _ => format!("{}/chat/completions", p.base_url),
+    }
+}
+
+fn body(p: &Provider, request: &Map<String, Value>, model: &str, stream: bool) -> Result<Vec<u8>, ProviderError> {
+    let mut body = request.clone();
+    body.insert("model".into(), Value::String(model.to_string()));
+    body.insert("stream".into(), Value::Bool(stream));
+    if stream {
+        // Token counts for the audit log arrive in a last chunk only when asked for.
+        body.entry("stream_options").or_insert_with(|| serde_json::json!({"include_usage": true}));
+    } else {
+        body.remove("stream_options");
+    }
+    serde_json::to_vec(&body).map_err(|e| ProviderError::new(&p.id, ErrorKind::Config, e.to_string()))
+}
+
+async fn send(p: &Provider, body: Vec<u8>) -> Result<reqwest::Response, ProviderError> {
+    let bearer;
+    let headers: Vec<(&str, &str)> = match (&p.api_key, p.protocol) {
+        (Some(key), Protocol::AzureOpenAi) => vec![("api-key", key.as_str())],
+        (Some(key), _) => {
+            bearer = format!("Bearer {key}");
+            vec![("authorization", bearer.as_str())]
+        }
+        (None, _) => vec![],
+    };
+    p.post(&url(p), body, &headers).await
+}
+
+pub(crate) async fn complete(
+    p: &Provider,
+    request: &Map<String, Value>,
+    model: &str,
+    limits: ReplyLimits,
+) -> Result<Value, ProviderError> {
+    let response = send(p, body(p, request, model, false)?).await?;
+    let value = read_json(&p.id, response, limits.max_body_bytes).await?;
+    if value.get("choices").and_then(Value::as_array).is_none() {
+        return Err(ProviderError::new(&p.id, ErrorKind::Malformed, "the reply has no `choices`"));
+    }
+    Ok(value)
+}
+
+pub(crate) async fn stream(
+    p: &Provider,
+    request: &Map<String, Value>,
+    model: &str,
+    limits: ReplyLimits,
+) -> Result<ChunkStream, ProviderError> {
+    let response = send(p, body(p, request, model, true)?).await?;
+    let id = p.id.clone();
+    let events = sse_events(p.id.clone(), response, limits);
+    let chunks = events
+        .take_while(|e| std::future::ready(!matches!(e, Ok(event) if event.data.trim() == "[DONE]")))
+        .map(move |event| {
+            let event = event?;
+            let chunk: Value = serde_json::from_str(&event.data).map_err(|e| {
+                ProviderError::new(&id, ErrorKind::Malformed, format!("a stream event is not JSON: {e}"))
+            })?;
+            if let Some(error) = chunk.get("error") {
+                let message = error.get("message").and_then(Value::as_str).unwrap_or("error event");
+                return Err(ProviderError::new(&id, ErrorKind::Status { code: 500, retry_after: None }, message));
+            }
+            Ok(chunk)
+        });
+    Ok(Box::pin(chunks))
+}

@@ -1,0 +1,220 @@
+//! The audit log: one record per request (IG-3, OB-5).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// One request as the gateway saw and handled it. Inputs and outputs are redacted
+/// before a record is made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The request id, also sent to the client as `x-request-id`.
+    pub request_id: String,
+    /// When the request arrived, in milliseconds since the epoch.
+    pub ts_ms: i64,
+    /// The calling app, once known.
+    pub app: Option<String>,
+    /// The id of the key it called with (never the key).
+    pub key_id: Option<String>,
+    /// The decision point.
+    pub decision_point: Option<String>,
+    /// The HTTP status returned.
+    pub status: u16,
+    /// `delivered`, `blocked`, `degraded`, `rate_limited`, `unauthorized` or `error`.
+    pub outcome: String,
+    /// The code of the stage that decided the outcome, e.g. `IG-1.injection`.
+    pub code: Option<String>,
+    /// The model that answered.
+    pub model: Option<String>,
+    /// The provider that answered.
+    pub provider: Option<String>,
+    /// Whether the reply was streamed.
+    pub stream: bool,
+    /// Total time in the gateway, upstream included, in milliseconds.
+    pub latency_ms: f64,
+    /// Time spent in psf itself, upstream excluded.
+    pub overhead_ms: f64,
+    /// Prompt tokens, as the provider counted them.
+    pub prompt_tokens: Option<i64>,
+    /// Completion tokens, as the provider counted them.
+    pub completion_tokens: Option<i64>,
+    /// Every upstream attempt: model, provider, outcome, milliseconds.
+    pub attempts: Value,
+    /// Every stage's decision: stage, decision, code, detail, milliseconds.
+    pub stages: Value,
+    /// The messages the client sent, with PII redacted.
+    pub input_redacted: Value,
+    /// The output delivered, with PII redacted.
+    pub output_redacted: Option<String>,
+}
+
+/// Which records to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this decision point.
+    pub decision_point: Option<String>,
+    /// Only records at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Only this request.
+    pub request_id: Option<String>,
+    /// At most this many (default 100).
+    pub limit: Option<u32>,
+}
+
+impl Store {
+    /// Writes records in one transaction.
+    pub async fn insert_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| StoreError::query("begin an audit write", e))?;
+        for r in records {
+            sqlx::query(
+                "INSERT INTO audit_log (request_id, ts_ms, app, key_id, decision_point, status, outcome, code, model, provider, stream, latency_ms, overhead_ms, prompt_tokens, completion_tokens, attempts, stages, input_redacted, output_redacted)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.request_id)
+            .bind(r.ts_ms)
+            .bind(&r.app)
+            .bind(&r.key_id)
+            .bind(&r.decision_point)
+            .bind(i64::from(r.status))
+            .bind(&r.outcome)
+            .bind(&r.code)
+            .bind(&r.model)
+            .bind(&r.provider)
+            .bind(r.stream)
+            .bind(r.latency_ms)
+            .bind(r.overhead_ms)
+            .bind(r.prompt_tokens)
+            .bind(r.completion_tokens)
+            .bind(r.attempts.to_string())
+            .bind(r.stages.to_string())
+            .bind(r.input_redacted.to_string())
+            .bind(&r.output_redacted)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::query("write an audit record", e))?;
+        }
+        tx.commit().await.map_err(|e| StoreError::query("commit audit records", e))
+    }
+
+    /// Reads records, newest first.
+    pub async fn audit_records(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log
+             WHERE (?1 IS NULL OR decision_point = ?1) AND (?2 IS NULL OR ts_ms >= ?2) AND (?3 IS NULL OR request_id = ?3)
+             ORDER BY seq DESC LIMIT ?4",
+        )
+        .bind(&q.decision_point)
+        .bind(q.since_ms)
+        .bind(&q.request_id)
+        .bind(i64::from(q.limit.unwrap_or(100)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| StoreError::query("read audit records", e))?;
+        rows.iter().map(record).collect()
+    }
+
+    /// How many records the log holds.
+    pub async fn audit_count(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| StoreError::query("count audit records", e))
+    }
+}
+
+fn json(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<Value, StoreError> {
+    let text: String = row.try_get(column).map_err(|e| StoreError::query("read an audit column", e))?;
+    serde_json::from_str(&text).map_err(|e| StoreError::other(format!("audit column `{column}` is not JSON: {e}")))
+}
+
+fn record(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
+    let get = |e| StoreError::query("read an audit record", e);
+    let status: i64 = row.try_get("status").map_err(get)?;
+    Ok(AuditRecord {
+        request_id: row.try_get("request_id").map_err(get)?,
+        ts_ms: row.try_get("ts_ms").map_err(get)?,
+        app: row.try_get("app").map_err(get)?,
+        key_id: row.try_get("key_id").map_err(get)?,
+        decision_point: row.try_get("decision_point").map_err(get)?,
+        status: u16::try_from(status).unwrap_or(0),
+        outcome: row.try_get("outcome").map_err(get)?,
+        code: row.try_get("code").map_err(get)?,
+        model: row.try_get("model").map_err(get)?,
+        provider: row.try_get("provider").map_err(get)?,
+        stream: row.try_get("stream").map_err(get)?,
+        latency_ms: row.try_get("latency_ms").map_err(get)?,
+        overhead_ms: row.try_get("overhead_ms").map_err(get)?,
+        prompt_tokens: row.try_get("prompt_tokens").map_err(get)?,
+        completion_tokens: row.try_get("completion_tokens").map_err(get)?,
+        attempts: json(row, "attempts")?,
+        stages: json(row, "stages")?,
+        input_redacted: json(row, "input_redacted")?,
+        output_redacted: row.try_get("output_redacted").map_err(get)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample(id: &str, point: &str) -> AuditRecord {
+        AuditRecord {
+            request_id: id.into(),
+            ts_ms: 1_700_000_000_000,
+            app: Some("chat".into()),
+            key_id: Some("key_1".into()),
+            decision_point: Some(point.into()),
+            status: 200,
+            outcome: "delivered".into(),
+            code: None,
+            model: Some("gpt".into()),
+            provider: Some("openai".into()),
+            stream: false,
+            latency_ms: 51.5,
+            overhead_ms: 0.4,
+            prompt_tokens: Some(10),
+            completion_tokens: Some(5),
+            attempts: json!([{"model": "gpt", "outcome": "ok"}]),
+            stages: json!([{"stage": "IG-1.injection", "decision": "pass"}]),
+            input_redacted: json!([{"role": "user", "content": "Mail [EMAIL]"}]),
+            output_redacted: Some("ok".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn records_round_trip_and_filter() -> Result<(), StoreError> {
+        let store = Store::open("sqlite::memory:").await?;
+        store.insert_audit(&[sample("r1", "a"), sample("r2", "b"), sample("r3", "a")]).await?;
+        assert_eq!(store.audit_count().await?, 3);
+        let a = store.audit_records(&AuditQuery { decision_point: Some("a".into()), ..Default::default() }).await?;
+        assert_eq!(a.iter().map(|r| r.request_id.as_str()).collect::<Vec<_>>(), ["r3", "r1"]);
+        assert_eq!(a[1], sample("r1", "a"));
+        let one = store.audit_records(&AuditQuery { request_id: Some("r2".into()), ..Default::default() }).await?;
+        assert_eq!(one.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_file_store_survives_reopening() -> Result<(), StoreError> {
+        let dir = std::env::temp_dir().join(format!("psf-store-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::other(e.to_string()))?;
+        let url = format!("sqlite://{}", dir.join("t.db").display());
+        let store = Store::open(&url).await?;
+        store.insert_audit(&[sample("r1", "a")]).await?;
+        store.close().await;
+        let again = Store::open(&url).await?;
+        assert_eq!(again.audit_count().await?, 1);
+        again.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn bad_urls_say_what_to_write() {
+        let err = Store::open("postgres://x").await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("sqlite://PATH"), "{err}");
+    }
+}

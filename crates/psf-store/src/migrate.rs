@@ -1,0 +1,72 @@
+//! Numbered schema migrations, applied once each, in order, inside a transaction.
+//!
+//! A migration is never edited after it has shipped: a change is a new migration.
+
+use sqlx::SqlitePool;
+
+use crate::StoreError;
+
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+    CREATE TABLE audit_log (
+        seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id        TEXT NOT NULL UNIQUE,
+        ts_ms             INTEGER NOT NULL,
+        app               TEXT,
+        key_id            TEXT,
+        decision_point    TEXT,
+        status            INTEGER NOT NULL,
+        outcome           TEXT NOT NULL,
+        code              TEXT,
+        model             TEXT,
+        provider          TEXT,
+        stream            INTEGER NOT NULL,
+        latency_ms        REAL NOT NULL,
+        overhead_ms       REAL NOT NULL,
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        attempts          TEXT NOT NULL,
+        stages            TEXT NOT NULL,
+        input_redacted    TEXT NOT NULL,
+        output_redacted   TEXT
+    );
+    CREATE INDEX audit_log_ts ON audit_log (ts_ms);
+    CREATE INDEX audit_log_point ON audit_log (decision_point, ts_ms);
+    CREATE TABLE api_keys (
+        id          TEXT PRIMARY KEY,
+        app         TEXT NOT NULL,
+        sha256      TEXT NOT NULL UNIQUE,
+        label       TEXT,
+        created_ms  INTEGER NOT NULL,
+        revoked_ms  INTEGER
+    );
+    "#,
+)];
+
+pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS psf_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)")
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::query("create its migrations table", e))?;
+    for (version, sql) in MIGRATIONS {
+        let mut tx = pool.begin().await.map_err(|e| StoreError::query("begin a migration", e))?;
+        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM psf_migrations WHERE version = ?")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| StoreError::query("read its migrations", e))?;
+        if done.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| StoreError::query("apply a migration", e))?;
+        sqlx::query("INSERT INTO psf_migrations (version, applied_ms) VALUES (?, ?)")
+            .bind(version)
+            .bind(crate::now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::query("record a migration", e))?;
+        tx.commit().await.map_err(|e| StoreError::query("commit a migration", e))?;
+    }
+    Ok(())
+}
