@@ -206,14 +206,7 @@ impl OutputGuard {
         let mut out = String::with_capacity(segment.len());
         let mut at = 0;
         for f in &inside {
-            let action = match f.class() {
-                psf_detect::DataClass::Contact => policy.contact,
-                psf_detect::DataClass::Financial => policy.financial,
-                psf_detect::DataClass::GovernmentId => policy.government_id,
-                psf_detect::DataClass::Credential => policy.credential,
-                psf_detect::DataClass::Personal => policy.personal,
-                psf_detect::DataClass::Location => policy.location,
-            };
+            let action = crate::pipeline::action_for(policy, f.class());
             out.push_str(&segment[at..f.span.start]);
             match action {
                 PiiAction::Block => {

@@ -107,7 +107,8 @@ fn for_each_text(message: &mut Value, mut f: impl FnMut(&mut String)) {
     }
 }
 
-fn action_for(policy: &PiiPolicy, class: DataClass) -> PiiAction {
+/// The policy's action for one data class (input and output policies alike).
+pub(crate) fn action_for(policy: &PiiPolicy, class: DataClass) -> PiiAction {
     match class {
         DataClass::Contact => policy.contact,
         DataClass::Financial => policy.financial,
