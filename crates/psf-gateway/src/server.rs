@@ -551,17 +551,14 @@ async fn degraded(gw: &Gateway, ctx: Ctx, point: &Point) -> Response {
     });
     add_disclosure_field(&mut body, point);
     gw.record(&ctx, StatusCode::OK, "degraded", Some("MS-4.degraded"), Some(text.clone())).await;
-    if ctx.stream {
+    let mut response = if ctx.stream {
         let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": ctx.ts_ms / 1000, "model": point.route,
                            "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": "stop"}], "psf_degraded": true});
         let sse = format!("data: {chunk}\n\ndata: [DONE]\n\n");
-        let mut response = sse_response(Body::from(sse));
-        disclosure_headers(response.headers_mut(), point, &ctx);
-        response.headers_mut().insert("x-psf-degraded", HeaderValue::from_static("true"));
-        overhead_header(response.headers_mut(), ctx.overhead());
-        return response;
-    }
-    let mut response = axum::Json(body).into_response();
+        sse_response(Body::from(sse))
+    } else {
+        axum::Json(body).into_response()
+    };
     disclosure_headers(response.headers_mut(), point, &ctx);
     response.headers_mut().insert("x-psf-degraded", HeaderValue::from_static("true"));
     overhead_header(response.headers_mut(), ctx.overhead());
