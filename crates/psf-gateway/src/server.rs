@@ -114,6 +114,22 @@ impl Gateway {
                 count = entry.1,
                 "abuse alert: repeated refusals from one key within a minute"
             );
+            // Stored as an event too, for the console and the assessment; off the request path.
+            let event = psf_store::Event {
+                ts_ms: psf_store::now_ms(),
+                kind: "IG-4.abuse".into(),
+                severity: "warning".into(),
+                app: Some(app.to_string()),
+                key_id: Some(key_id.to_string()),
+                summary: format!("{ABUSE_THRESHOLD} refusals from one key within a minute (latest: {what})"),
+                detail: json!({"count": entry.1, "latest": what, "window_s": 60}),
+            };
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.insert_event(&event).await {
+                    tracing::error!(error = %e, "could not record an abuse alert");
+                }
+            });
         }
         if map.len() > 10_000 {
             map.retain(|_, (since, _)| now.duration_since(*since) <= Duration::from_secs(60));

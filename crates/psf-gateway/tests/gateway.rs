@@ -386,6 +386,22 @@ async fn rate_limits_answer_429_with_retry_after() -> R {
     assert_eq!(body["error"]["code"], "IG-4.rate_limit");
     // Another app is not affected.
     assert_eq!(app.chat("chat", user("hi")).await?.status(), 200);
+    // Twenty refusals within a minute raise an abuse alert, stored as an event.
+    for _ in 0..19 {
+        assert_eq!(app.chat("limited", user("hi")).await?.status(), 429);
+    }
+    let mut alerts = Vec::new();
+    for _ in 0..100 {
+        alerts = app.store.events(Some("IG-4.abuse"), 0, 10).await?;
+        if !alerts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].app.as_deref(), Some("limited"));
+    assert_eq!(alerts[0].key_id.as_deref(), Some("limited-key"));
+    assert_eq!(alerts[0].detail["latest"], "rate limit");
     app.shutdown().await?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! psf-store: what the gateway writes down and what the assessment reads.
 //!
-//! The only crate that knows SQL. Today it holds the audit log and the API keys, in
+//! The only crate that knows SQL. Today it holds the audit log, events and the API keys, in
 //! SQLite — the embedded default, one file, no other service. The schema is created and
 //! upgraded by numbered migrations kept in this crate, applied at open. PostgreSQL for
 //! a cluster arrives behind the same methods (`Store` hides which database it is).
@@ -12,6 +12,7 @@
 
 mod audit;
 mod error;
+mod events;
 mod keys;
 mod migrate;
 
@@ -22,6 +23,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use audit::{AuditQuery, AuditRecord};
 pub use error::StoreError;
+pub use events::Event;
 pub use keys::{KeyRecord, NewKey, key_digest};
 
 /// A handle on the store. Cheap to clone; clones share the connection pool.

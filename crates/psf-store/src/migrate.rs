@@ -6,9 +6,10 @@ use sqlx::SqlitePool;
 
 use crate::StoreError;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
     CREATE TABLE audit_log (
         seq               INTEGER PRIMARY KEY AUTOINCREMENT,
         request_id        TEXT NOT NULL UNIQUE,
@@ -42,7 +43,24 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         revoked_ms  INTEGER
     );
     "#,
-)];
+    ),
+    (
+        2,
+        r#"
+    CREATE TABLE events (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts_ms     INTEGER NOT NULL,
+        kind      TEXT NOT NULL,
+        severity  TEXT NOT NULL,
+        app       TEXT,
+        key_id    TEXT,
+        summary   TEXT NOT NULL,
+        detail    TEXT NOT NULL
+    );
+    CREATE INDEX events_kind_ts ON events (kind, ts_ms);
+    "#,
+    ),
+];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::query("CREATE TABLE IF NOT EXISTS psf_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)")
