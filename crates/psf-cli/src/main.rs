@@ -7,6 +7,7 @@
 //! quietly instead of panicking.
 #![deny(clippy::print_stdout)]
 
+mod assess_cmd;
 mod catalog_cmd;
 mod check_cmd;
 mod eval_cmd;
@@ -116,6 +117,9 @@ enum Command {
         #[arg(long, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
+    /// Decide each of the 40 competencies from the manifest and the gateway's records,
+    /// score the CPAP rubric, and report (exit 1 on findings at `--fail-on`).
+    Assess(assess_cmd::AssessArgs),
     /// Write a commented starter psf.yaml that passes `psf check`.
     Init {
         /// Where to write it.
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Init { path, force } => init(&path, force),
+        Command::Assess(args) => assess_cmd::run(&args),
         Command::Serve { manifest, listen, store } => serve_cmd::serve(&manifest, &listen, &store),
         Command::Demo { listen, upstream_latency_ms, store } => serve_cmd::demo(&listen, upstream_latency_ms, &store),
         Command::MockUpstream { listen, latency_ms } => serve_cmd::mock_upstream(&listen, latency_ms),

@@ -27,11 +27,11 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn help_lists_what_exists() {
     let out = stdout(&psf(&["--help"]));
-    for cmd in ["catalog", "check", "schema", "init", "scan", "serve", "demo", "mock-upstream", "keys"] {
+    for cmd in ["catalog", "check", "schema", "init", "scan", "serve", "demo", "mock-upstream", "keys", "assess"] {
         assert!(out.contains(cmd), "{cmd} missing from --help");
     }
     // Nothing that does not exist yet.
-    for absent in ["assess", "review", "incident"] {
+    for absent in ["review", "incident", "keygen"] {
         assert!(!out.contains(absent), "--help mentions `{absent}`");
     }
 }
@@ -282,4 +282,37 @@ fn keys_are_created_shown_once_listed_without_secret_and_revoked() {
     assert!(psf(&["keys", "revoke", &id, "--store", &store]).status.success());
     assert!(stdout(&psf(&["keys", "list", "--store", &store])).contains("revoked"));
     assert_eq!(psf(&["keys", "revoke", &id, "--store", &store]).status.code(), Some(2));
+}
+
+#[test]
+fn assess_reports_and_exits_as_ci_tools_do() {
+    let dir = temp_dir("assess");
+    let manifest = "examples/loan-prescreening.yaml";
+    let out = dir.join("reports");
+    let o =
+        psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--out", out.to_str().unwrap_or_default()]);
+    // The loan example has partial competencies but none missing: exit 0 at the default `--fail-on high`.
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("40 competencies: ")), "{text}");
+    assert!(out.join("report.md").exists() && out.join("report.json").exists());
+    let o = psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--fail-on", "medium"]);
+    assert_eq!(o.status.code(), Some(1), "partial findings fail at --fail-on medium");
+    let o = psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--fail-on", "medium", "--soft-fail"]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(json["schema"], "psf.assessment/v1");
+    assert_eq!(json["verdicts"].as_array().map(Vec::len), Some(40));
+    // The demo manifest has missing competencies: exit 1.
+    assert_eq!(
+        psf(&["assess", "--manifest", "examples/demo/psf.yaml", "--today", "2026-11-23"]).status.code(),
+        Some(1)
+    );
+    // A bad window or an unreadable store is a usage error.
+    let o = psf(&["assess", "--manifest", manifest, "--since", "30x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`d` (days) or `w` (weeks)"));
+    let o = psf(&["assess", "--manifest", manifest, "--store", "postgres://nowhere"]);
+    assert_eq!(o.status.code(), Some(2));
 }

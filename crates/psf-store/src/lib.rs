@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod keys;
 mod migrate;
+mod summary;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub use audit::{AuditQuery, AuditRecord};
 pub use error::StoreError;
 pub use events::Event;
 pub use keys::{KeyRecord, NewKey, key_digest};
+pub use summary::AuditSummary;
 
 /// A handle on the store. Cheap to clone; clones share the connection pool.
 #[derive(Debug, Clone)]

@@ -1,0 +1,196 @@
+//! Reports: the terminal summary, Markdown and JSON. Every report is a pure function of
+//! an [`Assessment`], so the same assessment always renders the same bytes.
+
+use std::fmt::Write as _;
+
+use crate::{Assessment, Status};
+
+fn mark(status: Status) -> &'static str {
+    match status {
+        Status::Enforced => "E",
+        Status::Evidenced => "e",
+        Status::Partial => "p",
+        Status::Missing => "X",
+        Status::Manual => "m",
+        Status::NotApplicable => "-",
+    }
+}
+
+fn colour(status: Status) -> &'static str {
+    match status {
+        Status::Enforced => "\x1b[1;32m",
+        Status::Evidenced => "\x1b[32m",
+        Status::Partial => "\x1b[33m",
+        Status::Missing => "\x1b[1;31m",
+        Status::Manual => "\x1b[36m",
+        Status::NotApplicable => "\x1b[2m",
+    }
+}
+
+/// The terminal summary: the summary line, the 8x5 grid, the rubric, and the gaps.
+pub fn terminal(a: &Assessment, ansi: bool) -> String {
+    let mut out = String::new();
+    let paint = |s: Status, text: &str| if ansi { format!("{}{text}\x1b[0m", colour(s)) } else { text.to_string() };
+    let _ = writeln!(out, "psf assess: {} ({}), {}", a.system, a.manifest.file, a.date);
+    let _ = writeln!(out, "{}", a.summary_line());
+    match &a.runtime {
+        Some(r) => {
+            let _ =
+                writeln!(out, "runtime: {} requests from {} keys, {}..{}", r.requests, r.distinct_keys, r.from, r.to);
+        }
+        None => {
+            let _ = writeln!(out, "runtime: no store given; nothing can be `enforced` (use --store)");
+        }
+    }
+    let _ = writeln!(out);
+    for d in &psf_core::catalog::DOMAINS {
+        let _ = write!(out, "  {:<3}", d.id);
+        for v in a.verdicts.iter().filter(|v| v.domain == d.id) {
+            let _ = write!(out, " {}", paint(v.status, &format!("{} {}", v.id, mark(v.status))));
+        }
+        let _ = writeln!(out, "   {}", d.name);
+    }
+    let _ = writeln!(out, "\n  E enforced  e evidenced  p partial  X missing  m manual  - not applicable\n");
+    let _ = writeln!(out, "CPAP rubric:");
+    for d in &a.rubric {
+        let _ = writeln!(out, "  {}/4 {:<11} {}: {}", d.level.0, d.level.name(), d.name, d.reason);
+    }
+    let gaps: Vec<_> = a.verdicts.iter().filter(|v| matches!(v.status, Status::Missing | Status::Partial)).collect();
+    if !gaps.is_empty() {
+        let _ = writeln!(out, "\nGaps, most serious first:");
+        for v in gaps
+            .iter()
+            .filter(|v| v.status == Status::Missing)
+            .chain(gaps.iter().filter(|v| v.status == Status::Partial))
+        {
+            let _ = writeln!(out, "  {} {:<8} {}", v.id, v.status.as_str(), v.summary);
+            if let Some(g) = v.gaps.first() {
+                let _ = writeln!(out, "           fix: {g}");
+            }
+        }
+    }
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The Markdown report: summary, grid, rubric, risks, each competency's verdict with its
+/// evidence and remediation, and the evidence appendix.
+pub fn markdown(a: &Assessment) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# PSF assessment: {}\n", a.system);
+    let _ = writeln!(out, "**{}**\n", a.summary_line());
+    let _ = writeln!(
+        out,
+        "Assessed {} from `{}` (sha256 `{}`), catalog PSF v{}, psf {}, window {} days.",
+        a.date, a.manifest.file, a.manifest.sha256, a.catalog_version, a.psf_version, a.window_days
+    );
+    match &a.runtime {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "Runtime records {}..{}: {} requests from {} keys on {} days; {} audit records scanned for PII.\n",
+                r.from, r.to, r.requests, r.distinct_keys, r.active_days, r.pii_sample.records
+            );
+        }
+        None => {
+            let _ = writeln!(out, "No runtime records were read, so no competency can be `enforced`.\n");
+        }
+    }
+    let _ = writeln!(out, "## At a glance\n\n| domain | 1 | 2 | 3 | 4 | 5 |\n|---|---|---|---|---|---|");
+    for d in &psf_core::catalog::DOMAINS {
+        let cells: Vec<String> =
+            a.verdicts.iter().filter(|v| v.domain == d.id).map(|v| v.status.as_str().to_string()).collect();
+        let _ = writeln!(out, "| {} {} | {} |", d.id, d.name, cells.join(" | "));
+    }
+    let _ = writeln!(out, "\n## CPAP rubric\n\n| dimension | level | why | next level needs |\n|---|---|---|---|");
+    for d in &a.rubric {
+        let _ = writeln!(
+            out,
+            "| {} | {}/4 {} | {} | {} |",
+            d.name,
+            d.level.0,
+            d.level.name(),
+            md_escape(&d.reason),
+            md_escape(&d.next)
+        );
+    }
+    if !a.risks.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Risk register\n\n| risk | L x I | band | AI-specific | mitigations | not met |\n|---|---|---|---|---|---|"
+        );
+        for r in &a.risks {
+            let _ = writeln!(
+                out,
+                "| {} {} | {} x {} = {} | {} | {} | {} | {} |",
+                r.id,
+                md_escape(&r.title),
+                r.likelihood,
+                r.impact,
+                r.score,
+                r.band,
+                if r.ai_specific { "yes" } else { "no" },
+                r.mitigations.join(", "),
+                r.unmet_mitigations.join(", ")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nHeat map (count of risks by likelihood, rows 5 to 1, and impact, columns 1 to 5):\n\n| L \\ I | 1 | 2 | 3 | 4 | 5 |\n|---|---|---|---|---|---|"
+        );
+        for l in (1..=5u8).rev() {
+            let row: Vec<String> = (1..=5u8)
+                .map(|i| a.risks.iter().filter(|r| r.likelihood == l && r.impact == i).count().to_string())
+                .collect();
+            let _ = writeln!(out, "| {l} | {} |", row.join(" | "));
+        }
+    }
+    let _ = writeln!(out, "\n## Competencies");
+    for d in &psf_core::catalog::DOMAINS {
+        let _ = writeln!(out, "\n### {} {}\n", d.id, d.name);
+        for v in a.verdicts.iter().filter(|v| v.domain == d.id) {
+            let _ = writeln!(
+                out,
+                "- **{} {}** (PSF {}): **{}**. {}",
+                v.id,
+                v.title,
+                v.statement,
+                v.status.as_str(),
+                v.summary
+            );
+            for e in &v.evidence {
+                let _ = writeln!(out, "  - evidence: `{}`: {}", e.source, e.observation);
+            }
+            for g in &v.gaps {
+                let _ = writeln!(out, "  - to meet it: {g}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n## Evidence appendix\n\n| competency | kind | source | window | sha256 |\n|---|---|---|---|---|"
+    );
+    for v in &a.verdicts {
+        for e in &v.evidence {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {} | `{}` |",
+                v.id,
+                e.kind,
+                md_escape(&e.source),
+                e.window.as_deref().unwrap_or("-"),
+                e.sha256
+            );
+        }
+    }
+    let _ = writeln!(out, "\n---\n{}", psf_core::catalog::ATTRIBUTION);
+    out
+}
+
+/// The JSON report (schema [`crate::SCHEMA_VERSION`]).
+pub fn json(a: &Assessment) -> String {
+    serde_json::to_string_pretty(a).map_or_else(|e| format!("{{\"error\": \"{e}\"}}"), |s| s + "\n")
+}

@@ -1,0 +1,121 @@
+//! The runtime evidence: what the gateway's records in the evaluation window show.
+//!
+//! Gathered once from the store ([`gather`]), then read by the rules. A new source of
+//! evidence (reviews, incidents, erasures) is a field here and a line in `gather`.
+
+use std::collections::BTreeMap;
+
+use psf_detect::PiiDetector;
+use psf_store::{AuditQuery, AuditSummary, Store, StoreError};
+use serde::Serialize;
+
+/// How many of the newest audit records are scanned for PII in clear.
+pub const PII_SAMPLE: u32 = 500;
+
+/// What the records in the window show.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Runtime {
+    /// Counts over the audit log.
+    pub summary: AuditSummary,
+    /// The newest records, scanned for PII left in clear.
+    pub pii_sample: PiiSample,
+    /// Events in the window by kind (`IG-4.abuse`, …).
+    pub events: BTreeMap<String, u64>,
+    /// The window, as dates, for reports.
+    pub window: (jiff::civil::Date, jiff::civil::Date),
+}
+
+/// The result of scanning audit records for personal data in clear.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PiiSample {
+    /// Records scanned.
+    pub records: u64,
+    /// Findings by entity type.
+    pub findings: BTreeMap<String, u64>,
+    /// Request ids of records with findings (at most ten), for follow-up.
+    pub request_ids: Vec<String>,
+}
+
+/// The runtime part of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeSummary {
+    /// First day of the window.
+    pub from: jiff::civil::Date,
+    /// Last day of the window.
+    pub to: jiff::civil::Date,
+    /// Requests in the window.
+    pub requests: u64,
+    /// Distinct keys.
+    pub distinct_keys: u64,
+    /// Days with traffic.
+    pub active_days: u64,
+    /// Requests by outcome.
+    pub by_outcome: BTreeMap<String, u64>,
+    /// Audit records scanned for PII, and what was found.
+    pub pii_sample: PiiSample,
+}
+
+impl Runtime {
+    /// The window as `from..to`.
+    pub fn window_label(&self) -> String {
+        format!("{}..{}", self.window.0, self.window.1)
+    }
+
+    /// The summary a report carries.
+    pub fn summary(&self) -> RuntimeSummary {
+        RuntimeSummary {
+            from: self.window.0,
+            to: self.window.1,
+            requests: self.summary.requests,
+            distinct_keys: self.summary.distinct_keys,
+            active_days: self.summary.active_days,
+            by_outcome: self.summary.by_outcome.clone(),
+            pii_sample: self.pii_sample.clone(),
+        }
+    }
+}
+
+/// Scans audit records' redacted input and output for PII that should not be there.
+pub fn scan_records(detector: &PiiDetector, records: &[psf_store::AuditRecord]) -> PiiSample {
+    let mut sample = PiiSample::default();
+    for r in records {
+        sample.records += 1;
+        let input = r.input_redacted.to_string();
+        let mut found = false;
+        for text in [Some(input.as_str()), r.output_redacted.as_deref()].into_iter().flatten() {
+            for f in detector.scan(text) {
+                *sample.findings.entry(f.entity.label().to_string()).or_default() += 1;
+                found = true;
+            }
+        }
+        if found && sample.request_ids.len() < 10 {
+            sample.request_ids.push(r.request_id.clone());
+        }
+    }
+    sample
+}
+
+/// Reads the runtime evidence for the window `[today - window_days, today]` (UTC days),
+/// `until_ms` being the end of the window.
+pub async fn gather(
+    store: &Store,
+    today: jiff::civil::Date,
+    window_days: u32,
+    until_ms: i64,
+) -> Result<Runtime, StoreError> {
+    let since_ms = until_ms - i64::from(window_days) * 86_400_000;
+    let summary = store.audit_summary(since_ms, until_ms).await?;
+    let records = store
+        .audit_records(&AuditQuery { since_ms: Some(since_ms), limit: Some(PII_SAMPLE), ..AuditQuery::default() })
+        .await?;
+    let detector = PiiDetector::new().map_err(|e| StoreError::other(e.to_string()))?;
+    let pii_sample = scan_records(&detector, &records);
+    let mut events = BTreeMap::new();
+    for e in store.events(None, since_ms, 100_000).await? {
+        if e.ts_ms < until_ms {
+            *events.entry(e.kind).or_default() += 1;
+        }
+    }
+    let from = today.checked_sub(jiff::Span::new().days(i64::from(window_days))).unwrap_or(today);
+    Ok(Runtime { summary, pii_sample, events, window: (from, today) })
+}

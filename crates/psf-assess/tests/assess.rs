@@ -1,0 +1,271 @@
+//! The assessment end to end: example manifests with and without the gateway's records
+//! (a real SQLite store), contradictions between the manifest and the records, fail-closed
+//! rules, and the rubric's levels at their boundaries.
+
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly on broken fixtures")]
+
+use psf_assess::{Assessment, Options, ParsedManifest, Runtime, Status, report};
+use psf_store::{AuditRecord, Store};
+use serde_json::{Value, json};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn today() -> jiff::civil::Date {
+    jiff::civil::date(2026, 11, 23)
+}
+
+/// The end of `today` (UTC) in ms, as `psf assess --today` uses.
+fn end_ms() -> i64 {
+    jiff::civil::date(2026, 11, 24).to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_millisecond()
+}
+
+fn example(name: &str) -> String {
+    let path = format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn assess(file: &str, text: &str, runtime: Option<&Runtime>) -> Assessment {
+    let parsed = ParsedManifest::new(file, text, today()).unwrap();
+    psf_assess::assess(&parsed.input(), runtime, &Options { today: today(), window_days: 30 })
+}
+
+fn status(a: &Assessment, id: &str) -> Status {
+    a.verdicts.iter().find(|v| v.id == id).unwrap().status
+}
+
+fn verdict<'a>(a: &'a Assessment, id: &str) -> &'a psf_assess::Verdict {
+    a.verdicts.iter().find(|v| v.id == id).unwrap()
+}
+
+/// A delivered request through the demo's decision point, every stage recorded.
+fn delivered(id: &str, ts_ms: i64, key: &str, input: &str, output: &str) -> AuditRecord {
+    let stages = json!([
+        {"code": "IG-4.rate_limit", "decision": "pass", "us": 1},
+        {"code": "IG-2.schema", "decision": "pass", "us": 2},
+        {"code": "IG-1.sanitize", "decision": "pass", "us": 3},
+        {"code": "IG-1.injection", "decision": "pass", "us": 20},
+        {"code": "DG-1.pii", "decision": "transform", "us": 20},
+        {"code": "IG-5.system_prompt", "decision": "pass", "us": 1},
+        {"code": "OV-2.length", "decision": "pass", "us": 1},
+        {"code": "DG-1.pii_output", "decision": "pass", "us": 5},
+        {"code": "IG-5.leak", "decision": "pass", "us": 2},
+        {"code": "OV-3.content", "decision": "unavailable", "us": 0},
+        {"code": "OV-5.state", "decision": "pass", "us": 1}
+    ]);
+    AuditRecord {
+        request_id: id.into(),
+        ts_ms,
+        app: Some("demo-chat".into()),
+        key_id: Some(key.into()),
+        decision_point: Some("answer-customer".into()),
+        status: 200,
+        outcome: "delivered".into(),
+        code: None,
+        model: Some("primary".into()),
+        provider: Some("demo-upstream".into()),
+        stream: false,
+        latency_ms: 52.0,
+        overhead_ms: 0.2,
+        prompt_tokens: Some(20),
+        completion_tokens: Some(12),
+        attempts: json!([{"model": "primary", "outcome": "ok"}]),
+        stages,
+        input_redacted: json!([{"role": "user", "content": input}]),
+        output_redacted: Some(output.into()),
+    }
+}
+
+async fn runtime_with(records: &[AuditRecord]) -> Runtime {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    store.insert_audit(records).await.unwrap();
+    psf_assess::runtime::gather(&store, today(), 30, end_ms()).await.unwrap()
+}
+
+/// 120 clean requests from 3 keys over 10 days.
+fn clean_traffic() -> Vec<AuditRecord> {
+    (0..120)
+        .map(|i| {
+            delivered(
+                &format!("req-{i}"),
+                end_ms() - (i % 10 + 1) * DAY_MS + i,
+                &format!("key-{}", i % 3),
+                "Email me at [EMAIL_1] about my order",
+                "I will write to [EMAIL] today.",
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn example_reports_without_records() {
+    for name in ["customer-support.yaml", "internal-faq.yaml", "loan-prescreening.yaml", "demo/psf.yaml"] {
+        let a = assess(&format!("examples/{name}"), &example(name), None);
+        assert_eq!(a.verdicts.len(), 40);
+        // Without records nothing is enforced, and the rubric's production dimension is at its floor.
+        assert_eq!(a.counts.enforced, 0, "{name}");
+        assert_eq!(a.rubric[0].level.0, 1, "{name}");
+        insta::assert_snapshot!(format!("markdown-{}", name.replace(['/', '.'], "-")), report::markdown(&a));
+    }
+}
+
+#[tokio::test]
+async fn demo_report_with_records() {
+    let rt = runtime_with(&clean_traffic()).await;
+    let a = assess("examples/demo/psf.yaml", &example("demo/psf.yaml"), Some(&rt));
+    for id in ["IG-1", "IG-2", "IG-3", "IG-5", "DG-1", "OV-1", "OV-5", "OB-5", "HO-3"] {
+        assert_eq!(status(&a, id), Status::Enforced, "{id}: {:?}", verdict(&a, id));
+    }
+    // The content detector has not landed: configured is not working.
+    assert_eq!(status(&a, "OV-3"), Status::Partial);
+    assert_eq!(a.runtime.as_ref().unwrap().requests, 120);
+    insta::assert_snapshot!("markdown-demo-with-records", report::markdown(&a));
+    insta::assert_json_snapshot!("json-demo-with-records", serde_json::from_str::<Value>(&report::json(&a)).unwrap());
+}
+
+#[tokio::test]
+async fn pii_in_the_audit_log_contradicts_the_manifest() {
+    let mut records = clean_traffic();
+    records.push(delivered("leaky", end_ms() - DAY_MS, "key-9", "my email is jane.doe@example.com", "ok"));
+    let rt = runtime_with(&records).await;
+    let a = assess("examples/demo/psf.yaml", &example("demo/psf.yaml"), Some(&rt));
+    let v = verdict(&a, "IG-3");
+    assert_eq!(v.status, Status::Missing, "{v:?}");
+    assert!(v.summary.contains("contradicting the manifest") && v.summary.contains("1 EMAIL"), "{}", v.summary);
+    assert!(v.evidence[0].observation.contains("leaky"), "{:?}", v.evidence);
+    assert_eq!(a.worst(), Some(psf_assess::FindingSeverity::High));
+}
+
+#[tokio::test]
+async fn records_older_than_the_retention_contradict_it() {
+    let mut records = clean_traffic();
+    // The demo keeps audit records 30 days; one is 45 days old.
+    records.push(delivered("ancient", end_ms() - 45 * DAY_MS, "key-1", "hello", "hi"));
+    let rt = runtime_with(&records).await;
+    let a = assess("examples/demo/psf.yaml", &example("demo/psf.yaml"), Some(&rt));
+    let v = verdict(&a, "DG-2");
+    assert_eq!(v.status, Status::Missing, "{v:?}");
+    assert!(v.summary.contains("45 days old"), "{}", v.summary);
+}
+
+#[tokio::test]
+async fn a_stage_that_could_not_run_is_never_enforced() {
+    let mut records = clean_traffic();
+    for r in &mut records {
+        if let Some(stages) = r.stages.as_array_mut() {
+            stages[3] = json!({"code": "IG-1.injection", "decision": "unavailable", "us": 0});
+        }
+    }
+    let rt = runtime_with(&records).await;
+    let a = assess("examples/demo/psf.yaml", &example("demo/psf.yaml"), Some(&rt));
+    assert_eq!(status(&a, "IG-1"), Status::Partial, "{:?}", verdict(&a, "IG-1"));
+}
+
+#[tokio::test]
+async fn records_outside_the_window_are_not_evidence() {
+    let old: Vec<AuditRecord> = clean_traffic()
+        .into_iter()
+        .map(|mut r| {
+            r.ts_ms -= 60 * DAY_MS;
+            r
+        })
+        .collect();
+    let rt = runtime_with(&old).await;
+    assert_eq!(rt.summary.requests, 0);
+    let a = assess("examples/demo/psf.yaml", &example("demo/psf.yaml"), Some(&rt));
+    assert_eq!(a.counts.enforced, 0);
+}
+
+const STALE: &str = r#"
+version: 1
+system:
+  name: Stale reviews
+  owner: {name: Tess Ownby, email: tess.ownby@example.com}
+decision_points:
+  - {id: chat, autonomy: advisory, model: m}
+models:
+  - {id: m, provider: p, model: x, rationale: cheap and good enough}
+providers:
+  - id: p
+    kind: openai
+    base_url: https://api.openai.com/v1
+    terms: {reviewed_on: 2024-06-01, reviewer: Tess Ownby, permits_use_case: true}
+    dpa: {signed_on: 2024-06-01}
+drills:
+  - {date: 2024-01-10, scenario: provider outage, kind: tabletop, time_to_disable_minutes: 5}
+"#;
+
+#[test]
+fn stale_evidence_never_passes() {
+    let a = assess("stale.yaml", STALE, None);
+    assert_eq!(status(&a, "IR-5"), Status::Missing, "{:?}", verdict(&a, "IR-5"));
+    assert_eq!(status(&a, "IR-2"), Status::Missing);
+    assert_eq!(status(&a, "MS-5"), Status::Missing, "{:?}", verdict(&a, "MS-5"));
+    assert!(!verdict(&a, "MS-5").gaps.is_empty());
+    // Ids and order are the catalog's, whatever the manifest.
+    let ids: Vec<&str> = a.verdicts.iter().map(|v| v.id).collect();
+    let catalog: Vec<&str> = psf_core::catalog::COMPETENCIES.iter().map(|c| c.id).collect();
+    assert_eq!(ids, catalog);
+}
+
+#[test]
+fn not_applicable_needs_a_reason_and_shows_it() {
+    let text =
+        format!("{STALE}not_applicable:\n  - {{competency: DG-4, reason: no training or retrieval data is used}}\n");
+    let a = assess("na.yaml", &text, None);
+    let v = verdict(&a, "DG-4");
+    assert_eq!(v.status, Status::NotApplicable);
+    assert!(v.summary.contains("no training or retrieval data"), "{}", v.summary);
+}
+
+fn runtime(requests: u64, keys: u64, days: u64, points: usize) -> Runtime {
+    let mut rt = Runtime::default();
+    rt.summary.requests = requests;
+    rt.summary.distinct_keys = keys;
+    rt.summary.active_days = days;
+    for i in 0..points {
+        rt.summary.by_decision_point.insert(format!("p{i}"), requests);
+    }
+    rt
+}
+
+#[test]
+fn production_level_at_its_boundaries() {
+    let text = example("loan-prescreening.yaml");
+    let level = |rt: &Runtime| assess("l.yaml", &text, Some(rt)).rubric[0].level.0;
+    // The loan example has alerts and quality sampling, and two decision points.
+    assert_eq!(level(&runtime(0, 0, 0, 0)), 1);
+    assert_eq!(level(&runtime(1, 1, 1, 1)), 2);
+    assert_eq!(level(&runtime(99, 2, 7, 1)), 2);
+    assert_eq!(level(&runtime(100, 2, 7, 1)), 3);
+    assert_eq!(level(&runtime(100, 2, 6, 1)), 2);
+    assert_eq!(level(&runtime(999, 10, 30, 2)), 3);
+    assert_eq!(level(&runtime(1000, 10, 30, 2)), 4);
+    assert_eq!(level(&runtime(1000, 10, 29, 2)), 3);
+    assert_eq!(level(&runtime(1000, 10, 30, 1)), 3);
+}
+
+#[test]
+fn application_level_follows_the_domains_addressed() {
+    // A bare manifest addresses few domains; the full example many more.
+    let bare = assess("stale.yaml", STALE, None);
+    let full = assess("l.yaml", &example("loan-prescreening.yaml"), None);
+    assert!(bare.rubric[1].level < full.rubric[1].level, "{:?} vs {:?}", bare.rubric[1], full.rubric[1]);
+    assert_eq!(bare.rubric[1].level.0, 1, "{:?}", bare.rubric[1]);
+    assert!(
+        bare.rubric[1].reason.starts_with("2 of 8")
+            || bare.rubric[1].reason.starts_with("3 of 8")
+            || bare.rubric[1].reason.starts_with("1 of 8")
+            || bare.rubric[1].reason.starts_with("0 of 8")
+    );
+    assert_eq!(bare.rubric[2].level.0, 1, "no risk register: {:?}", bare.rubric[2]);
+}
+
+#[test]
+fn the_summary_line_reads_as_the_issue_asks() {
+    let a = assess("l.yaml", &example("loan-prescreening.yaml"), None);
+    let line = a.summary_line();
+    assert!(line.starts_with("40 competencies: "), "{line}");
+    let total: usize = psf_assess::Status::ALL.iter().map(|s| a.counts.get(*s)).sum();
+    assert_eq!(total, 40);
+    assert_eq!(report::terminal(&a, false).lines().nth(1), Some(line.as_str()));
+}

@@ -1,0 +1,156 @@
+//! `psf assess`: the manifest and the gateway's records in, verdicts and reports out.
+
+use std::io::{self, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use psf_assess::{FindingSeverity, Options, ParsedManifest, report};
+
+use crate::read_manifest;
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The summary for a terminal.
+    Terminal,
+    /// Markdown.
+    Markdown,
+    /// JSON (schema `psf.assessment/v1`).
+    Json,
+}
+
+/// When `psf assess` exits 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Any partial or missing competency.
+    Medium,
+    /// Any missing competency (the default).
+    High,
+    /// Never.
+    None,
+}
+
+/// What `psf assess` was asked.
+#[derive(Debug, clap::Args)]
+pub struct AssessArgs {
+    /// The manifest.
+    #[arg(long, default_value = "psf.yaml")]
+    manifest: PathBuf,
+    /// The gateway's store, for runtime evidence (`sqlite://psf.db`); without it nothing
+    /// can be `enforced`.
+    #[arg(long)]
+    store: Option<String>,
+    /// The evaluation window: `30d`, `12w` (days or weeks).
+    #[arg(long, default_value = "30d", value_parser = parse_window)]
+    since: u32,
+    /// The report printed on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    format: Format,
+    /// Also write report.md and report.json into this directory.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Exit 1 when a finding is at least this severe.
+    #[arg(long, value_enum, default_value_t = FailOn::High)]
+    fail_on: FailOn,
+    /// Report findings but exit 0 (for a first run in CI).
+    #[arg(long)]
+    soft_fail: bool,
+    /// Assess as of this date (reproducible reports); default today. With a store, the
+    /// window ends at the end of this day (UTC).
+    #[arg(long, value_name = "DATE")]
+    today: Option<jiff::civil::Date>,
+}
+
+fn parse_window(s: &str) -> Result<u32, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u32 = n.parse().map_err(|_| format!("`{s}` is not a window; write it as `30d` or `12w`"))?;
+    let days = match unit {
+        "d" | "" => n,
+        "w" => n.saturating_mul(7),
+        _ => return Err(format!("`{s}`: the unit must be `d` (days) or `w` (weeks)")),
+    };
+    if days == 0 || days > 3660 {
+        return Err(format!("`{s}`: the window must be between 1 day and 10 years"));
+    }
+    Ok(days)
+}
+
+fn fail(message: &str) -> io::Result<ExitCode> {
+    eprintln!("psf: {message}");
+    Ok(ExitCode::from(2))
+}
+
+/// `psf assess`.
+pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
+    let text = match read_manifest(&args.manifest) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let today = args.today.unwrap_or_else(crate::today);
+    let file = args.manifest.display().to_string();
+    let parsed = match ParsedManifest::new(&file, &text, today) {
+        Ok(p) => p,
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                eprint!("{}", d.render(&file, &text));
+            }
+            return fail(&format!(
+                "{file}: cannot assess a manifest with errors ({}); `psf check {file}` shows them",
+                diagnostics.len()
+            ));
+        }
+    };
+    let runtime = match &args.store {
+        None => None,
+        Some(url) => match read_runtime(url, today, args.since) {
+            Ok(r) => Some(r),
+            Err(e) => return fail(&format!("cannot read the store {url}: {e}")),
+        },
+    };
+    let options = Options { today, window_days: args.since };
+    let assessment = psf_assess::assess(&parsed.input(), runtime.as_ref(), &options);
+    if let Some(dir) = &args.out
+        && let Err(e) = write_reports(dir, &assessment)
+    {
+        return fail(&format!("cannot write reports into {}: {e}", dir.display()));
+    }
+    let text = match args.format {
+        Format::Terminal => {
+            report::terminal(&assessment, io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        }
+        Format::Markdown => report::markdown(&assessment),
+        Format::Json => report::json(&assessment),
+    };
+    io::stdout().lock().write_all(text.as_bytes())?;
+    let threshold = match args.fail_on {
+        FailOn::Medium => Some(FindingSeverity::Medium),
+        FailOn::High => Some(FindingSeverity::High),
+        FailOn::None => None,
+    };
+    let failing = matches!((assessment.worst(), threshold), (Some(w), Some(t)) if w >= t);
+    Ok(if failing && !args.soft_fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn read_runtime(url: &str, today: jiff::civil::Date, days: u32) -> Result<psf_assess::Runtime, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = psf_store::Store::open(url).await.map_err(|e| e.to_string())?;
+        // The window ends at the end of `today` (UTC), so `--today` reproduces a report.
+        let end = today
+            .tomorrow()
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+            .map_err(|e| e.to_string())?
+            .timestamp()
+            .as_millisecond();
+        let r = psf_assess::runtime::gather(&store, today, days, end).await.map_err(|e| e.to_string());
+        store.close().await;
+        r
+    })
+}
+
+fn write_reports(dir: &Path, a: &psf_assess::Assessment) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("report.md"), report::markdown(a))?;
+    std::fs::write(dir.join("report.json"), report::json(a))?;
+    Ok(())
+}
