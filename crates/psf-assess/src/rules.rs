@@ -34,6 +34,10 @@ impl Out {
         self.gaps.push(g.into());
         self
     }
+    /// A new status and summary on the same evidence (the gaps are the new verdict's own).
+    fn becomes(self, status: Status, summary: impl Into<String>) -> Out {
+        Out { evidence: self.evidence, ..Out::new(status, summary) }
+    }
 }
 
 fn met(summary: impl Into<String>) -> Out {
@@ -116,17 +120,13 @@ fn runtime_stage(ctx: &Ctx<'_>, codes: &[&str], configured: Out) -> Out {
     }
     let observation = parts.join("; ");
     if unavailable > 0 {
-        let mut out =
-            partial(format!("configured, but the check could not run on {unavailable} decisions in the window"));
-        out.evidence = configured.evidence;
-        return out
+        return configured
+            .becomes(Status::Partial, format!("configured, but the check could not run on {unavailable} decisions in the window"))
             .ev(ctx.store("audit_log", &query, observation, &result))
             .gap("the gateway records `unavailable` where its detector has not landed; this competency cannot be enforced until it has");
     }
-    let mut out =
-        Out::new(Status::Enforced, format!("{}; enforced on {total} decisions in the window", configured.summary));
-    out.evidence = configured.evidence;
-    out.ev(ctx.store("audit_log", &query, observation, &result))
+    let summary = format!("{}; enforced on {total} decisions in the window", configured.summary);
+    configured.becomes(Status::Enforced, summary).ev(ctx.store("audit_log", &query, observation, &result))
 }
 
 fn points_where(ctx: &Ctx<'_>, f: impl Fn(&psf_core::manifest::DecisionPoint) -> bool) -> (usize, usize, Vec<String>) {
@@ -135,20 +135,38 @@ fn points_where(ctx: &Ctx<'_>, f: impl Fn(&psf_core::manifest::DecisionPoint) ->
     (points.len() - bad.len(), points.len(), bad)
 }
 
+/// A requirement every decision point must meet, in words: met when all do, partial when
+/// some do, missing when none do. `{points}` in `some` and `fix` is replaced by the ids of
+/// the decision points that fall short.
+struct PerPoint {
+    all: &'static str,
+    some: &'static str,
+    none: &'static str,
+    /// What the manifest shows, after "N of M decision points".
+    shows: &'static str,
+    fix: &'static str,
+}
+
+fn every_point(ctx: &Ctx<'_>, words: &PerPoint, f: impl Fn(&psf_core::manifest::DecisionPoint) -> bool) -> Out {
+    let (ok, n, bad) = points_where(ctx, f);
+    let bad = bad.join(", ");
+    share(ok, n, met(words.all), partial(words.some.replace("{points}", &bad)), missing(words.none))
+        .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points {}", words.shows)))
+        .gap(words.fix.replace("{points}", &bad))
+}
+
 fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
     let m = ctx.m;
     match id {
         "IG-1" => {
-            let (ok, n, bad) = points_where(ctx, |p| p.input.injection.action != Action::Allow);
-            let out = share(
-                ok,
-                n,
-                met("every decision point screens input for injection and sanitises it"),
-                partial(format!("injection screening is off at {}", bad.join(", "))),
-                missing("no decision point screens input for injection"),
-            )
-            .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points block or flag injection")))
-            .gap(format!("set `input.injection.action: block` (or `flag`) at {}", bad.join(", ")));
+            let words = PerPoint {
+                all: "every decision point screens input for injection and sanitises it",
+                some: "injection screening is off at {points}",
+                none: "no decision point screens input for injection",
+                shows: "block or flag injection",
+                fix: "set `input.injection.action: block` (or `flag`) at {points}",
+            };
+            let out = every_point(ctx, &words, |p| p.input.injection.action != Action::Allow);
             runtime_stage(ctx, &["IG-1.sanitize", "IG-1.injection"], out)
         }
         "IG-2" => runtime_stage(
@@ -202,18 +220,14 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             }
         }
         "IG-5" => {
-            let (ok, n, bad) = points_where(ctx, |p| {
-                p.system_prompt.is_some()
-            });
-            let out = share(
-                ok,
-                n,
-                met("every decision point has a system prompt from the manifest that clients cannot replace"),
-                partial(format!("the system prompt is not protected at {}", bad.join(", "))),
-                missing("no decision point protects its system prompt"),
-            )
-            .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points set `system_prompt` (client system messages are always refused or demoted)")))
-            .gap(format!("give {} a `system_prompt`", bad.join(", ")));
+            let words = PerPoint {
+                all: "every decision point has a system prompt from the manifest that clients cannot replace",
+                some: "the system prompt is not protected at {points}",
+                none: "no decision point protects its system prompt",
+                shows: "set `system_prompt` (client system messages are always refused or demoted)",
+                fix: "give {points} a `system_prompt`",
+            };
+            let out = every_point(ctx, &words, |p| p.system_prompt.is_some());
             runtime_stage(ctx, &["IG-5.system_prompt", "IG-5.leak"], out)
         }
         "OV-1" => runtime_stage(
@@ -223,34 +237,31 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 .ev(ctx.manifest("/decision_points", "an output policy per decision point (defaults apply where unset)")),
         ),
         "OV-2" => {
-            let (ok, n, bad) = points_where(ctx, |p| p.output.json_schema.is_some() || p.output.max_chars.is_some());
-            let out = share(
-                ok,
-                n,
-                met("every decision point constrains its output by JSON Schema or length"),
-                partial(format!("no output schema or length limit at {}", bad.join(", "))),
-                missing("no decision point constrains its output"),
-            )
-            .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points set `output.json_schema` or `output.max_chars`")))
-            .gap(format!("set `output.json_schema` (structured replies) or `output.max_chars` at {}", bad.join(", ")));
+            let words = PerPoint {
+                all: "every decision point constrains its output by JSON Schema or length",
+                some: "no output schema or length limit at {points}",
+                none: "no decision point constrains its output",
+                shows: "set `output.json_schema` or `output.max_chars`",
+                fix: "set `output.json_schema` (structured replies) or `output.max_chars` at {points}",
+            };
+            let out = every_point(ctx, &words, |p| p.output.json_schema.is_some() || p.output.max_chars.is_some());
             runtime_stage(ctx, &["OV-2.schema", "OV-2.length"], out)
         }
         "OV-3" => {
-            let (ok, n, bad) = points_where(ctx, |p| !p.output.content.categories.is_empty() && p.output.content.action != Action::Allow);
-            let out = share(
-                ok,
-                n,
-                met("content filtering is configured at every decision point"),
-                partial(format!("no content filter at {}", bad.join(", "))),
-                missing("no content filter is configured"),
-            )
-            .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points filter content categories")))
-            .gap(format!("set `output.content.categories` and `action: block` at {}", bad.join(", ")));
+            let words = PerPoint {
+                all: "content filtering is configured at every decision point",
+                some: "no content filter at {points}",
+                none: "no content filter is configured",
+                shows: "filter content categories",
+                fix: "set `output.content.categories` and `action: block` at {points}",
+            };
+            let out = every_point(ctx, &words, |p| {
+                !p.output.content.categories.is_empty() && p.output.content.action != Action::Allow
+            });
             // psf's content detector has not landed: the gateway records `OV-3.content:
             // unavailable`, so a configured filter is not yet a working one.
             if out.status == Status::Evidenced {
-                let mut p = partial("content filtering is configured, but psf's content detector has not landed: outputs are not filtered yet");
-                p.evidence = out.evidence;
+                let p = out.becomes(Status::Partial, "content filtering is configured, but psf's content detector has not landed: outputs are not filtered yet");
                 return p.gap("the content-category detector in psf-detect (planned); until then filter outputs upstream and keep its log");
             }
             out
@@ -276,18 +287,16 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
         "DG-1" => {
             // Identity numbers and credentials must never pass untouched; other classes are
             // the deployment's choice, recorded in the policy.
-            let (ok, n, bad) = points_where(ctx, |p| {
+            let words = PerPoint {
+                all: "a PII policy per data class at every decision point",
+                some: "identity numbers or credentials are allowed through at {points}",
+                none: "no decision point has a PII policy that acts",
+                shows: "redact, tokenize or block sensitive classes",
+                fix: "set `input.pii` so that `government_id` and `credential` are not `allow` at {points}",
+            };
+            let out = every_point(ctx, &words, |p| {
                 p.input.pii.government_id != PiiAction::Allow && p.input.pii.credential != PiiAction::Allow
             });
-            let out = share(
-                ok,
-                n,
-                met("a PII policy per data class at every decision point"),
-                partial(format!("identity numbers or credentials are allowed through at {}", bad.join(", "))),
-                missing("no decision point has a PII policy that acts"),
-            )
-            .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points redact, tokenize or block sensitive classes")))
-            .gap(format!("set `input.pii` so that `government_id` and `credential` are not `allow` at {}", bad.join(", ")));
             runtime_stage(ctx, &["DG-1.pii"], out)
         }
         "DG-2" => {
@@ -370,22 +379,19 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             .gap("run a golden suite against the candidate before each model change and record it (kind `regression_gate`)")
         }
         "MS-4" => {
-            let (ok, n, bad) = points_where(ctx, |p| m.model_chain(p).len() > 1 || p.degraded_response.is_some());
-            let out = share(
-                ok,
-                n,
-                met("every decision point has a fallback model or a degraded response"),
-                partial(format!("no fallback at {}", bad.join(", "))),
-                missing("no decision point has a fallback"),
-            )
-            .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points with a fallback chain or degraded response")))
-            .gap(format!("give {} a `fallback` model or a `degraded_response`", bad.join(", ")));
+            let words = PerPoint {
+                all: "every decision point has a fallback model or a degraded response",
+                some: "no fallback at {points}",
+                none: "no decision point has a fallback",
+                shows: "with a fallback chain or degraded response",
+                fix: "give {points} a `fallback` model or a `degraded_response`",
+            };
+            let out = every_point(ctx, &words, |p| m.model_chain(p).len() > 1 || p.degraded_response.is_some());
             let out = runtime_stage(ctx, &["MS-4.fallback", "MS-4.degraded", "MS-4.unavailable"], out);
             if out.status == Status::Evidenced && let Some(rt) = ctx.traffic() {
                 // No outage in the window is not a gap: the router ran on every delivered request.
                 let delivered = rt.summary.by_outcome.get("delivered").copied().unwrap_or(0);
-                let mut e = Out::new(Status::Enforced, format!("fallbacks configured; the router served {delivered} requests with no outage in the window"));
-                e.evidence = out.evidence;
+                let e = out.becomes(Status::Enforced, format!("fallbacks configured; the router served {delivered} requests with no outage in the window"));
                 return e.ev(ctx.store("audit_log", "COUNT(*) where outcome = delivered", format!("{delivered} delivered"), &json!(delivered)));
             }
             out
@@ -424,18 +430,21 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             }
         }
         "HO-3" => {
-            let (ok, n, bad) = points_where(ctx, |p| p.disclosure.as_ref().is_some_and(|d| d.header || d.body_field));
-            let out = share(ok, n, met("every decision point discloses AI to its users"), partial(format!("no disclosure at {}", bad.join(", "))), missing("no decision point discloses AI"))
-                .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points with a disclosure header or body field")))
-                .gap(format!("add `disclosure` with text and `header: true` at {}", bad.join(", ")));
+            let words = PerPoint {
+                all: "every decision point discloses AI to its users",
+                some: "no disclosure at {points}",
+                none: "no decision point discloses AI",
+                shows: "with a disclosure header or body field",
+                fix: "add `disclosure` with text and `header: true` at {points}",
+            };
+            let out = every_point(ctx, &words, |p| p.disclosure.as_ref().is_some_and(|d| d.header || d.body_field));
             match (out.status, ctx.traffic()) {
                 (Status::Evidenced, Some(rt)) => {
                     let delivered = rt.summary.by_outcome.get("delivered").copied().unwrap_or(0);
                     if delivered == 0 {
                         return out;
                     }
-                    let mut e = Out::new(Status::Enforced, format!("every decision point discloses AI; {delivered} delivered responses carried it"));
-                    e.evidence = out.evidence;
+                    let e = out.becomes(Status::Enforced, format!("every decision point discloses AI; {delivered} delivered responses carried it"));
                     e.ev(ctx.store("audit_log", "COUNT(*) where outcome = delivered", format!("{delivered} delivered with disclosure"), &json!(delivered)))
                 }
                 _ => out,
@@ -493,8 +502,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             .ev(ctx.manifest("/retention/audit_log_days", format!("{days} days")));
             match (out.status, ctx.traffic()) {
                 (Status::Evidenced, Some(rt)) => {
-                    let mut e = Out::new(Status::Enforced, format!("every request is recorded as a structured audit record, kept {days} days"));
-                    e.evidence = out.evidence;
+                    let e = out.becomes(Status::Enforced, format!("every request is recorded as a structured audit record, kept {days} days"));
                     e.ev(ctx.store("audit_log", "COUNT(*) in the window", format!("{} records", rt.summary.requests), &json!(rt.summary.requests)))
                 }
                 _ => out,
