@@ -62,8 +62,8 @@ pub struct Compiled {
     pub apps: HashMap<String, String>,
     /// Keys from the manifest.
     pub manifest_keys: KeyTable,
-    /// The PII detector (shared by every point).
-    pub pii: PiiDetector,
+    /// The PII detector, built once and shared by every point and every output guard.
+    pub pii: Arc<PiiDetector>,
     /// Limits on upstream replies.
     pub reply_limits: ReplyLimits,
     /// Breakers by provider id.
@@ -207,7 +207,7 @@ impl Compiled {
             stream_idle: Duration::from_millis(settings.stream_idle_timeout_ms),
             ..ReplyLimits::default()
         };
-        let pii = PiiDetector::new().map_err(|e| ConfigError(e.to_string()))?;
+        let pii = Arc::new(PiiDetector::new().map_err(|e| ConfigError(e.to_string()))?);
         Ok(Compiled { manifest, points, apps, manifest_keys, pii, reply_limits, breakers })
     }
 

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use futures_util::StreamExt;
-use psf_detect::PiiDetector;
 use psf_providers::ChunkStream;
 use psf_store::{AuditRecord, Store};
 use serde_json::{Map, Value, json};
@@ -40,7 +39,6 @@ const ABUSE_THRESHOLD: u32 = 20;
 #[derive(Debug)]
 pub struct Gateway {
     compiled: Compiled,
-    pii: Arc<PiiDetector>,
     store_keys: RwLock<KeyTable>,
     limits: Limits,
     metrics: Metrics,
@@ -53,11 +51,9 @@ impl Gateway {
     /// Builds the gateway and starts its audit writer.
     pub async fn new(compiled: Compiled, store: Store) -> Result<(Arc<Gateway>, AuditWriter), psf_store::StoreError> {
         let (audit, writer) = audit::start(store.clone(), compiled.manifest.gateway.audit_queue as usize);
-        let pii = Arc::new(PiiDetector::new().map_err(|e| psf_store::StoreError::other(e.to_string()))?);
         let gateway = Gateway {
             limits: Limits::new(&compiled.manifest),
             compiled,
-            pii,
             store_keys: RwLock::new(KeyTable::default()),
             metrics: Metrics::new(),
             audit,
@@ -472,7 +468,7 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
         Err(e) => return gw.refuse(&ctx, e, "blocked").await,
     };
     ctx.stream = stream;
-    let prepared = pipeline::prepare(&point, &gw.pii, parsed, &mut ctx.trail);
+    let prepared = pipeline::prepare(&point, &gw.compiled.pii, parsed, &mut ctx.trail);
     let (prepared, overrides) = match prepared {
         Ok(p) => p,
         Err(e) => {
@@ -533,7 +529,7 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
     let link = &point.chain[index];
     ctx.model = Some(link.model_id.clone());
     ctx.provider = Some(link.provider.id.clone());
-    let guard = OutputGuard::new(point.clone(), gw.pii.clone(), prepared.vault);
+    let guard = OutputGuard::new(point.clone(), gw.compiled.pii.clone(), prepared.vault);
     match answer {
         Answer::Complete(value) => complete(&gw, ctx, &point, guard, value).await,
         Answer::Stream(first, chunks) => stream_response(gw.clone(), ctx, point.clone(), guard, first, chunks),
