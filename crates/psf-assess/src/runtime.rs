@@ -110,12 +110,7 @@ pub async fn gather(
         .await?;
     let detector = PiiDetector::new().map_err(|e| StoreError::other(e.to_string()))?;
     let pii_sample = scan_records(&detector, &records);
-    let mut events = BTreeMap::new();
-    for e in store.events(None, since_ms, 100_000).await? {
-        if e.ts_ms < until_ms {
-            *events.entry(e.kind).or_default() += 1;
-        }
-    }
+    let events = store.event_counts(since_ms, until_ms).await?;
     let from = today.checked_sub(jiff::Span::new().days(i64::from(window_days))).unwrap_or(today);
     Ok(Runtime { summary, pii_sample, events, window: (from, today) })
 }

@@ -2,6 +2,8 @@
 //! gateway (abuse, anomalies), and later incidents, reviews and erasures. The assessment
 //! reads them as evidence that a control fired.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
@@ -76,6 +78,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// How many events of each kind fall in `[since_ms, until_ms)`, counted in the database.
+    pub async fn event_counts(&self, since_ms: i64, until_ms: i64) -> Result<BTreeMap<String, u64>, StoreError> {
+        let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM events WHERE ts_ms >= ?1 AND ts_ms < ?2 GROUP BY kind")
+            .bind(since_ms)
+            .bind(until_ms)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::query("count events", e))?;
+        rows.iter()
+            .map(|row| {
+                let get = |e| StoreError::query("read an event count", e);
+                let n: i64 = row.try_get("n").map_err(get)?;
+                Ok((row.try_get("kind").map_err(get)?, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +120,7 @@ mod tests {
         assert_eq!(abuse, vec![event(10, "IG-4.abuse"), event(30, "IG-4.abuse")]);
         assert_eq!(store.events(None, 15, 10).await.unwrap().len(), 2);
         assert_eq!(store.events(None, 0, 1).await.unwrap(), vec![event(10, "IG-4.abuse")]);
+        let counts = store.event_counts(0, 30).await.unwrap();
+        assert_eq!(counts, BTreeMap::from([("IG-4.abuse".to_string(), 1), ("OB-3.anomaly".to_string(), 1)]));
     }
 }
