@@ -267,16 +267,16 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             out
         }
         "OV-4" => {
-            let (ok, n, bad) = points_where(ctx, |p| p.output.confidence.is_some());
-            share(
-                ok,
-                n,
-                partial("a confidence policy is set, but the gateway does not compute confidence from log-probabilities yet"),
-                partial(format!("no confidence policy at {}; and the gateway does not compute confidence yet", bad.join(", "))),
-                missing("no confidence policy is set"),
-            )
-            .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points set `output.confidence`")))
-            .gap("set `output.confidence.min_mean_logprob` and what to do below it; psf records confidence once its gateway computes it")
+            let words = PerPoint {
+                all: "every decision point judges confidence from the model's log-probabilities",
+                some: "no confidence policy at {points}",
+                none: "no confidence policy is set",
+                shows: "set `output.confidence`",
+                fix: "set `output.confidence.min_mean_logprob` and what happens below it at {points}",
+            };
+            let out = every_point(ctx, &words, |p| p.output.confidence.is_some());
+            // `unavailable` where a provider gives no log-probabilities (Anthropic).
+            runtime_stage(ctx, &["OV-4.confidence"], out)
         }
         "OV-5" => runtime_stage(
             ctx,

@@ -1,9 +1,11 @@
 //! Rate limits (IG-4): token buckets for the whole gateway, per app and per key, from
-//! the manifest. A refusal carries the time until the bucket has room (`Retry-After`).
+//! the manifest, on requests and on model tokens. A refusal carries the time until the
+//! bucket has room (`Retry-After`).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -36,6 +38,88 @@ impl Scope {
     }
 }
 
+/// What a refused request ran out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Requests per minute.
+    Requests,
+    /// Model tokens (prompt and completion) per minute.
+    Tokens,
+}
+
+/// A refusal: which limit, on what, and how long until it has room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Whose limit.
+    pub scope: Scope,
+    /// On what.
+    pub unit: Unit,
+    /// Until there is room again.
+    pub wait: Duration,
+}
+
+impl Refusal {
+    /// `key request limit`, `app token limit`, …
+    pub fn describe(&self) -> String {
+        let unit = match self.unit {
+            Unit::Requests => "request",
+            Unit::Tokens => "token",
+        };
+        format!("{} {unit} limit", self.scope.as_str())
+    }
+}
+
+/// A tokens-per-minute budget, one balance per name (an app, a key; `""` when direct).
+///
+/// A call's size is known only after its reply, so the budget is spent afterwards and may
+/// go below zero; calls are refused while it is below zero, until the steady refill (a
+/// minute's worth at most) brings it back. Governor's buckets cannot go into debt, hence
+/// this small bucket of our own.
+#[derive(Debug)]
+struct Budget {
+    per_minute: f64,
+    balances: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl Budget {
+    fn new(per_minute: u32) -> Budget {
+        Budget { per_minute: f64::from(per_minute), balances: Mutex::new(HashMap::new()) }
+    }
+
+    /// Applies the refill since the last look and returns the balance.
+    fn refilled(&self, entry: &mut (f64, Instant), now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(entry.1).as_secs_f64();
+        entry.0 = (entry.0 + elapsed * self.per_minute / 60.0).min(self.per_minute);
+        entry.1 = now;
+        entry.0
+    }
+
+    /// `Err(wait)` while the balance is spent.
+    fn check(&self, name: &str, now: Instant) -> Result<(), Duration> {
+        let mut map = self.balances.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(entry) = map.get_mut(name) else { return Ok(()) };
+        let balance = self.refilled(entry, now);
+        if balance > 0.0 {
+            return Ok(());
+        }
+        Err(Duration::from_secs_f64((-balance + 1.0) * 60.0 / self.per_minute))
+    }
+
+    fn spend(&self, name: &str, tokens: u64, now: Instant) {
+        let mut map = self.balances.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = map.entry(name.to_string()).or_insert((self.per_minute, now));
+        self.refilled(entry, now);
+        // Token counts are far below 2^52: the conversion is exact.
+        entry.0 -= tokens as f64;
+    }
+
+    /// Forgets names whose balance is full again.
+    fn shrink(&self, now: Instant) {
+        let mut map = self.balances.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, entry| self.refilled(entry, now) < self.per_minute);
+    }
+}
+
 /// The limiters of one gateway.
 #[derive(Debug)]
 pub struct Limits {
@@ -43,6 +127,9 @@ pub struct Limits {
     apps: HashMap<String, Direct>,
     per_key: Option<Keyed>,
     clock: DefaultClock,
+    global_tokens: Option<Budget>,
+    app_tokens: HashMap<String, Budget>,
+    key_tokens: Option<Budget>,
 }
 
 fn quota(limit: &RateLimit) -> Option<Quota> {
@@ -64,24 +151,60 @@ impl Limits {
             })
             .collect();
         let per_key = m.rate_limits.per_key.as_ref().and_then(quota).map(RateLimiter::keyed);
-        Limits { global, apps, per_key, clock: DefaultClock::default() }
+        let budget = |l: &RateLimit| l.tokens_per_minute.filter(|n| *n > 0).map(Budget::new);
+        let global_tokens = m.rate_limits.global.as_ref().and_then(budget);
+        let app_tokens = m
+            .apps
+            .iter()
+            .filter_map(|app| {
+                let limit = app.rate_limit.as_ref().or(m.rate_limits.per_app.as_ref())?;
+                Some((app.id.clone(), budget(limit)?))
+            })
+            .collect();
+        let key_tokens = m.rate_limits.per_key.as_ref().and_then(budget);
+        Limits { global, apps, per_key, clock: DefaultClock::default(), global_tokens, app_tokens, key_tokens }
     }
 
-    /// Takes one request from every bucket that applies, narrowest first so a key over
-    /// its own limit does not use up the app's or the gateway's. `Err` names the limit and
-    /// the wait.
-    pub fn check(&self, app: &str, key_id: &str) -> Result<(), (Scope, Duration)> {
+    /// Refuses a request whose key, app or gateway has spent its token budget; otherwise
+    /// takes one request from every request bucket that applies, narrowest first so a key
+    /// over its own limit does not use up the app's or the gateway's.
+    pub fn check(&self, app: &str, key_id: &str) -> Result<(), Refusal> {
+        let instant = Instant::now();
+        let tokens = |scope, wait| Refusal { scope, unit: Unit::Tokens, wait };
+        for (scope, budget, name) in self.budgets(app, key_id) {
+            budget.check(name, instant).map_err(|wait| tokens(scope, wait))?;
+        }
         let now = self.clock.now();
+        let requests =
+            |scope, n: governor::NotUntil<_>| Refusal { scope, unit: Unit::Requests, wait: n.wait_time_from(now) };
         if let Some(l) = &self.per_key {
-            l.check_key(&key_id.to_string()).map_err(|n| (Scope::Key, n.wait_time_from(now)))?;
+            l.check_key(&key_id.to_string()).map_err(|n| requests(Scope::Key, n))?;
         }
         if let Some(l) = self.apps.get(app) {
-            l.check().map_err(|n| (Scope::App, n.wait_time_from(now)))?;
+            l.check().map_err(|n| requests(Scope::App, n))?;
         }
         if let Some(l) = &self.global {
-            l.check().map_err(|n| (Scope::Global, n.wait_time_from(now)))?;
+            l.check().map_err(|n| requests(Scope::Global, n))?;
         }
         Ok(())
+    }
+
+    /// Spends the model tokens a finished call used (as the provider reported them).
+    pub fn spend(&self, app: &str, key_id: &str, tokens: u64) {
+        let now = Instant::now();
+        for (_, budget, name) in self.budgets(app, key_id) {
+            budget.spend(name, tokens, now);
+        }
+    }
+
+    fn budgets<'a>(&'a self, app: &'a str, key_id: &'a str) -> impl Iterator<Item = (Scope, &'a Budget, &'a str)> {
+        [
+            self.key_tokens.as_ref().map(|b| (Scope::Key, b, key_id)),
+            self.app_tokens.get(app).map(|b| (Scope::App, b, "")),
+            self.global_tokens.as_ref().map(|b| (Scope::Global, b, "")),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Drops the state of keys that have been idle long enough to have a full bucket.
@@ -89,5 +212,31 @@ impl Limits {
         if let Some(l) = &self.per_key {
             l.retain_recent();
         }
+        if let Some(b) = &self.key_tokens {
+            b.shrink(Instant::now());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_budget_goes_into_debt_refuses_and_refills() {
+        let budget = Budget::new(600); // 10 a second
+        let t0 = Instant::now();
+        assert!(budget.check("k", t0).is_ok(), "an unseen name has its whole budget");
+        budget.spend("k", 500, t0);
+        assert!(budget.check("k", t0).is_ok(), "100 left");
+        budget.spend("k", 150, t0);
+        let wait = budget.check("k", t0).err();
+        // 50 in debt at 10 a second: a little over 5 s.
+        assert!(wait.is_some_and(|w| w > Duration::from_secs(5) && w < Duration::from_secs(6)), "{wait:?}");
+        assert!(budget.check("other", t0).is_ok(), "names have their own balances");
+        assert!(budget.check("k", t0 + Duration::from_secs(6)).is_ok(), "refilled");
+        // The refill stops at a minute's worth.
+        budget.shrink(t0 + Duration::from_secs(3600));
+        assert!(budget.balances.lock().map(|m| m.is_empty()).unwrap_or(false));
     }
 }

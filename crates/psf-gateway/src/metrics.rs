@@ -45,6 +45,8 @@ pub(crate) struct Tokens {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct LimitScope {
     pub scope: String,
+    /// `requests` or `tokens`.
+    pub unit: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -9,7 +9,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use psf_core::manifest::{Action, PiiAction};
+use serde_json::Value;
+
+use psf_core::manifest::{Action, LowConfidence, PiiAction};
 use psf_detect::{PiiDetector, RedactStyle, SchemaCheck, Vault, redact};
 
 use crate::config::Point;
@@ -32,8 +34,24 @@ pub struct OutputGuard {
     released: usize,
     leak_flagged: bool,
     pii_counts: [usize; 2],
+    /// Sum and count of the answer's token log-probabilities (OV-4).
+    logprobs: (f64, usize),
+    hide_logprobs: bool,
     /// The delivered text with every PII finding redacted, for the audit record.
     pub audit: String,
+}
+
+/// How confident the model was in an answer, from its token log-probabilities (OV-4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Confidence {
+    /// The decision point asks for no confidence check.
+    NotChecked,
+    /// The model gave no log-probabilities (its provider has none, or sent none).
+    Unknown,
+    /// At or above the threshold.
+    Enough(f64),
+    /// Below the threshold; the policy says what happens.
+    Low(f64, LowConfidence),
 }
 
 fn floor_boundary(s: &str, mut i: usize) -> usize {
@@ -44,8 +62,9 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
 }
 
 impl OutputGuard {
-    /// A guard for `point`, restoring values from `vault`.
-    pub fn new(point: Arc<Point>, pii: Arc<PiiDetector>, vault: Vault) -> OutputGuard {
+    /// A guard for `point`, restoring values from `vault`; `hide_logprobs` when the
+    /// gateway, not the client, asked for log-probabilities.
+    pub fn new(point: Arc<Point>, pii: Arc<PiiDetector>, vault: Vault, hide_logprobs: bool) -> OutputGuard {
         OutputGuard {
             point,
             pii,
@@ -55,8 +74,37 @@ impl OutputGuard {
             released: 0,
             leak_flagged: false,
             pii_counts: [0; 2],
+            logprobs: (0.0, 0),
+            hide_logprobs,
             audit: String::new(),
         }
+    }
+
+    /// Takes the log-probabilities of a choice (`choices[i]`, whole or a stream chunk's),
+    /// for the confidence check; removes them when the client did not ask for them.
+    pub fn logprobs(&mut self, choice: &mut Value) {
+        let tokens = choice.pointer("/logprobs/content").and_then(Value::as_array);
+        for lp in tokens.into_iter().flatten().filter_map(|t| t.get("logprob")).filter_map(Value::as_f64) {
+            self.logprobs.0 += lp;
+            self.logprobs.1 += 1;
+        }
+        if self.hide_logprobs
+            && let Some(obj) = choice.as_object_mut()
+        {
+            obj.remove("logprobs");
+        }
+    }
+
+    /// The confidence of the answer so far, as the decision point's policy judges it.
+    pub fn confidence(&self) -> Confidence {
+        let Some(policy) = &self.point.spec.output.confidence else { return Confidence::NotChecked };
+        let (sum, n) = self.logprobs;
+        if n == 0 {
+            return Confidence::Unknown;
+        }
+        // Counts of tokens are far below 2^52: the conversion is exact.
+        let mean = sum / n as f64;
+        if mean < policy.min_mean_logprob { Confidence::Low(mean, policy.action) } else { Confidence::Enough(mean) }
     }
 
     /// Takes more model text; returns what may go to the client now.
@@ -83,6 +131,10 @@ impl OutputGuard {
     /// The answer is complete: final checks, and whatever was held back.
     pub fn finish(&mut self, finish_reason: Option<&str>, trail: &mut Trail) -> Result<String, ApiError> {
         let t = Instant::now();
+        // Over-long answers were stopped in `push`; record that this one was measured.
+        if let Some(max) = self.point.spec.output.max_chars {
+            trail.record("OV-2.length", Decision::Pass, format!("{} of {max} characters", self.chars), t);
+        }
         if let Some(schema) = &self.point.schema {
             match schema.check(&self.text) {
                 SchemaCheck::Valid { .. } => trail.record("OV-2.schema", Decision::Pass, "", t),
@@ -119,6 +171,19 @@ impl OutputGuard {
             Some(s) => trail.record("OV-5.state", Decision::Flag, s, t),
             None => trail.record("OV-5.state", Decision::Pass, "", t),
         }
+        match self.confidence() {
+            Confidence::NotChecked => {}
+            Confidence::Unknown => {
+                trail.record("OV-4.confidence", Decision::Unavailable, "the model gave no log-probabilities", t);
+            }
+            Confidence::Enough(mean) => {
+                trail.record("OV-4.confidence", Decision::Pass, format!("mean log-probability {mean:.2}"), t);
+            }
+            Confidence::Low(mean, _) => {
+                let detail = format!("low: mean log-probability {mean:.2}");
+                trail.record("OV-4.confidence", Decision::Flag, detail, t);
+            }
+        }
         // Content categories and topic scope (OV-3) need the content detector, which
         // has not landed; say so in every record rather than pass silently.
         trail.record("OV-3.content", Decision::Unavailable, "content detector not available in this version", t);
@@ -146,6 +211,7 @@ impl OutputGuard {
         self.released = 0;
         self.leak_flagged = false;
         self.pii_counts = [0; 2];
+        self.logprobs = (0.0, 0);
         self.audit.clear();
     }
 

@@ -87,6 +87,9 @@ pub struct Prepared {
     pub vault: Vault,
     /// The client's messages with every PII finding redacted.
     pub audit_input: Value,
+    /// The gateway asked for log-probabilities (OV-4) that the client did not: they are
+    /// taken off the reply.
+    pub hide_logprobs: bool,
 }
 
 const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
@@ -386,8 +389,14 @@ pub fn prepare(
         if client_system > 0 { format!("{client_system} client system messages demoted") } else { String::new() };
     trail.record("IG-5.system_prompt", decision, detail, t);
 
+    // Confidence (OV-4) is computed from the tokens' log-probabilities: ask for them.
+    let mut hide_logprobs = false;
+    if point.spec.output.confidence.is_some() && body.get("logprobs") != Some(&Value::Bool(true)) {
+        body.insert("logprobs".into(), Value::Bool(true));
+        hide_logprobs = true;
+    }
     body.insert("messages".into(), Value::Array(messages));
     body.remove("model");
     body.remove("stream");
-    Ok((Prepared { body, vault, audit_input }, override_attempts))
+    Ok((Prepared { body, vault, audit_input, hide_logprobs }, override_attempts))
 }

@@ -24,7 +24,7 @@ use crate::audit::{self, AuditSender, AuditWriter};
 use crate::config::{Compiled, Point};
 use crate::error::ApiError;
 use crate::keys::{KeyOwner, KeyTable, digest_from_hex};
-use crate::limits::Limits;
+use crate::limits::{Limits, Unit};
 use crate::metrics::{self, Metrics};
 use crate::output::OutputGuard;
 use crate::pipeline::{self, Trail};
@@ -288,6 +288,12 @@ impl Gateway {
                 .get_or_create(&metrics::Stage { code: s.code.to_string(), decision: s.decision.as_str().to_string() })
                 .inc();
         }
+        // Token budgets (IG-4) are spent here, where every finished call passes.
+        let used =
+            [ctx.prompt_tokens, ctx.completion_tokens].iter().flatten().filter_map(|n| u64::try_from(*n).ok()).sum();
+        if let (Some(app), Some(key_id), true) = (&ctx.app, &ctx.key_id, used > 0) {
+            self.limits.spend(app, key_id, used);
+        }
         for (direction, n) in [("in", ctx.prompt_tokens), ("out", ctx.completion_tokens)] {
             if let Some(n) = n.and_then(|n| u64::try_from(n).ok()) {
                 m.tokens
@@ -411,16 +417,25 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
 
     // Rate limits (IG-4).
     let t = Instant::now();
-    if let Err((scope, wait)) = gw.limits.check(&owner.app, &owner.key_id) {
+    if let Err(refusal) = gw.limits.check(&owner.app, &owner.key_id) {
+        let wait = refusal.wait;
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        ctx.trail.record("IG-4.rate_limit", pipeline::Decision::Block, format!("{} limit", scope.as_str()), t);
-        gw.metrics.rate_limited.get_or_create(&metrics::LimitScope { scope: scope.as_str().into() }).inc();
+        let limit = refusal.describe();
+        ctx.trail.record("IG-4.rate_limit", pipeline::Decision::Block, limit.clone(), t);
+        let unit = match refusal.unit {
+            Unit::Requests => "requests",
+            Unit::Tokens => "tokens",
+        };
+        gw.metrics
+            .rate_limited
+            .get_or_create(&metrics::LimitScope { scope: refusal.scope.as_str().into(), unit: unit.into() })
+            .inc();
         gw.abuse(&owner.app, &owner.key_id, "rate limit");
         let e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
             "IG-4.rate_limit",
-            format!("the {} rate limit is reached; retry after {seconds} s", scope.as_str()),
+            format!("the {limit} is reached; retry after {seconds} s"),
         )
         .with_retry_after(seconds.max(1));
         return gw.refuse(&ctx, e, "rate_limited").await;
@@ -529,7 +544,7 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
     let link = &point.chain[index];
     ctx.model = Some(link.model_id.clone());
     ctx.provider = Some(link.provider.id.clone());
-    let guard = OutputGuard::new(point.clone(), gw.compiled.pii.clone(), prepared.vault);
+    let guard = OutputGuard::new(point.clone(), gw.compiled.pii.clone(), prepared.vault, prepared.hide_logprobs);
     match answer {
         Answer::Complete(value) => complete(&gw, ctx, &point, guard, value).await,
         Answer::Stream(first, chunks) => stream_response(gw.clone(), ctx, point.clone(), guard, first, chunks),
@@ -599,6 +614,7 @@ async fn complete(gw: &Gateway, mut ctx: Ctx, point: &Point, mut guard: OutputGu
     let mut audit_out = Vec::new();
     if let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) {
         for choice in choices {
+            guard.logprobs(choice);
             let finish = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
             let Some(Value::String(content)) = choice.pointer_mut("/message/content") else { continue };
             let result = guard.push(content, &mut ctx.trail).and_then(|mut out| {
@@ -711,6 +727,9 @@ impl Streaming {
                         }
                         continue;
                     }
+                    if let Some(choice) = chunk.pointer_mut("/choices/0") {
+                        self.guard.logprobs(choice);
+                    }
                     let finish = chunk.pointer("/choices/0/finish_reason").filter(|f| !f.is_null()).cloned();
                     let content = chunk.pointer("/choices/0/delta/content").and_then(Value::as_str).map(str::to_string);
                     if let Some(content) = content {
@@ -732,7 +751,9 @@ impl Streaming {
                     let empty = delta.and_then(Value::as_object).is_some_and(|d| {
                         d.iter().all(|(k, v)| k == "content" && v.as_str().is_some_and(str::is_empty))
                     });
-                    if empty && !self.disclose {
+                    // Log-probabilities the client asked for go out even while text is held.
+                    let logprobs = chunk.pointer("/choices/0/logprobs").is_some_and(|l| !l.is_null());
+                    if empty && !self.disclose && !logprobs {
                         continue;
                     }
                     return Some(vec![sse_data(&self.outgoing(chunk))]);

@@ -29,7 +29,17 @@ apps:
     keys: [{id: limited-key, env: LIMITED_KEY}]
     rate_limit: {requests_per_minute: 2}
   - {id: claude, decision_point: claude, keys: [{id: claude-key, env: CLAUDE_KEY}]}
+  - id: thrifty
+    decision_point: chat
+    keys: [{id: thrifty-key, env: THRIFTY_KEY}]
+    rate_limit: {requests_per_minute: 100, tokens_per_minute: 20}
+  - {id: careful, decision_point: careful, keys: [{id: careful-key, env: CAREFUL_KEY}]}
 decision_points:
+  - id: careful
+    autonomy: advisory
+    model: doubtful
+    output:
+      confidence: {min_mean_logprob: -1.0, action: flag}
   - id: chat
     autonomy: autonomous
     model: good
@@ -61,6 +71,7 @@ decision_points:
     model: claude
 models:
   - {id: good, provider: mock, model: good-model}
+  - {id: doubtful, provider: mock, model: doubtful-model}
   - {id: broken, provider: mock, model: broken-model, fallback: good}
   - {id: hanging, provider: mock, model: hanging-model, timeout_ms: 300, fallback: hanging2}
   - {id: hanging2, provider: mock, model: hanging-model, timeout_ms: 300}
@@ -245,6 +256,63 @@ async fn a_schema_violating_output_is_a_defined_error() -> R {
     Ok(())
 }
 
+fn careful() -> Value {
+    json!({"model": "careful", "messages": [{"role": "user", "content": "Is parcel 7 late?"}]})
+}
+
+fn stage(record: &AuditRecord, code: &str) -> Option<Value> {
+    record.stages.as_array()?.iter().find(|s| s["code"] == code).cloned()
+}
+
+#[tokio::test]
+async fn confidence_comes_from_log_probabilities_the_gateway_asks_for() -> R {
+    let mut config = MockConfig::default();
+    config.models.insert("doubtful-model".into(), Behaviour { logprob: Some(-2.5), ..Behaviour::default() });
+    config.models.insert("good-model".into(), Behaviour { logprob: Some(-0.2), ..Behaviour::default() });
+    let mut app = spawn(config).await?;
+
+    // Low confidence is flagged; the client, which did not ask, gets no log-probabilities.
+    let r = app.chat("careful", careful()).await?;
+    assert_eq!(r.status(), 200);
+    let id = header(&r, "x-request-id");
+    let body: Value = r.json().await?;
+    assert!(body["choices"][0].get("logprobs").is_none(), "{body}");
+    assert_eq!(app.mock.requests().last().map(|q| q["body"]["logprobs"].clone()), Some(json!(true)));
+    let s = stage(&app.audit(&id).await?, "OV-4.confidence").ok_or("no OV-4 record")?;
+    assert_eq!(s["decision"], "flag", "{s}");
+    assert!(s["detail"].as_str().is_some_and(|d| d.contains("-2.50")), "{s}");
+
+    // Streamed, the same; a client that asks keeps its log-probabilities.
+    let mut stream = careful();
+    stream["stream"] = json!(true);
+    stream["logprobs"] = json!(true);
+    let r = app.chat("careful", stream).await?;
+    let id = header(&r, "x-request-id");
+    let events = sse(r).await?;
+    assert!(events.iter().any(|e| e["choices"][0]["logprobs"]["content"].is_array()), "{events:?}");
+    let s = stage(&app.audit(&id).await?, "OV-4.confidence").ok_or("no OV-4 record")?;
+    assert_eq!(s["decision"], "flag", "{s}");
+
+    // Confident answers pass.
+    app.mock.configure({
+        let mut c = MockConfig::default();
+        c.models.insert("doubtful-model".into(), Behaviour { logprob: Some(-0.3), ..Behaviour::default() });
+        c
+    });
+    let r = app.chat("careful", careful()).await?;
+    let s = stage(&app.audit(&header(&r, "x-request-id")).await?, "OV-4.confidence").ok_or("no OV-4 record")?;
+    assert_eq!(s["decision"], "pass", "{s}");
+    // A decision point without the policy neither asks nor records.
+    let r = app.chat("chat", user("hello")).await?;
+    let record = app.audit(&header(&r, "x-request-id")).await?;
+    assert!(stage(&record, "OV-4.confidence").is_none());
+    assert_eq!(app.mock.requests().last().map(|q| q["body"].get("logprobs").is_none()), Some(true));
+    // Length is measured and recorded as passed.
+    assert_eq!(stage(&record, "OV-2.length").map(|s| s["decision"].clone()), Some(json!("pass")));
+    app.shutdown().await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_failing_primary_falls_back_and_a_dead_chain_degrades_within_the_timeout() -> R {
     let mut config = MockConfig::default();
@@ -402,6 +470,35 @@ async fn rate_limits_answer_429_with_retry_after() -> R {
     assert_eq!(alerts[0].app.as_deref(), Some("limited"));
     assert_eq!(alerts[0].key_id.as_deref(), Some("limited-key"));
     assert_eq!(alerts[0].detail["latest"], "rate limit");
+    app.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_token_budget_is_spent_by_what_the_provider_reports_and_then_refuses() -> R {
+    let mut app = spawn(MockConfig::default()).await?;
+    // Each call uses about 6 tokens (the mock's count); the app has 20 a minute.
+    let mut used = 0;
+    let mut served = 0;
+    let refused = loop {
+        let r = app.chat("thrifty", user("hi")).await?;
+        if r.status() == 429 {
+            break r;
+        }
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await?;
+        used += body["usage"]["total_tokens"].as_i64().unwrap_or(0);
+        served += 1;
+        assert!(served < 10, "the token budget never refused");
+    };
+    assert!(used >= 20 && used - 20 < 10, "refused only once the budget was spent: {used} tokens in {served} calls");
+    let wait: u64 = header(&refused, "retry-after").parse()?;
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = refused.json().await?;
+    assert_eq!(body["error"]["code"], "IG-4.rate_limit");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("app token limit")), "{body}");
+    // The budget is the app's: another app is served.
+    assert_eq!(app.chat("chat", user("hi")).await?.status(), 200);
     app.shutdown().await?;
     Ok(())
 }

@@ -270,6 +270,8 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
     }
     let reply = b.reply.clone().unwrap_or_else(|| format!("[mock] You said: {}", last_user_text(&request)));
     let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    // Like OpenAI, log-probabilities only when the request asks for them.
+    let logprob = b.logprob.filter(|_| request.get("logprobs") == Some(&Value::Bool(true)));
     let prompt_tokens = tokens(&last_user_text(&request)).len().max(1);
     let id = format!("mock-{:016x}", s.counter.fetch_add(1, Ordering::Relaxed));
     if !stream {
@@ -278,7 +280,7 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
             Wire::OpenAi => {
                 let mut choice =
                     json!({"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"});
-                if let Some(lp) = b.logprob {
+                if let Some(lp) = logprob {
                     let content: Vec<Value> =
                         tokens(&reply).iter().map(|t| json!({"token": t, "logprob": lp})).collect();
                     choice["logprobs"] = json!({"content": content});
@@ -300,7 +302,7 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
         return (StatusCode::OK, [("x-psf-mock", "true")], axum::Json(body)).into_response();
     }
     let include_usage = request.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
-    let events = stream_events(wire, &id, &model, &reply, prompt_tokens, include_usage);
+    let events = stream_events(wire, &id, &model, &reply, (prompt_tokens, include_usage), logprob);
     let delay = Duration::from_millis(b.token_delay_ms);
     let stall = b.stall_after_tokens;
     let body = futures_util::stream::unfold((events.into_iter(), 0usize), move |(mut it, n)| async move {
@@ -330,8 +332,8 @@ fn stream_events(
     id: &str,
     model: &str,
     reply: &str,
-    prompt_tokens: usize,
-    include_usage: bool,
+    (prompt_tokens, include_usage): (usize, bool),
+    logprob: Option<f64>,
 ) -> Vec<(String, bool)> {
     let toks = tokens(reply);
     let n = toks.len();
@@ -345,7 +347,11 @@ fn stream_events(
             };
             out.push((data(chunk(json!({"role": "assistant", "content": ""}), Value::Null)), false));
             for t in toks {
-                out.push((data(chunk(json!({"content": t}), Value::Null)), true));
+                let mut c = chunk(json!({"content": t}), Value::Null);
+                if let Some(lp) = logprob {
+                    c["choices"][0]["logprobs"] = json!({"content": [{"token": t, "logprob": lp}]});
+                }
+                out.push((data(c), true));
             }
             out.push((data(chunk(json!({}), json!("stop"))), false));
             if include_usage {
