@@ -11,7 +11,7 @@ use crate::{ManifestInput, Options, Runtime};
 /// One item of evidence a verdict rests on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evidence {
-    /// `manifest`, `audit_log` or `events`.
+    /// `manifest`, `audit_log`, `incidents` or `events`.
     pub kind: &'static str,
     /// Where: `psf.yaml:42 /decision_points/0/input`, or the store query.
     pub source: String,

@@ -85,6 +85,21 @@ pub(crate) fn decide(ctx: &Ctx<'_>, c: &'static Competency) -> Verdict {
 }
 
 /// Raises a configured control to `enforced` when the records show its stages running.
+/// Adds the count of `kind` events in the window as evidence, and raises a met control
+/// to enforced when there are any.
+fn event_evidence(ctx: &Ctx<'_>, out: Out, kind: &str, what: &str) -> Out {
+    let Some(rt) = ctx.traffic() else { return out };
+    let n = rt.events.get(kind).copied().unwrap_or(0);
+    let query = format!("COUNT(*) from events where kind = {kind}");
+    let ev = ctx.store("events", &query, format!("{n} {what} in the window"), &json!(n));
+    if n > 0 && out.status == Status::Evidenced {
+        let summary = format!("{}; {n} {what} recorded in the window", out.summary);
+        out.becomes(Status::Enforced, summary).ev(ev)
+    } else {
+        out.ev(ev)
+    }
+}
+
 fn runtime_stage(ctx: &Ctx<'_>, codes: &[&str], configured: Out) -> Out {
     if configured.status != Status::Evidenced {
         return configured;
@@ -177,7 +192,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
         ),
         "IG-3" => match ctx.traffic() {
             None => met("the gateway redacts PII from every audit record before it is written")
-                .ev(ctx.manifest("/decision_points", "PII policy per decision point; the audit copy is always redacted"))
+                .ev(ctx
+                    .manifest("/decision_points", "PII policy per decision point; the audit copy is always redacted"))
                 .gap("no audit records in the window to sample: assess with `--store` after traffic"),
             Some(rt) => {
                 let sample = &rt.pii_sample;
@@ -200,7 +216,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
         },
         "IG-4" => {
             let apps_limited = m.apps.iter().filter(|a| a.rate_limit.is_some()).count();
-            let any = m.rate_limits.global.is_some() || m.rate_limits.per_app.is_some() || m.rate_limits.per_key.is_some();
+            let any =
+                m.rate_limits.global.is_some() || m.rate_limits.per_app.is_some() || m.rate_limits.per_key.is_some();
             let out = if any || (apps_limited == m.apps.len() && !m.apps.is_empty()) {
                 met("requests are rate-limited and repeated refusals from one key raise an alert")
             } else if apps_limited > 0 {
@@ -213,7 +230,12 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let out = runtime_stage(ctx, &["IG-4.rate_limit"], out);
             match ctx.traffic().and_then(|rt| rt.events.get("IG-4.abuse")) {
                 Some(n) => {
-                    let e = ctx.store("events", "events where kind = IG-4.abuse", format!("{n} abuse alerts raised"), &json!(n));
+                    let e = ctx.store(
+                        "events",
+                        "events where kind = IG-4.abuse",
+                        format!("{n} abuse alerts raised"),
+                        &json!(n),
+                    );
                     out.ev(e)
                 }
                 None => out,
@@ -234,7 +256,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             ctx,
             &["OV-5.state", "OV-2.length", "OV-2.schema", "DG-1.pii_output"],
             met("every output passes the gateway's output stage, which cannot be switched off")
-                .ev(ctx.manifest("/decision_points", "an output policy per decision point (defaults apply where unset)")),
+                .ev(ctx
+                    .manifest("/decision_points", "an output policy per decision point (defaults apply where unset)")),
         ),
         "OV-2" => {
             let words = PerPoint {
@@ -307,7 +330,12 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             match (ctx.runtime, ctx.runtime.and_then(|rt| rt.summary.oldest_ms)) {
                 (Some(rt), Some(oldest)) => {
                     let age = (rt.summary.until_ms - oldest) / 86_400_000;
-                    let e = ctx.store("audit_log", "MIN(ts_ms) over the whole audit log", format!("the oldest record is {age} days old"), &json!(oldest));
+                    let e = ctx.store(
+                        "audit_log",
+                        "MIN(ts_ms) over the whole audit log",
+                        format!("the oldest record is {age} days old"),
+                        &json!(oldest),
+                    );
                     if age > i64::from(days) {
                         missing(format!("the audit log holds records {age} days old, beyond the declared {days} days"))
                             .ev(e)
@@ -319,8 +347,10 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 _ => base,
             }
         }
-        "DG-3" => manual("psf does not implement erasure yet; show how a person's data is found and deleted without retraining")
-            .gap("per-subject keys in the store so that erasure is a key deletion, with a receipt (planned)"),
+        "DG-3" => manual(
+            "psf does not implement erasure yet; show how a person's data is found and deleted without retraining",
+        )
+        .gap("per-subject keys in the store so that erasure is a key deletion, with a receipt (planned)"),
         "DG-4" => {
             let n = m.data_sources.len();
             let ok = m.data_sources.iter().filter(|d| d.licensed_for_use && !d.provenance.trim().is_empty()).count();
@@ -341,32 +371,64 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             Some(r) => {
                 let remote: Vec<_> = m.providers.iter().filter(|p| !p.self_hosted).collect();
                 let placed = remote.iter().filter(|p| p.region.is_some()).count();
-                let stale: Vec<&str> = r.transfers.iter().filter(|t| !ctx.fresh(t.assessed_on)).map(|t| t.region.as_str()).collect();
+                let stale: Vec<&str> =
+                    r.transfers.iter().filter(|t| !ctx.fresh(t.assessed_on)).map(|t| t.region.as_str()).collect();
                 let out = if placed == remote.len() && stale.is_empty() {
-                    met(format!("allowed regions {} and every provider placed; the router refuses other regions", r.allowed_regions.join(", ")))
+                    met(format!(
+                        "allowed regions {} and every provider placed; the router refuses other regions",
+                        r.allowed_regions.join(", ")
+                    ))
                 } else {
                     partial("some providers have no region, or a transfer assessment is more than a year old")
                         .gap(format!("give every provider a `region`; re-assess transfers to {}", stale.join(", ")))
                 };
-                out.ev(ctx.manifest("/residency", format!("{} allowed regions, {} transfers", r.allowed_regions.len(), r.transfers.len())))
+                out.ev(ctx.manifest(
+                    "/residency",
+                    format!("{} allowed regions, {} transfers", r.allowed_regions.len(), r.transfers.len()),
+                ))
             }
         },
         "MS-1" => {
             let n = m.models.len();
             let ok = m.models.iter().filter(|x| x.rationale.as_deref().is_some_and(|r| !r.trim().is_empty())).count();
-            share(ok, n, met("every model's choice has a rationale"), partial(format!("{} of {n} models have no rationale", n - ok)), missing("no model has a rationale"))
-                .ev(ctx.manifest("/models", format!("{ok} of {n} models with `rationale`")))
-                .gap("write why each model was chosen under `models[].rationale`")
+            share(
+                ok,
+                n,
+                met("every model's choice has a rationale"),
+                partial(format!("{} of {n} models have no rationale", n - ok)),
+                missing("no model has a rationale"),
+            )
+            .ev(ctx.manifest("/models", format!("{ok} of {n} models with `rationale`")))
+            .gap("write why each model was chosen under `models[].rationale`")
         }
         "MS-2" => {
             let n = m.models.len();
-            let ok = m.models.iter().filter(|x| x.evaluations.iter().any(|e| e.kind == EvaluationKind::Benchmark || e.kind == EvaluationKind::RedTeam)).count();
-            share(ok, n, met("every model has reviewed benchmarks on record"), partial(format!("{} of {n} models have no benchmark on record", n - ok)), missing("no benchmark is on record"))
-                .ev(ctx.manifest("/models", format!("{ok} of {n} models with a benchmark or red-team evaluation")))
-                .gap("record the benchmarks reviewed before deployment under `models[].evaluations` (kind `benchmark`)")
+            let ok = m
+                .models
+                .iter()
+                .filter(|x| {
+                    x.evaluations
+                        .iter()
+                        .any(|e| e.kind == EvaluationKind::Benchmark || e.kind == EvaluationKind::RedTeam)
+                })
+                .count();
+            share(
+                ok,
+                n,
+                met("every model has reviewed benchmarks on record"),
+                partial(format!("{} of {n} models have no benchmark on record", n - ok)),
+                missing("no benchmark is on record"),
+            )
+            .ev(ctx.manifest("/models", format!("{ok} of {n} models with a benchmark or red-team evaluation")))
+            .gap("record the benchmarks reviewed before deployment under `models[].evaluations` (kind `benchmark`)")
         }
         "MS-3" => {
-            let gates: Vec<_> = m.models.iter().flat_map(|x| &x.evaluations).filter(|e| e.kind == EvaluationKind::RegressionGate).collect();
+            let gates: Vec<_> = m
+                .models
+                .iter()
+                .flat_map(|x| &x.evaluations)
+                .filter(|e| e.kind == EvaluationKind::RegressionGate)
+                .collect();
             let fresh = gates.iter().filter(|e| ctx.fresh(e.date)).count();
             if fresh > 0 {
                 met(format!("{fresh} regression gate runs on record within the year"))
@@ -388,19 +450,37 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             };
             let out = every_point(ctx, &words, |p| m.model_chain(p).len() > 1 || p.degraded_response.is_some());
             let out = runtime_stage(ctx, &["MS-4.fallback", "MS-4.degraded", "MS-4.unavailable"], out);
-            if out.status == Status::Evidenced && let Some(rt) = ctx.traffic() {
+            if out.status == Status::Evidenced
+                && let Some(rt) = ctx.traffic()
+            {
                 // No outage in the window is not a gap: the router ran on every delivered request.
                 let delivered = rt.summary.by_outcome.get("delivered").copied().unwrap_or(0);
-                let e = out.becomes(Status::Enforced, format!("fallbacks configured; the router served {delivered} requests with no outage in the window"));
-                return e.ev(ctx.store("audit_log", "COUNT(*) where outcome = delivered", format!("{delivered} delivered"), &json!(delivered)));
+                let e = out.becomes(
+                    Status::Enforced,
+                    format!(
+                        "fallbacks configured; the router served {delivered} requests with no outage in the window"
+                    ),
+                );
+                return e.ev(ctx.store(
+                    "audit_log",
+                    "COUNT(*) where outcome = delivered",
+                    format!("{delivered} delivered"),
+                    &json!(delivered),
+                ));
             }
             out
         }
         "MS-5" => {
             let remote: Vec<_> = m.providers.iter().filter(|p| !p.self_hosted).collect();
-            let ok = remote.iter().filter(|p| p.terms.as_ref().is_some_and(|t| ctx.fresh(t.reviewed_on) && t.permits_use_case) && p.dpa.is_some()).count();
+            let ok = remote
+                .iter()
+                .filter(|p| {
+                    p.terms.as_ref().is_some_and(|t| ctx.fresh(t.reviewed_on) && t.permits_use_case) && p.dpa.is_some()
+                })
+                .count();
             if remote.is_empty() {
-                met("every provider is self-hosted: no vendor terms apply").ev(ctx.manifest("/providers", "all `self_hosted: true`"))
+                met("every provider is self-hosted: no vendor terms apply")
+                    .ev(ctx.manifest("/providers", "all `self_hosted: true`"))
             } else {
                 share(ok, remote.len(), met("every external provider's terms reviewed within a year and a DPA signed"), partial(format!("{} of {} external providers lack a current terms review or DPA", remote.len() - ok, remote.len())), missing("no provider's terms are reviewed"))
                     .ev(ctx.manifest("/providers", format!("{ok} of {} external providers with fresh terms and a DPA", remote.len())))
@@ -409,13 +489,18 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
         }
         "HO-1" => runtime_stage(
             ctx,
-            &["HO-2.review_not_supported", "IG-2.schema"],
+            &["HO-1.review", "IG-2.schema"],
             met(format!("all {} decision points have an autonomy level", m.decision_points.len()))
                 .ev(ctx.manifest("/decision_points", "`autonomy` is required on every decision point")),
         ),
         "HO-2" => {
-            let high: Vec<_> = m.decision_points.iter().filter(|p| p.stakes == Stakes::High || p.irreversible || p.affects_vulnerable_people).collect();
-            let unsupervised: Vec<&str> = high.iter().filter(|p| p.autonomy != Autonomy::Supervised).map(|p| p.id.as_str()).collect();
+            let high: Vec<_> = m
+                .decision_points
+                .iter()
+                .filter(|p| p.stakes == Stakes::High || p.irreversible || p.affects_vulnerable_people)
+                .collect();
+            let unsupervised: Vec<&str> =
+                high.iter().filter(|p| p.autonomy != Autonomy::Supervised).map(|p| p.id.as_str()).collect();
             if high.is_empty() {
                 met("no decision point is high-stakes, irreversible or affects vulnerable people")
                     .ev(ctx.manifest("/decision_points", "stakes per decision point"))
@@ -424,9 +509,12 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     .ev(ctx.manifest("/decision_points", "stakes and autonomy per decision point"))
                     .gap(format!("set `autonomy: supervised` with `reviewers` at {}", unsupervised.join(", ")))
             } else {
-                partial("high-stakes decision points are supervised, but the gateway's review queue has not landed: it refuses them (HO-2.review_not_supported)")
-                    .ev(ctx.manifest("/decision_points", format!("{} supervised high-stakes decision points", high.len())))
-                    .gap("the review queue (hold, approve, edit, reject) in the gateway")
+                let out = met(format!(
+                    "{} high-stakes decision points are supervised: the gateway holds each answer for a named reviewer",
+                    high.len()
+                ))
+                .ev(ctx.manifest("/decision_points", format!("{} supervised high-stakes decision points", high.len())));
+                event_evidence(ctx, out, "HO-2.review", "review decisions")
             }
         }
         "HO-3" => {
@@ -444,24 +532,45 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     if delivered == 0 {
                         return out;
                     }
-                    let e = out.becomes(Status::Enforced, format!("every decision point discloses AI; {delivered} delivered responses carried it"));
-                    e.ev(ctx.store("audit_log", "COUNT(*) where outcome = delivered", format!("{delivered} delivered with disclosure"), &json!(delivered)))
+                    let e = out.becomes(
+                        Status::Enforced,
+                        format!("every decision point discloses AI; {delivered} delivered responses carried it"),
+                    );
+                    e.ev(ctx.store(
+                        "audit_log",
+                        "COUNT(*) where outcome = delivered",
+                        format!("{delivered} delivered with disclosure"),
+                        &json!(delivered),
+                    ))
                 }
                 _ => out,
             }
         }
-        "HO-4" => manual("psf has no override API yet; show how a person reverses or replaces each AI action")
-            .gap("the review API (approve, edit, reject, override) with overrides recorded (planned)"),
+        "HO-4" => {
+            let out = met("reviewers edit or reject held answers, and any delivered answer can be overridden (`psf review override`, the admin API), each recorded with who and why")
+                .ev(ctx.manifest("/decision_points", "reviewers named per decision point"));
+            event_evidence(ctx, out, "HO-4.override", "overrides")
+        }
         "HO-5" => {
             let latest_review = m.oversight_reviews.iter().map(|r| r.date).max();
             let latest_change = m.models.iter().flat_map(|x| &x.evaluations).map(|e| e.date).max();
-            let after_change = m.oversight_reviews.iter().any(|r| matches!(r.trigger, ReviewTrigger::ModelChange | ReviewTrigger::ScopeChange));
+            let after_change = m
+                .oversight_reviews
+                .iter()
+                .any(|r| matches!(r.trigger, ReviewTrigger::ModelChange | ReviewTrigger::ScopeChange));
             match latest_review {
-                None => missing("oversight has never been reviewed").gap("record the initial review under `oversight_reviews`"),
-                Some(d) if latest_change.is_some_and(|c| c > d) => partial(format!("the last oversight review ({d}) predates the latest model evaluation"))
-                    .gap("review oversight after the latest model change and record it (trigger `model_change`)"),
-                Some(d) if !ctx.fresh(d) => partial(format!("the last oversight review ({d}) is more than a year old")).gap("review oversight at least yearly"),
-                Some(d) => met(format!("oversight last reviewed {d}{}", if after_change { ", including after changes" } else { "" })),
+                None => missing("oversight has never been reviewed")
+                    .gap("record the initial review under `oversight_reviews`"),
+                Some(d) if latest_change.is_some_and(|c| c > d) => {
+                    partial(format!("the last oversight review ({d}) predates the latest model evaluation"))
+                        .gap("review oversight after the latest model change and record it (trigger `model_change`)")
+                }
+                Some(d) if !ctx.fresh(d) => partial(format!("the last oversight review ({d}) is more than a year old"))
+                    .gap("review oversight at least yearly"),
+                Some(d) => met(format!(
+                    "oversight last reviewed {d}{}",
+                    if after_change { ", including after changes" } else { "" }
+                )),
             }
             .ev(ctx.manifest("/oversight_reviews", format!("{} oversight reviews", m.oversight_reviews.len())))
         }
@@ -469,14 +578,23 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let has = |metric: AlertMetric| m.alerts.iter().any(|a| a.metric == metric);
             let kinds = [AlertMetric::LatencyP99Ms, AlertMetric::ErrorRate, AlertMetric::RequestsPerMinute];
             let ok = kinds.iter().filter(|k| has(**k)).count();
-            share(ok, 3, met("alerts on latency, errors and throughput; the gateway exports them at /metrics"), partial(format!("alerts cover {ok} of latency, errors and throughput")), missing("no alert on latency, errors or throughput"))
-                .ev(ctx.manifest("/alerts", format!("{} alert rules", m.alerts.len())))
-                .gap("add `alerts` on latency_p99_ms, error_rate and requests_per_minute")
+            share(
+                ok,
+                3,
+                met("alerts on latency, errors and throughput; the gateway exports them at /metrics"),
+                partial(format!("alerts cover {ok} of latency, errors and throughput")),
+                missing("no alert on latency, errors or throughput"),
+            )
+            .ev(ctx.manifest("/alerts", format!("{} alert rules", m.alerts.len())))
+            .gap("add `alerts` on latency_p99_ms, error_rate and requests_per_minute")
         }
         "OB-2" => match &m.quality_sampling {
-            Some(q) => partial(format!("quality sampling is declared ({:.0}% of outputs), but psf does not sample yet", q.rate * 100.0))
-                .ev(ctx.manifest("/quality_sampling", "sampling rate"))
-                .gap("the gateway's sampler and evaluators (planned); until then keep the sampling log"),
+            Some(q) => partial(format!(
+                "quality sampling is declared ({:.0}% of outputs), but psf does not sample yet",
+                q.rate * 100.0
+            ))
+            .ev(ctx.manifest("/quality_sampling", "sampling rate"))
+            .gap("the gateway's sampler and evaluators (planned); until then keep the sampling log"),
             None => missing("no output-quality sampling").gap("add `quality_sampling.rate`"),
         },
         "OB-3" => {
@@ -485,25 +603,41 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             match ctx.traffic() {
                 Some(rt) => {
                     let n = rt.events.get("IG-4.abuse").copied().unwrap_or(0);
-                    out.ev(ctx.store("events", "events where kind = IG-4.abuse", format!("{n} abuse alerts in the window"), &json!(n)))
+                    out.ev(ctx.store(
+                        "events",
+                        "events where kind = IG-4.abuse",
+                        format!("{n} abuse alerts in the window"),
+                        &json!(n),
+                    ))
                 }
                 None => out,
             }
         }
-        "OB-4" => partial("the gateway exports Prometheus metrics at /metrics; the console's live dashboard has not landed")
-            .gap("the console's health dashboard (planned), or a Grafana board over /metrics"),
+        "OB-4" => {
+            partial("the gateway exports Prometheus metrics at /metrics; the console's live dashboard has not landed")
+                .gap("the console's health dashboard (planned), or a Grafana board over /metrics")
+        }
         "OB-5" => {
             let days = m.retention.audit_log_days;
             let out = if days >= 30 {
                 met(format!("structured audit records kept {days} days"))
             } else {
-                missing(format!("audit records kept only {days} days")).gap("set `retention.audit_log_days` to 30 or more")
+                missing(format!("audit records kept only {days} days"))
+                    .gap("set `retention.audit_log_days` to 30 or more")
             }
             .ev(ctx.manifest("/retention/audit_log_days", format!("{days} days")));
             match (out.status, ctx.traffic()) {
                 (Status::Evidenced, Some(rt)) => {
-                    let e = out.becomes(Status::Enforced, format!("every request is recorded as a structured audit record, kept {days} days"));
-                    e.ev(ctx.store("audit_log", "COUNT(*) in the window", format!("{} records", rt.summary.requests), &json!(rt.summary.requests)))
+                    let e = out.becomes(
+                        Status::Enforced,
+                        format!("every request is recorded as a structured audit record, kept {days} days"),
+                    );
+                    e.ev(ctx.store(
+                        "audit_log",
+                        "COUNT(*) in the window",
+                        format!("{} records", rt.summary.requests),
+                        &json!(rt.summary.requests),
+                    ))
                 }
                 _ => out,
             }
@@ -531,38 +665,101 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             }
         },
         "IR-2" => {
-            let timed: Vec<_> = m.drills.iter().filter(|d| ctx.fresh(d.date)).filter_map(|d| d.time_to_disable_minutes.map(|t| (d.date, t))).collect();
+            let timed: Vec<_> = m
+                .drills
+                .iter()
+                .filter(|d| ctx.fresh(d.date))
+                .filter_map(|d| d.time_to_disable_minutes.map(|t| (d.date, t)))
+                .collect();
             match timed.iter().map(|(_, t)| *t).reduce(f64::min) {
-                Some(t) if t <= 15.0 => partial(format!("a drill disabled the system in {t} minutes; the gateway's kill switch has not landed"))
-                    .gap("the kill switch and degrade modes in the gateway (planned), exercised in a drill"),
+                Some(t) if t <= 15.0 => met(format!("a drill disabled the system in {t} minutes; `psf incident declare` stops calls on every gateway within a second")),
                 Some(t) => missing(format!("the fastest drill in the year took {t} minutes to disable the system (limit 15)"))
                     .gap("bring time-to-disable under 15 minutes and record the drill"),
                 None => missing("no drill in the year measured time to disable").gap("run a drill and record `time_to_disable_minutes`"),
             }
             .ev(ctx.manifest("/drills", format!("{} drills with a measured time to disable", timed.len())))
         }
-        "IR-3" => manual("incidents and their reviews are not recorded by psf yet; show each review and its date (within five business days)")
-            .gap("incident records with post-incident reviews in the store (planned)"),
+        "IR-3" => match ctx.traffic() {
+            None => manual(
+                "psf keeps incidents and their post-incident reviews in its store; assess with `--store` to read them",
+            )
+            .gap("assess with `--store` so the incident records are evidence"),
+            Some(rt) => {
+                let real: Vec<_> = rt.incidents.iter().filter(|i| !i.drill).collect();
+                let reviewed = |i: &psf_store::Incident| {
+                    i.review.as_ref().is_some_and(|r| r.get("root_cause").is_some_and(|c| !c.is_null()))
+                };
+                let overdue: Vec<&str> = real
+                    .iter()
+                    .filter(|i| !reviewed(i) && ctx.today > psf_core::calendar::review_due(i.declared_ms))
+                    .map(|i| i.id.as_str())
+                    .collect();
+                let done = real.iter().filter(|i| reviewed(i)).count();
+                let observation =
+                    format!("{} incidents in the window, {done} reviewed, {} overdue", real.len(), overdue.len());
+                let result = json!({"incidents": real.len(), "reviewed": done, "overdue": overdue});
+                let out = if real.is_empty() {
+                    met("no incident in the window; `psf incident review` keeps each review with its incident")
+                } else if overdue.is_empty() {
+                    Out::new(
+                        Status::Enforced,
+                        format!(
+                            "{} incidents in the window, each reviewed or not yet due (five business days)",
+                            real.len()
+                        ),
+                    )
+                } else {
+                    partial(format!("post-incident reviews overdue (five business days) for {}", overdue.join(", ")))
+                        .gap("write the overdue reviews with `psf incident review ID --root-cause … --action 'WHAT|OWNER'`")
+                };
+                out.ev(ctx.store(
+                    "incidents",
+                    "incidents declared in the window (drills excluded)",
+                    observation,
+                    &result,
+                ))
+            }
+        },
         "IR-4" => match &m.incident_plan {
             Some(plan) if !plan.comms_templates.is_empty() => {
                 let n = plan.comms_templates.len();
-                let ok = plan.comms_templates.iter().filter(|t| t.approved_on.is_some() && t.approved_by.is_some()).count();
+                let ok =
+                    plan.comms_templates.iter().filter(|t| t.approved_on.is_some() && t.approved_by.is_some()).count();
                 let customers = plan.comms_templates.iter().any(|t| t.audience == Audience::Customers);
-                let out = share(ok, n, met(format!("{n} communication templates approved in advance")), partial(format!("{} of {n} templates are not approved", n - ok)), missing("no template is approved"))
-                    .gap("record `approved_on` and `approved_by` on every template");
-                let out = if customers { out } else { partial("no template for customers").gap("add an approved template for customers") };
+                let out = share(
+                    ok,
+                    n,
+                    met(format!("{n} communication templates approved in advance")),
+                    partial(format!("{} of {n} templates are not approved", n - ok)),
+                    missing("no template is approved"),
+                )
+                .gap("record `approved_on` and `approved_by` on every template");
+                let out = if customers {
+                    out
+                } else {
+                    partial("no template for customers").gap("add an approved template for customers")
+                };
                 out.ev(ctx.manifest("/incident_plan/comms_templates", format!("{ok} of {n} approved")))
             }
-            _ => missing("no pre-approved communication templates").gap("add `incident_plan.comms_templates` for customers and regulators, approved in advance"),
+            _ => missing("no pre-approved communication templates")
+                .gap("add `incident_plan.comms_templates` for customers and regulators, approved in advance"),
         },
         "IR-5" => {
             let fresh = m.drills.iter().filter(|d| ctx.fresh(d.date)).count();
-            if fresh > 0 { met(format!("{fresh} drills in the year")) } else if m.drills.is_empty() { missing("no drill on record") } else { missing("no drill in the year") }
-                .ev(ctx.manifest("/drills", format!("{} drills", m.drills.len())))
-                .gap("run a drill or tabletop exercise and record it under `drills`")
+            if fresh > 0 {
+                met(format!("{fresh} drills in the year"))
+            } else if m.drills.is_empty() {
+                missing("no drill on record")
+            } else {
+                missing("no drill in the year")
+            }
+            .ev(ctx.manifest("/drills", format!("{} drills", m.drills.len())))
+            .gap("run a drill or tabletop exercise and record it under `drills`")
         }
-        "EA-1" => met(format!("{} is the one accountable owner", m.system.owner.name))
-            .ev(ctx.manifest("/system/owner", "a named person with an email (`psf check` rejects groups and shared mailboxes)")),
+        "EA-1" => met(format!("{} is the one accountable owner", m.system.owner.name)).ev(ctx.manifest(
+            "/system/owner",
+            "a named person with an email (`psf check` rejects groups and shared mailboxes)",
+        )),
         "EA-2" => {
             let fairness = m.fairness_evaluations.iter().filter(|f| ctx.fresh(f.date)).count();
             let limits = m.limitations.len();
@@ -582,19 +779,30 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let current = m.regulations.iter().filter(|r| r.next_review >= ctx.today).count();
             let gaps = m.regulations.iter().filter(|r| r.status == ComplianceStatus::Gap).count();
             if n == 0 {
-                missing("no regulation is tracked").gap("list applicable regulations under `regulations` with owners and review dates")
+                missing("no regulation is tracked")
+                    .gap("list applicable regulations under `regulations` with owners and review dates")
             } else if current == n && gaps == 0 {
                 met(format!("{n} regulations tracked, none overdue for review"))
             } else {
-                partial(format!("{} overdue for review, {gaps} with a compliance gap", n - current)).gap("review overdue regulations and close or plan the gaps")
+                partial(format!("{} overdue for review, {gaps} with a compliance gap", n - current))
+                    .gap("review overdue regulations and close or plan the gaps")
             }
             .ev(ctx.manifest("/regulations", format!("{n} regulations")))
         }
         "EA-4" => match ctx.traffic() {
-            Some(rt) => partial(format!("{} audit records in the window can be read; the export bundle for auditors has not landed", rt.summary.requests))
-                .ev(ctx.store("audit_log", "COUNT(*) in the window", format!("{} records", rt.summary.requests), &json!(rt.summary.requests)))
-                .gap("`psf export`: the manifest, the assessment and its evidence as one bundle (planned)"),
-            None => partial("accountability records exist only as the manifest").gap("run traffic through the gateway so its audit log exists, and export it for auditors"),
+            Some(rt) => partial(format!(
+                "{} audit records in the window can be read; the export bundle for auditors has not landed",
+                rt.summary.requests
+            ))
+            .ev(ctx.store(
+                "audit_log",
+                "COUNT(*) in the window",
+                format!("{} records", rt.summary.requests),
+                &json!(rt.summary.requests),
+            ))
+            .gap("`psf export`: the manifest, the assessment and its evidence as one bundle (planned)"),
+            None => partial("accountability records exist only as the manifest")
+                .gap("run traffic through the gateway so its audit log exists, and export it for auditors"),
         },
         "EA-5" => {
             let fresh = m.ethical_reviews.iter().filter(|r| ctx.fresh(r.date)).count();
@@ -602,9 +810,11 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             if fresh > 0 {
                 met(format!("{fresh} ethical reviews in the year"))
             } else if sensitive {
-                missing("a sensitive use without an ethical review in the year").gap("hold an ethical review and record it under `ethical_reviews`")
+                missing("a sensitive use without an ethical review in the year")
+                    .gap("hold an ethical review and record it under `ethical_reviews`")
             } else {
-                partial("no ethical review in the year; no decision point is marked high-stakes").gap("record an ethical review, or declare EA-5 not applicable with a reason")
+                partial("no ethical review in the year; no decision point is marked high-stakes")
+                    .gap("record an ethical review, or declare EA-5 not applicable with a reason")
             }
             .ev(ctx.manifest("/ethical_reviews", format!("{} ethical reviews", m.ethical_reviews.len())))
         }

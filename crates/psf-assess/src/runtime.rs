@@ -21,6 +21,8 @@ pub struct Runtime {
     pub pii_sample: PiiSample,
     /// Events in the window by kind (`IG-4.abuse`, …).
     pub events: BTreeMap<String, u64>,
+    /// Incidents declared in the window, with their post-incident reviews.
+    pub incidents: Vec<psf_store::Incident>,
     /// The window, as dates, for reports.
     pub window: (jiff::civil::Date, jiff::civil::Date),
 }
@@ -111,6 +113,8 @@ pub async fn gather(
     let detector = PiiDetector::new().map_err(|e| StoreError::other(e.to_string()))?;
     let pii_sample = scan_records(&detector, &records);
     let events = store.event_counts(since_ms, until_ms).await?;
+    let incidents =
+        store.incidents(false).await?.into_iter().filter(|i| (since_ms..until_ms).contains(&i.declared_ms)).collect();
     let from = today.checked_sub(jiff::Span::new().days(i64::from(window_days))).unwrap_or(today);
-    Ok(Runtime { summary, pii_sample, events, window: (from, today) })
+    Ok(Runtime { summary, pii_sample, events, incidents, window: (from, today) })
 }

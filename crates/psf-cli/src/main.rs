@@ -11,6 +11,7 @@ mod assess_cmd;
 mod catalog_cmd;
 mod check_cmd;
 mod eval_cmd;
+mod oversight_cmd;
 mod scan_cmd;
 mod serve_cmd;
 
@@ -117,6 +118,28 @@ enum Command {
         #[arg(long, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
+    /// The human review queue: list, show, approve, edit or reject held answers; record overrides.
+    Review {
+        #[command(subcommand)]
+        command: oversight_cmd::ReviewCommand,
+        /// The manifest that names the reviewers.
+        #[arg(long, default_value = "psf.yaml", global = true)]
+        manifest: PathBuf,
+        /// The store the gateways use.
+        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        store: String,
+    },
+    /// Incidents and the kill switch: declare, resolve, list, post-incident reviews, comms.
+    Incident {
+        #[command(subcommand)]
+        command: oversight_cmd::IncidentCommand,
+        /// The manifest whose apps, points and providers scopes name.
+        #[arg(long, default_value = "psf.yaml", global = true)]
+        manifest: PathBuf,
+        /// The store the gateways use.
+        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        store: String,
+    },
     /// Decide each of the 40 competencies from the manifest and the gateway's records,
     /// score the CPAP rubric, and report (exit 1 on findings at `--fail-on`).
     Assess(assess_cmd::AssessArgs),
@@ -179,6 +202,8 @@ fn main() -> ExitCode {
         Command::Demo { listen, upstream_latency_ms, store } => serve_cmd::demo(&listen, upstream_latency_ms, &store),
         Command::MockUpstream { listen, latency_ms } => serve_cmd::mock_upstream(&listen, latency_ms),
         Command::Keys { command, manifest, store } => serve_cmd::keys(command, &manifest, &store),
+        Command::Review { command, manifest, store } => oversight_cmd::review(command, &manifest, &store),
+        Command::Incident { command, manifest, store } => oversight_cmd::incident(command, &manifest, &store),
     };
     match result {
         Ok(code) => code,

@@ -27,11 +27,24 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn help_lists_what_exists() {
     let out = stdout(&psf(&["--help"]));
-    for cmd in ["catalog", "check", "schema", "init", "scan", "serve", "demo", "mock-upstream", "keys", "assess"] {
+    for cmd in [
+        "catalog",
+        "check",
+        "schema",
+        "init",
+        "scan",
+        "serve",
+        "demo",
+        "mock-upstream",
+        "keys",
+        "assess",
+        "review",
+        "incident",
+    ] {
         assert!(out.contains(cmd), "{cmd} missing from --help");
     }
     // Nothing that does not exist yet.
-    for absent in ["review", "incident", "keygen"] {
+    for absent in ["keygen", "drill", "erase"] {
         assert!(!out.contains(absent), "--help mentions `{absent}`");
     }
 }
@@ -315,4 +328,136 @@ fn assess_reports_and_exits_as_ci_tools_do() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("`d` (days) or `w` (weeks)"));
     let o = psf(&["assess", "--manifest", manifest, "--store", "postgres://nowhere"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn incidents_are_declared_listed_communicated_reviewed_and_resolved() {
+    let dir = temp_dir("incident");
+    let store = format!("sqlite://{}", dir.join("psf.db").display());
+    let m = "examples/loan-prescreening.yaml";
+    let run = |args: &[&str]| psf(&[args, &["--manifest", m, "--store", &store]].concat());
+    let o = run(&[
+        "incident",
+        "declare",
+        "--action",
+        "disable",
+        "--scope",
+        "point:nope",
+        "--severity",
+        "sev2",
+        "--reason",
+        "r",
+        "--by",
+        "o",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("point:nope"));
+    let o = run(&[
+        "incident",
+        "declare",
+        "--action",
+        "disable",
+        "--scope",
+        "point:prescreen-application",
+        "--severity",
+        "sev2",
+        "--reason",
+        "declines without reasons",
+        "--by",
+        "helena.vogt@example-lender.de",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("post-incident review due"), "{out}");
+    let id = out.split_whitespace().nth(1).map(|s| s.trim_end_matches(':').to_string()).unwrap_or_default();
+    assert!(id.starts_with("inc_"), "{out}");
+    assert!(stdout(&run(&["incident", "list"])).contains("IN FORCE"));
+
+    // Comms: the template's own placeholders must be given; never sent with braces.
+    let o = run(&["incident", "comms", &id, "--template", "applicant-notice"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("{start}"));
+    let o = run(&[
+        "incident",
+        "comms",
+        &id,
+        "--template",
+        "applicant-notice",
+        "--set",
+        "start=1 March",
+        "--set",
+        "end=3 March",
+        "--set",
+        "deadline=10 March",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("between 1 March and 3 March") && !stdout(&o).contains('{'));
+
+    assert!(run(&["incident", "resolve", &id, "--by", "helena", "--resolution", "prompt fixed"]).status.success());
+    assert_eq!(run(&["incident", "resolve", &id, "--by", "helena", "--resolution", "again"]).status.code(), Some(2));
+    assert!(stdout(&run(&["incident", "list"])).lines().count() == 1, "nothing in force");
+    let o =
+        run(&["incident", "review", &id, "--root-cause", "unpinned model", "--action", "pin the model|Jonas Keller"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["incident", "list", "--all", "--format", "json"]))).unwrap_or_default();
+    assert_eq!(json[0]["review"]["actions"][0]["owner"], "Jonas Keller");
+    assert_eq!(json[0]["review_overdue"], false);
+}
+
+#[test]
+fn held_answers_are_decided_from_the_command_line_by_named_reviewers_only() {
+    let dir = temp_dir("review");
+    let store_url = format!("sqlite://{}", dir.join("psf.db").display());
+    let held = psf_store::Review {
+        id: "rev_cli".into(),
+        request_id: "req_cli".into(),
+        created_ms: psf_store::now_ms(),
+        deadline_ms: Some(psf_store::now_ms() + 3_600_000),
+        app: Some("origination".into()),
+        key_id: Some("k".into()),
+        decision_point: "prescreen-application".into(),
+        reason: "supervised".into(),
+        status: "pending".into(),
+        input_redacted: serde_json::json!([{"role": "user", "content": "applicant [EMAIL]"}]),
+        output: "Refer: thin credit file.".into(),
+        findings: serde_json::json!([{"code": "DG-1.pii", "decision": "transform", "detail": "1 tokenized"}]),
+        confidence: None,
+        response: serde_json::json!({"object": "chat.completion"}),
+        reviewer: None,
+        decided_ms: None,
+        note: None,
+        final_output: None,
+        escalated_ms: None,
+        delivered_ms: None,
+    };
+    let insert = async {
+        let s = psf_store::Store::open(&store_url).await?;
+        s.insert_review(&held).await?;
+        s.close().await;
+        Ok::<_, psf_store::StoreError>(())
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    assert!(rt.is_ok_and(|rt| rt.block_on(insert).is_ok()));
+    let m = "examples/loan-prescreening.yaml";
+    let run = |args: &[&str]| psf(&[args, &["--manifest", m, "--store", &store_url]].concat());
+    assert!(stdout(&run(&["review", "list"])).contains("rev_cli"));
+    let show = stdout(&run(&["review", "show", "rev_cli"]));
+    assert!(show.contains("Refer: thin credit file.") && show.contains("DG-1.pii: transform"), "{show}");
+    let o = run(&["review", "approve", "rev_cli", "--reviewer", "someone@example.com"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("jonas.keller@example-lender.de"));
+    let o = run(&[
+        "review",
+        "edit",
+        "rev_cli",
+        "--reviewer",
+        "jonas.keller@example-lender.de",
+        "--output",
+        "Refer to a credit officer.",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["review", "reject", "rev_cli", "--reviewer", "amira.haddad@example-lender.de", "--reason", "late"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already decided (edited by jonas.keller@example-lender.de)"));
+    assert!(stdout(&run(&["review", "list"])).lines().count() == 1, "nothing pending");
 }

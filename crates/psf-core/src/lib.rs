@@ -12,6 +12,7 @@
 //! editor completion that `psf schema` feeds.
 #![deny(missing_docs)]
 
+pub mod calendar;
 pub mod catalog;
 mod check;
 pub mod diagnostic;

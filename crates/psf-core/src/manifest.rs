@@ -109,6 +109,10 @@ pub struct GatewaySettings {
     #[serde(default = "GatewaySettings::default_audit_queue")]
     #[schemars(range(min = 1))]
     pub audit_queue: u32,
+    /// Keys for the gateway's admin API (review decisions, incidents), for the console and
+    /// operators' tools. Never the key itself: its SHA-256 or an environment variable.
+    #[serde(default)]
+    pub admin_keys: Vec<ApiKeyRef>,
 }
 
 impl GatewaySettings {
@@ -137,6 +141,7 @@ impl Default for GatewaySettings {
             breaker_open_ms: Self::default_breaker_open_ms(),
             stream_idle_timeout_ms: Self::default_stream_idle_timeout_ms(),
             audit_queue: Self::default_audit_queue(),
+            admin_keys: Vec::new(),
         }
     }
 }
@@ -251,6 +256,10 @@ pub struct DecisionPoint {
     /// People who review held outputs; required when `autonomy` is `supervised` (HO-2).
     #[serde(default)]
     pub reviewers: Vec<Person>,
+    /// Minutes a held output may wait for a reviewer before it escalates (default 60).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub review_deadline_minutes: Option<u32>,
     /// How users are told they are dealing with an AI (HO-3).
     #[serde(default)]
     pub disclosure: Option<Disclosure>,

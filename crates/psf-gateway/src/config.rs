@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psf_core::Manifest;
-use psf_core::manifest::{Autonomy, DecisionPoint, ProviderKind};
+use psf_core::manifest::{Autonomy, DecisionPoint, LowConfidence, ProviderKind};
 use psf_detect::{InjectionDetector, OutputSchema, PiiDetector, PromptLeakDetector};
 use psf_providers::{Protocol, Provider, ReplyLimits};
 
@@ -62,6 +62,8 @@ pub struct Compiled {
     pub apps: HashMap<String, String>,
     /// Keys from the manifest.
     pub manifest_keys: KeyTable,
+    /// Keys for the admin API (`gateway.admin_keys`); their owner's app is empty.
+    pub admin_keys: KeyTable,
     /// The PII detector, built once and shared by every point and every output guard.
     pub pii: Arc<PiiDetector>,
     /// Limits on upstream replies.
@@ -186,21 +188,15 @@ impl Compiled {
         for app in &manifest.apps {
             apps.insert(app.id.clone(), app.decision_point.clone());
             for key in &app.keys {
-                let d = match (&key.sha256, &key.env) {
-                    (Some(hex), _) => digest_from_hex(hex)
-                        .ok_or_else(|| ConfigError(format!("key `{}`: `sha256` is not 64 hex digits", key.id)))?,
-                    (None, Some(name)) => match env(name).filter(|v| !v.is_empty()) {
-                        Some(value) => digest(&value),
-                        None => {
-                            // An app key left unset is not fatal: the app simply cannot
-                            // call until it is set. Say so once at start-up.
-                            tracing::warn!(app = %app.id, key = %key.id, variable = %name, "client key variable is not set; this key is not accepted");
-                            continue;
-                        }
-                    },
-                    (None, None) => continue,
-                };
-                manifest_keys.insert(d, KeyOwner { key_id: key.id.clone(), app: app.id.clone() });
+                if let Some(d) = key_digest_of(key, &app.id, env)? {
+                    manifest_keys.insert(d, KeyOwner { key_id: key.id.clone(), app: app.id.clone() });
+                }
+            }
+        }
+        let mut admin_keys = KeyTable::default();
+        for key in &settings.admin_keys {
+            if let Some(d) = key_digest_of(key, "admin", env)? {
+                admin_keys.insert(d, KeyOwner { key_id: key.id.clone(), app: String::new() });
             }
         }
         let reply_limits = ReplyLimits {
@@ -208,7 +204,7 @@ impl Compiled {
             ..ReplyLimits::default()
         };
         let pii = Arc::new(PiiDetector::new().map_err(|e| ConfigError(e.to_string()))?);
-        Ok(Compiled { manifest, points, apps, manifest_keys, pii, reply_limits, breakers })
+        Ok(Compiled { manifest, points, apps, manifest_keys, admin_keys, pii, reply_limits, breakers })
     }
 
     /// The largest request body any decision point accepts.
@@ -217,8 +213,48 @@ impl Compiled {
         usize::try_from(max).unwrap_or(usize::MAX)
     }
 
-    /// Whether a point holds output for human review (not served by this version).
-    pub fn supervised(point: &Point) -> bool {
-        point.spec.autonomy == Autonomy::Supervised
+    /// Whether a point's answers wait for a reviewer before the client gets them: every
+    /// answer at a supervised point, and low-confidence ones where the policy escalates.
+    pub fn holds(point: &Point) -> Hold {
+        if point.spec.autonomy == Autonomy::Supervised {
+            Hold::Always
+        } else if point.spec.output.confidence.as_ref().is_some_and(|c| c.action == LowConfidence::Escalate) {
+            Hold::WhenUnsure
+        } else {
+            Hold::Never
+        }
+    }
+}
+
+/// When a decision point holds answers for review (HO-1, OV-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Autonomous or advisory without escalation.
+    Never,
+    /// Low-confidence answers are escalated to the queue.
+    WhenUnsure,
+    /// Supervised: every answer.
+    Always,
+}
+
+/// The digest of a manifest key, from `sha256` or from its environment variable; `None`
+/// when the variable is unset (the key is then not accepted, said once at start-up).
+fn key_digest_of(
+    key: &psf_core::manifest::ApiKeyRef,
+    owner: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<[u8; 32]>, ConfigError> {
+    match (&key.sha256, &key.env) {
+        (Some(hex), _) => digest_from_hex(hex)
+            .map(Some)
+            .ok_or_else(|| ConfigError(format!("key `{}`: `sha256` is not 64 hex digits", key.id))),
+        (None, Some(name)) => match env(name).filter(|v| !v.is_empty()) {
+            Some(value) => Ok(Some(digest(&value))),
+            None => {
+                tracing::warn!(owner, key = %key.id, variable = %name, "key variable is not set; this key is not accepted");
+                Ok(None)
+            }
+        },
+        (None, None) => Ok(None),
     }
 }

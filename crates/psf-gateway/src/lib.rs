@@ -15,11 +15,14 @@ mod audit;
 mod breaker;
 mod config;
 mod error;
+pub mod incident;
 mod keys;
 mod limits;
 mod metrics;
 mod output;
+pub mod oversight;
 mod pipeline;
+mod review;
 mod router;
 mod server;
 

@@ -82,6 +82,9 @@ pub struct Metrics {
     pub(crate) abuse_alerts: Family<AppLabel, Counter>,
     pub(crate) override_attempts: Family<Point, Counter>,
     pub(crate) audit_queue: Gauge,
+    pub(crate) reviews_held: Family<Point, Counter>,
+    pub(crate) reviews_pending: Gauge,
+    pub(crate) incidents: Gauge,
 }
 
 impl Metrics {
@@ -126,6 +129,12 @@ impl Metrics {
         );
         let audit_queue = Gauge::default();
         registry.register("audit_queue_depth", "Audit records waiting to be written", audit_queue.clone());
+        let reviews_held = Family::<Point, Counter>::default();
+        registry.register("reviews_held", "Answers held for human review", reviews_held.clone());
+        let reviews_pending = Gauge::default();
+        registry.register("review_queue_depth", "Held answers waiting for a reviewer", reviews_pending.clone());
+        let incidents = Gauge::default();
+        registry.register("incidents_in_force", "Incidents in force (kill switch)", incidents.clone());
         Metrics {
             registry,
             requests,
@@ -141,6 +150,9 @@ impl Metrics {
             abuse_alerts,
             override_attempts,
             audit_queue,
+            reviews_held,
+            reviews_pending,
+            incidents,
         }
     }
 

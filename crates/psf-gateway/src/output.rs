@@ -37,6 +37,8 @@ pub struct OutputGuard {
     /// Sum and count of the answer's token log-probabilities (OV-4).
     logprobs: (f64, usize),
     hide_logprobs: bool,
+    /// Put the caller's values back as text is released (off while an answer may be held).
+    restore: bool,
     /// The delivered text with every PII finding redacted, for the audit record.
     pub audit: String,
 }
@@ -76,8 +78,25 @@ impl OutputGuard {
             pii_counts: [0; 2],
             logprobs: (0.0, 0),
             hide_logprobs,
+            restore: true,
             audit: String::new(),
         }
+    }
+
+    /// Releases text with placeholders kept: the answer may be held for review, and the
+    /// caller's values go back in only when it is delivered ([`OutputGuard::restore`]).
+    pub fn defer_restore(&mut self) {
+        self.restore = false;
+    }
+
+    /// Puts the caller's values back into released text.
+    pub fn restore(&self, text: &str) -> String {
+        self.vault.detokenize(text)
+    }
+
+    /// The caller's values, kept while an answer waits for review.
+    pub fn into_vault(self) -> Vault {
+        self.vault
     }
 
     /// Takes the log-probabilities of a choice (`choices[i]`, whole or a stream chunk's),
@@ -298,7 +317,7 @@ impl OutputGuard {
         out.push_str(&segment[at..]);
         self.audit.push_str(&redact(segment, &inside, RedactStyle::Label));
         self.released += cut;
-        Ok(self.vault.detokenize(&out))
+        Ok(if self.restore { self.vault.detokenize(&out) } else { out })
     }
 }
 

@@ -27,6 +27,8 @@ pub enum Decision {
     Flag,
     /// Refused.
     Block,
+    /// Held for a person to decide (HO-1).
+    Hold,
     /// The check could not run here (its detector has not landed); recorded so the
     /// assessment never counts it as enforced.
     Unavailable,
@@ -40,6 +42,7 @@ impl Decision {
             Decision::Transform => "transform",
             Decision::Flag => "flag",
             Decision::Block => "block",
+            Decision::Hold => "hold",
             Decision::Unavailable => "unavailable",
         }
     }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::{ChainLink, Point};
+use crate::incident::KillSwitch;
 use crate::metrics::{Attempt as AttemptLabel, Metrics, ProviderLabel};
 
 /// One upstream attempt, for the audit record.
@@ -79,6 +80,7 @@ pub async fn route(
     retries: u32,
     limits: psf_providers::ReplyLimits,
     metrics: &Metrics,
+    kill: &KillSwitch,
 ) -> Routed {
     let deadline = Instant::now() + point.total_timeout;
     let mut attempts = Vec::new();
@@ -86,6 +88,11 @@ pub async fn route(
     for (index, link) in point.chain.iter().enumerate() {
         if !link.region_allowed {
             attempts.push(skip(link, "region_not_allowed"));
+            continue;
+        }
+        // A provider cut out by an incident (IR-2) is skipped; its fallbacks serve.
+        if kill.provider_cut(&link.provider.id).is_some() {
+            attempts.push(skip(link, "incident_isolated"));
             continue;
         }
         for try_no in 0..=retries {

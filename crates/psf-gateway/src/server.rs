@@ -15,19 +15,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use futures_util::StreamExt;
+use psf_core::manifest::LowConfidence;
 use psf_providers::ChunkStream;
 use psf_store::{AuditRecord, Store};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
 use crate::audit::{self, AuditSender, AuditWriter};
-use crate::config::{Compiled, Point};
+use crate::config::{Compiled, Hold, Point};
 use crate::error::ApiError;
+use crate::incident::{self, KillSwitch, Verdict};
 use crate::keys::{KeyOwner, KeyTable, digest_from_hex};
 use crate::limits::{Limits, Unit};
 use crate::metrics::{self, Metrics};
-use crate::output::OutputGuard;
+use crate::output::{Confidence, OutputGuard};
 use crate::pipeline::{self, Trail};
+use crate::review;
 use crate::router::{self, Answer, Attempt, Failure};
 
 /// Headers larger than this are refused (431) before any work is done.
@@ -35,16 +38,25 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Limit hits or blocked injections from one key within a minute that raise an alert.
 const ABUSE_THRESHOLD: u32 = 20;
 
+/// How long a held answer's caller values (its PII vault) are kept in memory.
+const HELD_VALUES_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// A running gateway's shared state.
 #[derive(Debug)]
 pub struct Gateway {
-    compiled: Compiled,
+    pub(crate) compiled: Compiled,
     store_keys: RwLock<KeyTable>,
     limits: Limits,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
     audit: AuditSender,
-    store: Store,
+    pub(crate) store: Store,
     abuse: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Incidents in force (IR-2).
+    pub(crate) kill: KillSwitch,
+    /// The caller's values for answers held for review, by review id. Memory only: PII
+    /// is never written in clear, so an answer collected from another instance or after
+    /// a restart keeps its placeholders (and says so).
+    pub(crate) held: Mutex<HashMap<String, (psf_detect::Vault, Instant)>>,
 }
 
 impl Gateway {
@@ -59,8 +71,11 @@ impl Gateway {
             audit,
             store,
             abuse: Mutex::new(HashMap::new()),
+            kill: KillSwitch::default(),
+            held: Mutex::new(HashMap::new()),
         };
         gateway.reload_keys().await?;
+        gateway.reload_incidents().await?;
         Ok((Arc::new(gateway), writer))
     }
 
@@ -84,7 +99,43 @@ impl Gateway {
         Ok(())
     }
 
-    fn owner(&self, key: &str) -> Option<KeyOwner> {
+    /// Slow-paced chores: escalate reviews past their deadline, forget old held values.
+    async fn housekeeping(&self) {
+        match self.store.escalate_overdue_reviews(psf_store::now_ms()).await {
+            Ok(overdue) => {
+                for r in overdue {
+                    tracing::warn!(review = %r.id, decision_point = %r.decision_point, "a held answer passed its review deadline");
+                    let event = psf_store::Event {
+                        ts_ms: psf_store::now_ms(),
+                        kind: "HO-2.review_overdue".into(),
+                        severity: "warning".into(),
+                        app: r.app.clone(),
+                        key_id: r.key_id.clone(),
+                        summary: format!("review {} waited past its deadline", r.id),
+                        detail: json!({"review_id": r.id, "decision_point": r.decision_point, "deadline_ms": r.deadline_ms}),
+                    };
+                    if let Err(e) = self.store.insert_event(&event).await {
+                        tracing::error!(error = %e, "could not record an overdue review");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not escalate overdue reviews"),
+        }
+        if let Ok(n) = self.store.pending_reviews().await {
+            self.metrics.reviews_pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, (_, at)| at.elapsed() < HELD_VALUES_FOR);
+    }
+
+    /// Reads the incidents in force from the store.
+    pub(crate) async fn reload_incidents(&self) -> Result<(), psf_store::StoreError> {
+        let incidents = self.store.incidents(true).await?;
+        self.kill.set(&incidents);
+        self.metrics.incidents.set(i64::try_from(incidents.len()).unwrap_or(i64::MAX));
+        Ok(())
+    }
+
+    pub(crate) fn owner(&self, key: &str) -> Option<KeyOwner> {
         if let Some(o) = self.compiled.manifest_keys.lookup(key) {
             return Some(o.clone());
         }
@@ -142,6 +193,13 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
+        .route("/v1/psf/reviews/{id}", get(review::status))
+        .route("/v1/psf/admin/reviews", get(review::list_reviews))
+        .route("/v1/psf/admin/reviews/{id}", get(review::show_review))
+        .route("/v1/psf/admin/reviews/{id}/decision", post(review::decide))
+        .route("/v1/psf/admin/overrides", post(review::override_answer))
+        .route("/v1/psf/admin/incidents", get(review::list_incidents).post(review::declare))
+        .route("/v1/psf/admin/incidents/{id}/resolve", post(review::resolve))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(gateway)
 }
@@ -158,10 +216,15 @@ pub async fn serve(
         let gateway = gateway.clone();
         tokio::spawn(async move {
             let mut version = None;
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            let mut tick = tokio::time::interval(incident::POLL);
+            let mut ticks: u64 = 0;
             loop {
                 tick.tick().await;
-                gateway.limits.shrink();
+                ticks += 1;
+                // Incidents first: the kill switch must reach this instance within a second.
+                if let Err(e) = gateway.reload_incidents().await {
+                    tracing::error!(error = %e, "could not read the incidents in force");
+                }
                 match gateway.store.keys_version().await {
                     Ok(v) if Some(v) != version => match gateway.reload_keys().await {
                         Ok(()) => version = Some(v),
@@ -169,6 +232,10 @@ pub async fn serve(
                     },
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "could not read API keys' version"),
+                }
+                if ticks.is_multiple_of(20) {
+                    gateway.limits.shrink();
+                    gateway.housekeeping().await;
                 }
             }
         })
@@ -211,28 +278,28 @@ async fn metrics_handler(State(gw): State<Arc<Gateway>>) -> Response {
 
 /// What the handler knows about a request as it goes, for the audit record.
 #[derive(Debug)]
-struct Ctx {
-    request_id: String,
-    ts_ms: i64,
-    t0: Instant,
-    app: Option<String>,
-    key_id: Option<String>,
-    point: Option<Arc<Point>>,
-    trail: Trail,
-    attempts: Vec<Attempt>,
-    upstream: Duration,
+pub(crate) struct Ctx {
+    pub(crate) request_id: String,
+    pub(crate) ts_ms: i64,
+    pub(crate) t0: Instant,
+    pub(crate) app: Option<String>,
+    pub(crate) key_id: Option<String>,
+    pub(crate) point: Option<Arc<Point>>,
+    pub(crate) trail: Trail,
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) upstream: Duration,
     /// Time spent waiting on the upstream stream after the first chunk; not overhead.
-    stream_wait: Duration,
-    model: Option<String>,
-    provider: Option<String>,
-    stream: bool,
-    input: Value,
-    prompt_tokens: Option<i64>,
-    completion_tokens: Option<i64>,
+    pub(crate) stream_wait: Duration,
+    pub(crate) model: Option<String>,
+    pub(crate) provider: Option<String>,
+    pub(crate) stream: bool,
+    pub(crate) input: Value,
+    pub(crate) prompt_tokens: Option<i64>,
+    pub(crate) completion_tokens: Option<i64>,
 }
 
 impl Ctx {
-    fn overhead(&self) -> Duration {
+    pub(crate) fn overhead(&self) -> Duration {
         self.t0.elapsed().saturating_sub(self.upstream + self.stream_wait)
     }
 
@@ -248,11 +315,17 @@ impl Ctx {
     }
 }
 
+/// Whether a request body asks for a stream, read without the full input checks (for
+/// answers given before them, like an incident's degraded response).
+fn wants_stream(body: &[u8]) -> bool {
+    serde_json::from_slice::<Map<String, Value>>(body).is_ok_and(|m| m.get("stream") == Some(&Value::Bool(true)))
+}
+
 fn request_id() -> String {
     format!("req_{}", uuid::Uuid::now_v7().simple())
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         return v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim);
     }
@@ -261,7 +334,14 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 impl Gateway {
     /// Writes the audit record and the metrics for a finished request.
-    async fn record(&self, ctx: &Ctx, status: StatusCode, outcome: &str, code: Option<&str>, output: Option<String>) {
+    pub(crate) async fn record(
+        &self,
+        ctx: &Ctx,
+        status: StatusCode,
+        outcome: &str,
+        code: Option<&str>,
+        output: Option<String>,
+    ) {
         let record = self.audit_record(ctx, status, outcome, code, output);
         self.audit.send(record).await;
     }
@@ -325,7 +405,7 @@ impl Gateway {
     }
 
     /// Audits a refusal and turns it into the response.
-    async fn refuse(&self, ctx: &Ctx, error: ApiError, outcome: &str) -> Response {
+    pub(crate) async fn refuse(&self, ctx: &Ctx, error: ApiError, outcome: &str) -> Response {
         let error = error.with_request_id(&ctx.request_id);
         self.record(ctx, error.status(), outcome, Some(error.code()), None).await;
         let mut response = error.into_response();
@@ -334,7 +414,7 @@ impl Gateway {
     }
 }
 
-fn overhead_header(headers: &mut HeaderMap, overhead: Duration) {
+pub(crate) fn overhead_header(headers: &mut HeaderMap, overhead: Duration) {
     if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
         headers.insert("x-psf-overhead-ms", v);
     }
@@ -415,6 +495,28 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
     };
     ctx.point = Some(point.clone());
 
+    // The kill switch (IR-2): incidents in force refuse or degrade before anything else.
+    let t = Instant::now();
+    match gw.kill.check(&owner.app, &point.spec.id) {
+        Verdict::Open => ctx.trail.record("IR-2.kill_switch", pipeline::Decision::Pass, "", t),
+        Verdict::Refuse(id) => {
+            ctx.trail.record("IR-2.kill_switch", pipeline::Decision::Block, format!("incident {id}"), t);
+            let e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "psf_unavailable",
+                "IR-2.disabled",
+                format!("this service is stopped by incident {id} while it is investigated; try again later"),
+            )
+            .with_retry_after(30);
+            return gw.refuse(&ctx, e, "disabled").await;
+        }
+        Verdict::Degrade(id) => {
+            ctx.trail.record("IR-2.kill_switch", pipeline::Decision::Transform, format!("incident {id}: degraded"), t);
+            ctx.stream = wants_stream(&body);
+            return degraded(&gw, ctx, &point, Some(&id)).await;
+        }
+    }
+
     // Rate limits (IG-4).
     let t = Instant::now();
     if let Err(refusal) = gw.limits.check(&owner.app, &owner.key_id) {
@@ -442,20 +544,8 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
     }
     ctx.trail.record("IG-4.rate_limit", pipeline::Decision::Pass, "", t);
 
-    // Human oversight (HO-1): supervised points hold output for review, which this
-    // version does not do yet; refuse clearly rather than deliver unreviewed output.
-    if Compiled::supervised(&point) {
-        let e = ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "psf_not_supported",
-            "HO-2.review_not_supported",
-            format!(
-                "decision point `{}` is supervised, and this psf version does not yet hold output for human review",
-                point.spec.id
-            ),
-        );
-        return gw.refuse(&ctx, e, "blocked").await;
-    }
+    // Human oversight (HO-1): answers that wait for a reviewer are fetched whole.
+    let hold = Compiled::holds(&point);
 
     // Input governance.
     if body.len() as u64 > point.spec.input.max_body_bytes {
@@ -509,10 +599,11 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
     let routed = router::route(
         &point,
         &prepared.body,
-        stream,
+        stream && hold == Hold::Never,
         gw.compiled.manifest.gateway.retries,
         gw.compiled.reply_limits,
         &gw.metrics,
+        &gw.kill,
     )
     .await;
     ctx.attempts = routed.attempts;
@@ -536,7 +627,7 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
             );
             return gw.refuse(&ctx, e, "error").await;
         }
-        Err(Failure::Unavailable) => return degraded(&gw, ctx, &point).await,
+        Err(Failure::Unavailable) => return degraded(&gw, ctx, &point, None).await,
     };
     if index > 0 {
         gw.metrics.fallbacks.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
@@ -544,17 +635,35 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
     let link = &point.chain[index];
     ctx.model = Some(link.model_id.clone());
     ctx.provider = Some(link.provider.id.clone());
-    let guard = OutputGuard::new(point.clone(), gw.compiled.pii.clone(), prepared.vault, prepared.hide_logprobs);
+    let mut guard = OutputGuard::new(point.clone(), gw.compiled.pii.clone(), prepared.vault, prepared.hide_logprobs);
+    if hold != Hold::Never {
+        // Values go back in only once it is known the answer is delivered now.
+        guard.defer_restore();
+    }
     match answer {
-        Answer::Complete(value) => complete(&gw, ctx, &point, guard, value).await,
+        Answer::Complete(value) => complete(&gw, ctx, &point, guard, value, hold).await,
         Answer::Stream(first, chunks) => stream_response(gw.clone(), ctx, point.clone(), guard, first, chunks),
     }
 }
 
-/// Every model failed: the decision point's degraded response, or a defined 503.
-async fn degraded(gw: &Gateway, ctx: Ctx, point: &Point) -> Response {
+/// Every model failed, or an incident degrades the service: the decision point's degraded
+/// response, or a defined 503.
+async fn degraded(gw: &Gateway, ctx: Ctx, point: &Point, incident: Option<&str>) -> Response {
     let t = Instant::now();
     let mut ctx = ctx;
+    if let Some(id) = incident {
+        let Some(text) = &point.spec.degraded_response else {
+            let e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "psf_unavailable",
+                "IR-2.degraded",
+                format!("this service is degraded by incident {id} and has no degraded response; try again later"),
+            )
+            .with_retry_after(30);
+            return gw.refuse(&ctx, e, "disabled").await;
+        };
+        return degraded_answer(gw, ctx, point, text, "IR-2.degraded").await;
+    }
     gw.metrics.fallbacks.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
     let Some(text) = &point.spec.degraded_response else {
         ctx.trail.record(
@@ -578,6 +687,11 @@ async fn degraded(gw: &Gateway, ctx: Ctx, point: &Point) -> Response {
         "every model in the chain failed; degraded response served",
         t,
     );
+    degraded_answer(gw, ctx, point, text, "MS-4.degraded").await
+}
+
+/// The degraded response, whole or as a one-chunk stream, audited under `code`.
+async fn degraded_answer(gw: &Gateway, ctx: Ctx, point: &Point, text: &str, code: &str) -> Response {
     let id = format!("chatcmpl-{}", ctx.request_id);
     let mut body = json!({
         "id": id, "object": "chat.completion", "created": ctx.ts_ms / 1000, "model": point.route,
@@ -585,7 +699,7 @@ async fn degraded(gw: &Gateway, ctx: Ctx, point: &Point) -> Response {
         "psf_degraded": true,
     });
     add_disclosure_field(&mut body, point);
-    gw.record(&ctx, StatusCode::OK, "degraded", Some("MS-4.degraded"), Some(text.clone())).await;
+    gw.record(&ctx, StatusCode::OK, "degraded", Some(code), Some(text.to_string())).await;
     let mut response = if ctx.stream {
         let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": ctx.ts_ms / 1000, "model": point.route,
                            "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": "stop"}], "psf_degraded": true});
@@ -600,7 +714,7 @@ async fn degraded(gw: &Gateway, ctx: Ctx, point: &Point) -> Response {
     response
 }
 
-fn add_disclosure_field(body: &mut Value, point: &Point) {
+pub(crate) fn add_disclosure_field(body: &mut Value, point: &Point) {
     if let Some(d) = point.spec.disclosure.as_ref().filter(|d| d.body_field)
         && let Some(obj) = body.as_object_mut()
     {
@@ -608,12 +722,20 @@ fn add_disclosure_field(body: &mut Value, point: &Point) {
     }
 }
 
-/// A whole completion through the output stages.
-async fn complete(gw: &Gateway, mut ctx: Ctx, point: &Point, mut guard: OutputGuard, mut value: Value) -> Response {
+/// A whole completion through the output stages; held for review when `hold` says so.
+async fn complete(
+    gw: &Gateway,
+    mut ctx: Ctx,
+    point: &Point,
+    mut guard: OutputGuard,
+    mut value: Value,
+    hold: Hold,
+) -> Response {
     ctx.usage(value.get("usage"));
     let mut audit_out = Vec::new();
+    let mut confidence = Confidence::NotChecked;
     if let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) {
-        for choice in choices {
+        for (i, choice) in choices.iter_mut().enumerate() {
             guard.logprobs(choice);
             let finish = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
             let Some(Value::String(content)) = choice.pointer_mut("/message/content") else { continue };
@@ -628,6 +750,9 @@ async fn complete(gw: &Gateway, mut ctx: Ctx, point: &Point, mut guard: OutputGu
                 }
                 Err(e) => return gw.refuse(&ctx, e, "blocked").await,
             }
+            if i == 0 {
+                confidence = guard.confidence();
+            }
             // Each choice is its own answer.
             guard.reset();
         }
@@ -635,12 +760,72 @@ async fn complete(gw: &Gateway, mut ctx: Ctx, point: &Point, mut guard: OutputGu
     if let Some(obj) = value.as_object_mut() {
         obj.insert("model".into(), Value::String(point.route.clone()));
     }
+    let reason = match (hold, confidence) {
+        (Hold::Always, _) => Some("supervised"),
+        (Hold::WhenUnsure, Confidence::Low(_, LowConfidence::Escalate)) => Some("low_confidence"),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        let mean = match confidence {
+            Confidence::Low(m, _) | Confidence::Enough(m) => Some(m),
+            Confidence::NotChecked | Confidence::Unknown => None,
+        };
+        let held = review::Held { reason, confidence: mean, audit: audit_out.join("\n---\n") };
+        return review::hold(gw, &mut ctx, point, guard, value, held).await;
+    }
+    if hold != Hold::Never {
+        for content in value
+            .get_mut("choices")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.pointer_mut("/message/content"))
+        {
+            if let Value::String(text) = content {
+                *text = guard.restore(text);
+            }
+        }
+    }
     add_disclosure_field(&mut value, point);
     gw.record(&ctx, StatusCode::OK, "delivered", None, Some(audit_out.join("\n---\n"))).await;
-    let mut response = axum::Json(value).into_response();
+    // An answer fetched whole because it might have been held goes to a streaming
+    // client as one chunk.
+    let mut response =
+        if ctx.stream { sse_response(Body::from(one_chunk_stream(&value))) } else { axum::Json(value).into_response() };
     disclosure_headers(response.headers_mut(), point, &ctx);
     overhead_header(response.headers_mut(), ctx.overhead());
     response
+}
+
+/// A whole completion as the SSE events of a stream: one chunk per choice, the usage,
+/// and `[DONE]`.
+fn one_chunk_stream(value: &Value) -> String {
+    let mut out = String::new();
+    let mut head = value.clone();
+    if let Some(obj) = head.as_object_mut() {
+        obj.insert("object".into(), json!("chat.completion.chunk"));
+        obj.remove("usage");
+        obj.remove("choices");
+    }
+    for choice in value.get("choices").and_then(Value::as_array).into_iter().flatten() {
+        let mut chunk = head.clone();
+        let mut c = choice.clone();
+        if let Some(obj) = c.as_object_mut()
+            && let Some(message) = obj.remove("message")
+        {
+            obj.insert("delta".into(), message);
+        }
+        chunk["choices"] = json!([c]);
+        out.push_str(&format!("data: {chunk}\n\n"));
+    }
+    if let Some(usage) = value.get("usage") {
+        let mut chunk = head.clone();
+        chunk["choices"] = json!([]);
+        chunk["usage"] = usage.clone();
+        out.push_str(&format!("data: {chunk}\n\n"));
+    }
+    out.push_str("data: [DONE]\n\n");
+    out
 }
 
 fn sse_response(body: Body) -> Response {

@@ -2,17 +2,15 @@
 //! the mock upstream speaking the real provider protocols. Each test proves one
 //! behaviour with what the client got, what the model saw, and what the audit log holds.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use psf_gateway::{Compiled, Gateway};
-use psf_mock::{Behaviour, MockConfig, MockServer};
-use psf_store::{AuditQuery, AuditRecord, Store};
+use common::{R, TestApp, header, key_for, sse, user};
+use psf_mock::{Behaviour, MockConfig};
+use psf_store::AuditRecord;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-
-type R = Result<(), Box<dyn std::error::Error>>;
 
 const MANIFEST: &str = r#"
 version: 1
@@ -84,86 +82,8 @@ gateway:
   breaker_failures: 100
 "#;
 
-fn key_for(app: &str) -> String {
-    format!("test-key-{app}")
-}
-
-struct TestApp {
-    url: String,
-    mock: MockServer,
-    store: Store,
-    http: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<u64>>>,
-}
-
 async fn spawn(config: MockConfig) -> Result<TestApp, Box<dyn std::error::Error>> {
-    let mock = MockServer::bind("127.0.0.1:0", config).await?;
-    let (openai, anthropic) = (mock.openai_url(), mock.anthropic_url());
-    let env = move |name: &str| -> Option<String> {
-        match name {
-            "MOCK" => Some(openai.clone()),
-            "MOCK_ANTHROPIC" => Some(anthropic.clone()),
-            _ => name.strip_suffix("_KEY").map(|app| key_for(&app.to_lowercase())),
-        }
-    };
-    let options = psf_core::CheckOptions { today: jiff::civil::date(2026, 11, 23) };
-    let manifest = psf_core::load(MANIFEST, &options, &env).map_err(|d| format!("{d:?}"))?;
-    let compiled = Compiled::new(manifest, &env)?;
-    let dir = std::env::temp_dir().join(format!("psf-gw-{}-{}", std::process::id(), uuid_like()));
-    std::fs::create_dir_all(&dir)?;
-    let store_url = format!("sqlite://{}", dir.join("psf.db").display());
-    let store = Store::open(&store_url).await?;
-    let (gateway, writer) = Gateway::new(compiled, store.clone()).await?;
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/v1", listener.local_addr()?);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(psf_gateway::serve(listener, gateway, writer, async {
-        let _ = stopped.await;
-    }));
-    let reader = Store::open(&store_url).await?;
-    Ok(TestApp { url, mock, store: reader, http: reqwest::Client::new(), stop: Some(stop), server: Some(server) })
-}
-
-fn uuid_like() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-}
-
-impl TestApp {
-    async fn chat(&self, app: &str, body: Value) -> Result<reqwest::Response, reqwest::Error> {
-        self.http.post(format!("{}/chat/completions", self.url)).bearer_auth(key_for(app)).json(&body).send().await
-    }
-
-    /// Stops the server (draining requests and the audit queue); returns records written.
-    async fn shutdown(&mut self) -> Result<u64, Box<dyn std::error::Error>> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.server.take() {
-            Some(server) => Ok(server.await??),
-            None => Ok(0),
-        }
-    }
-
-    /// The audit record of a request, waiting briefly for the batched writer.
-    async fn audit(&self, request_id: &str) -> Result<AuditRecord, Box<dyn std::error::Error>> {
-        for _ in 0..100 {
-            let q = AuditQuery { request_id: Some(request_id.to_string()), ..AuditQuery::default() };
-            if let Some(r) = self.store.audit_records(&q).await?.into_iter().next() {
-                return Ok(r);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Err(format!("no audit record for {request_id}").into())
-    }
-}
-
-fn user(text: &str) -> Value {
-    json!({"model": "chat", "messages": [{"role": "user", "content": text}]})
-}
-
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    common::spawn(MANIFEST, config, None).await
 }
 
 #[tokio::test]
@@ -350,16 +270,6 @@ async fn a_failing_primary_falls_back_and_a_dead_chain_degrades_within_the_timeo
     assert_eq!(body["error"]["code"], "MS-4.upstream_rejected");
     app.shutdown().await?;
     Ok(())
-}
-
-async fn sse(r: reqwest::Response) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
-    let text = r.text().await?;
-    Ok(text
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .filter_map(|d| serde_json::from_str(d).ok())
-        .collect())
 }
 
 #[tokio::test]

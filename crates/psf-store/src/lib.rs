@@ -1,7 +1,7 @@
 //! psf-store: what the gateway writes down and what the assessment reads.
 //!
-//! The only crate that knows SQL. Today it holds the audit log, events and the API keys, in
-//! SQLite — the embedded default, one file, no other service. The schema is created and
+//! The only crate that knows SQL. Today it holds the audit log, events, API keys, the
+//! human review queue and incidents, in SQLite — the embedded default, one file, no other service. The schema is created and
 //! upgraded by numbered migrations kept in this crate, applied at open. PostgreSQL for
 //! a cluster arrives behind the same methods (`Store` hides which database it is).
 //!
@@ -13,8 +13,10 @@
 mod audit;
 mod error;
 mod events;
+mod incidents;
 mod keys;
 mod migrate;
+mod reviews;
 mod summary;
 
 use std::str::FromStr;
@@ -25,7 +27,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use audit::{AuditQuery, AuditRecord};
 pub use error::StoreError;
 pub use events::Event;
+pub use incidents::{Incident, NewIncident};
 pub use keys::{KeyRecord, NewKey, key_digest};
+pub use reviews::{Review, ReviewDecision};
 pub use summary::AuditSummary;
 
 /// A handle on the store. Cheap to clone; clones share the connection pool.
@@ -78,6 +82,23 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A fresh id: `prefix` and a time-ordered random suffix (`rev_…`, `inc_…`).
+pub fn new_id(prefix: &str) -> Result<String, StoreError> {
+    let mut buf = [0u8; 10];
+    getrandom::fill(&mut buf).map_err(|e| StoreError::other(format!("no randomness for an id: {e}")))?;
+    let mut out = format!("{prefix}_{:011x}", now_ms());
+    for b in buf {
+        out.push_str(&format!("{b:02x}"));
+    }
+    Ok(out)
+}
+
+fn json_column(row: &sqlx::sqlite::SqliteRow, name: &str) -> Result<serde_json::Value, StoreError> {
+    use sqlx::Row as _;
+    let text: String = row.try_get(name).map_err(|e| StoreError::query("read a JSON column", e))?;
+    serde_json::from_str(&text).map_err(|e| StoreError::other(format!("column `{name}` is not JSON: {e}")))
 }
 
 /// Milliseconds since the Unix epoch.

@@ -60,6 +60,49 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX events_kind_ts ON events (kind, ts_ms);
     "#,
     ),
+    (
+        3,
+        r#"
+    CREATE TABLE reviews (
+        id              TEXT PRIMARY KEY,
+        request_id      TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        deadline_ms     INTEGER,
+        app             TEXT,
+        key_id          TEXT,
+        decision_point  TEXT NOT NULL,
+        reason          TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        input_redacted  TEXT NOT NULL,
+        output          TEXT NOT NULL,
+        findings        TEXT NOT NULL,
+        confidence      REAL,
+        response        TEXT NOT NULL,
+        reviewer        TEXT,
+        decided_ms      INTEGER,
+        note            TEXT,
+        final_output    TEXT,
+        escalated_ms    INTEGER,
+        delivered_ms    INTEGER
+    );
+    CREATE INDEX reviews_status ON reviews (status, created_ms);
+    CREATE TABLE incidents (
+        id           TEXT PRIMARY KEY,
+        declared_ms  INTEGER NOT NULL,
+        declared_by  TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        scope        TEXT NOT NULL,
+        severity     TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        drill        INTEGER NOT NULL,
+        resolved_ms  INTEGER,
+        resolved_by  TEXT,
+        resolution   TEXT,
+        review       TEXT
+    );
+    CREATE INDEX incidents_open ON incidents (resolved_ms);
+    "#,
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

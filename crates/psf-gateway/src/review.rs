@@ -1,0 +1,416 @@
+//! The review queue over HTTP (HO-1, HO-2, HO-4) and the admin API (incidents, IR-2).
+//!
+//! A held answer becomes `202 Accepted` with a review id and a status URL that the
+//! calling app polls with its own key. Reviewers decide through the admin API (the
+//! console) or `psf review`; both go through [`crate::oversight`].
+
+use std::sync::{Arc, PoisonError};
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use psf_store::{NewIncident, Review, ReviewDecision};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::Point;
+use crate::error::ApiError;
+use crate::keys::KeyOwner;
+use crate::metrics;
+use crate::output::OutputGuard;
+use crate::oversight::{self, OversightError};
+use crate::pipeline::Decision;
+use crate::server::{Ctx, Gateway, add_disclosure_field, bearer, overhead_header};
+
+/// Minutes a held answer waits before it escalates, unless the manifest says otherwise.
+const DEFAULT_DEADLINE_MINUTES: u32 = 60;
+
+/// Why and how an answer is held.
+#[derive(Debug)]
+pub(crate) struct Held {
+    /// `supervised` or `low_confidence`.
+    pub reason: &'static str,
+    /// Mean token log-probability, where known.
+    pub confidence: Option<f64>,
+    /// The answer with PII redacted, for the audit record.
+    pub audit: String,
+}
+
+fn status_url(id: &str) -> String {
+    format!("/v1/psf/reviews/{id}")
+}
+
+/// Holds an answer for review and tells the client where to collect the decision.
+pub(crate) async fn hold(
+    gw: &Gateway,
+    ctx: &mut Ctx,
+    point: &Point,
+    guard: OutputGuard,
+    value: Value,
+    held: Held,
+) -> Response {
+    let t = Instant::now();
+    // One answer is reviewed: the first choice.
+    let output = value.pointer("/choices/0/message/content").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut template = value;
+    if let Some(first) = template.pointer("/choices/0").cloned() {
+        let mut first = first;
+        first["message"]["content"] = Value::Null;
+        template["choices"] = json!([first]);
+    }
+    let minutes = point.spec.review_deadline_minutes.unwrap_or(DEFAULT_DEADLINE_MINUTES);
+    let findings = ctx.trail.to_json();
+    ctx.trail.record("HO-1.review", Decision::Hold, format!("held for review ({})", held.reason), t);
+    let id = match psf_store::new_id("rev") {
+        Ok(id) => id,
+        Err(e) => return gw.refuse(ctx, queue_unavailable(&e.to_string()), "error").await,
+    };
+    let review = Review {
+        id: id.clone(),
+        request_id: ctx.request_id.clone(),
+        created_ms: psf_store::now_ms(),
+        deadline_ms: Some(ctx.ts_ms + i64::from(minutes) * 60_000),
+        app: ctx.app.clone(),
+        key_id: ctx.key_id.clone(),
+        decision_point: point.spec.id.clone(),
+        reason: held.reason.to_string(),
+        status: "pending".into(),
+        input_redacted: ctx.input.clone(),
+        output,
+        findings,
+        confidence: held.confidence,
+        response: template,
+        reviewer: None,
+        decided_ms: None,
+        note: None,
+        final_output: None,
+        escalated_ms: None,
+        delivered_ms: None,
+    };
+    // Never deliver an answer that must be reviewed when it cannot be queued.
+    if let Err(e) = gw.store.insert_review(&review).await {
+        return gw.refuse(ctx, queue_unavailable(&e.to_string()), "error").await;
+    }
+    gw.held.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), (guard.into_vault(), Instant::now()));
+    gw.metrics.reviews_held.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
+    gw.record(ctx, StatusCode::ACCEPTED, "held", Some("HO-1.held"), Some(held.audit)).await;
+    let body = json!({
+        "id": id, "object": "psf.review", "status": "pending", "reason": held.reason,
+        "request_id": ctx.request_id, "decision_point": point.spec.id,
+        "deadline_ms": review.deadline_ms, "status_url": status_url(&id),
+    });
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&status_url(&id)) {
+        h.insert(header::LOCATION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        h.insert("x-request-id", v);
+    }
+    overhead_header(h, ctx.overhead());
+    response
+}
+
+fn queue_unavailable(why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "psf_unavailable",
+        "HO-1.queue_unavailable",
+        format!("this answer must be reviewed before delivery, and the review queue cannot be written: {why}"),
+    )
+    .with_retry_after(5)
+}
+
+fn not_found(what: String) -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", what).into_response()
+}
+
+fn store_error(e: &psf_store::StoreError) -> Response {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "psf_unavailable", "store.unavailable", e.to_string())
+        .into_response()
+}
+
+/// `GET /v1/psf/reviews/{id}`: the calling app collects the decision on its held answer.
+pub(crate) async fn status(State(gw): State<Arc<Gateway>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let Some(owner) = bearer(&headers).and_then(|k| gw.owner(k)) else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "auth.invalid_key",
+            "a valid API key is needed",
+        )
+        .into_response();
+    };
+    let review = match gw.store.review(&id).await {
+        // Another app's review is as absent as a missing one: ids are not to be probed.
+        Ok(Some(r)) if r.app.as_deref() == Some(owner.app.as_str()) => r,
+        Ok(_) => return not_found(format!("no review `{id}` for this key's app")),
+        Err(e) => return store_error(&e),
+    };
+    let mut body = json!({"id": review.id, "object": "psf.review", "status": review.status,
+                          "request_id": review.request_id, "decision_point": review.decision_point});
+    match review.status.as_str() {
+        "pending" => {
+            body["escalated"] = json!(review.escalated_ms.is_some());
+            body["deadline_ms"] = json!(review.deadline_ms);
+            return Json(body).into_response();
+        }
+        "rejected" => body["reason"] = json!(review.note),
+        _ => {
+            let text = review.final_output.clone().unwrap_or_default();
+            let vault = gw.held.lock().unwrap_or_else(PoisonError::into_inner).get(&review.id).map(|(v, _)| v.clone());
+            let restored = vault.is_some();
+            let text = vault.map_or(text.clone(), |v| v.detokenize(&text));
+            let mut completion = review.response.clone();
+            completion["choices"][0]["message"]["content"] = Value::String(text);
+            if let Some(point) = gw.compiled.points.get(&review.decision_point) {
+                completion["model"] = Value::String(point.route.clone());
+                add_disclosure_field(&mut completion, point);
+            }
+            body["completion"] = completion;
+            body["edited"] = json!(review.status == "edited");
+            body["psf_values_restored"] = json!(restored);
+        }
+    }
+    if let Err(e) = gw.store.mark_review_delivered(&review.id, psf_store::now_ms()).await {
+        return store_error(&e);
+    }
+    Json(body).into_response()
+}
+
+/// A JSON body, read only once the caller is known to be an admin.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "admin.invalid",
+            format!("the body is not what this endpoint takes: {e}"),
+        )
+    })
+}
+
+/// The admin key's owner, or the refusal.
+fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<KeyOwner, ApiError> {
+    match bearer(headers).and_then(|k| gw.compiled.admin_keys.lookup(k)) {
+        Some(o) => Ok(o.clone()),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "auth.admin_key",
+            "the admin API needs a key from `gateway.admin_keys`",
+        )),
+    }
+}
+
+fn oversight_error(e: OversightError) -> Response {
+    let (status, code) = match &e {
+        OversightError::Invalid(_) => (StatusCode::BAD_REQUEST, "admin.invalid"),
+        OversightError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        OversightError::Conflict(_) => (StatusCode::CONFLICT, "admin.conflict"),
+        OversightError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store.unavailable"),
+    };
+    ApiError::new(status, "psf_admin_error", code, e.to_string()).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    status: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /v1/psf/admin/reviews[?status=pending]`.
+pub(crate) async fn list_reviews(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    if let Err(e) = admin(&gw, &headers) {
+        return e.into_response();
+    }
+    match gw.store.reviews(q.status.as_deref(), 1000).await {
+        Ok(list) => Json(json!({"object": "list", "data": list})).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `GET /v1/psf/admin/reviews/{id}`.
+pub(crate) async fn show_review(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = admin(&gw, &headers) {
+        return e.into_response();
+    }
+    match gw.store.review(&id).await {
+        Ok(Some(r)) => Json(r).into_response(),
+        Ok(None) => not_found(format!("no review `{id}`")),
+        Err(e) => store_error(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DecisionBody {
+    /// `approve`, `edit` or `reject`.
+    decision: String,
+    /// Who decides: a reviewer the manifest names for the decision point.
+    reviewer: String,
+    note: Option<String>,
+    /// The text to deliver, for `edit`.
+    output: Option<String>,
+}
+
+/// `POST /v1/psf/admin/reviews/{id}/decision`.
+pub(crate) async fn decide(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = admin(&gw, &headers) {
+        return e.into_response();
+    }
+    let b: DecisionBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let decision = match (b.decision.as_str(), b.output) {
+        ("approve", None) => ReviewDecision::Approve,
+        ("edit", Some(text)) => ReviewDecision::Edit(text),
+        ("reject", None) => ReviewDecision::Reject,
+        ("edit", None) => return oversight_error(OversightError::Invalid("`edit` needs `output`".into())),
+        ("approve" | "reject", Some(_)) => {
+            return oversight_error(OversightError::Invalid("`output` goes only with `edit`".into()));
+        }
+        (other, _) => {
+            return oversight_error(OversightError::Invalid(format!(
+                "`{other}` is not a decision; use approve, edit or reject"
+            )));
+        }
+    };
+    let m = &gw.compiled.manifest;
+    match oversight::decide(&gw.store, m, &gw.compiled.pii, &id, &decision, &b.reviewer, b.note.as_deref()).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => oversight_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OverrideBody {
+    request_id: String,
+    by: String,
+    reason: String,
+    output: Option<String>,
+}
+
+/// `POST /v1/psf/admin/overrides`: an answer corrected after the fact (HO-4).
+pub(crate) async fn override_answer(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = admin(&gw, &headers) {
+        return e.into_response();
+    }
+    let b: OverrideBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let m = &gw.compiled.manifest;
+    let pii = &gw.compiled.pii;
+    match oversight::record_override(&gw.store, m, pii, &b.request_id, &b.by, &b.reason, b.output.as_deref()).await {
+        Ok(event) => (StatusCode::CREATED, Json(event)).into_response(),
+        Err(e) => oversight_error(e),
+    }
+}
+
+/// `GET /v1/psf/admin/incidents[?all=true]`.
+pub(crate) async fn list_incidents(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    if let Err(e) = admin(&gw, &headers) {
+        return e.into_response();
+    }
+    match gw.store.incidents(!q.all).await {
+        Ok(list) => Json(json!({"object": "list", "data": list})).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeclareBody {
+    action: String,
+    scope: String,
+    severity: String,
+    reason: String,
+    declared_by: String,
+    #[serde(default)]
+    drill: bool,
+}
+
+/// `POST /v1/psf/admin/incidents`: declares an incident; in force here at once, and on
+/// every instance sharing the store within a second.
+pub(crate) async fn declare(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = admin(&gw, &headers) {
+        return e.into_response();
+    }
+    let b: DeclareBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let new = NewIncident {
+        declared_by: b.declared_by,
+        action: b.action,
+        scope: b.scope,
+        severity: b.severity,
+        reason: b.reason,
+        drill: b.drill,
+    };
+    match oversight::declare(&gw.store, &gw.compiled.manifest, &new).await {
+        Ok(i) => {
+            if let Err(e) = gw.reload_incidents().await {
+                tracing::error!(error = %e, "could not reload incidents after a declaration");
+            }
+            (StatusCode::CREATED, Json(i)).into_response()
+        }
+        Err(e) => oversight_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResolveBody {
+    resolved_by: String,
+    resolution: String,
+}
+
+/// `POST /v1/psf/admin/incidents/{id}/resolve`.
+pub(crate) async fn resolve(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = admin(&gw, &headers) {
+        return e.into_response();
+    }
+    let b: ResolveBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    match oversight::resolve(&gw.store, &id, &b.resolved_by, &b.resolution).await {
+        Ok(i) => {
+            if let Err(e) = gw.reload_incidents().await {
+                tracing::error!(error = %e, "could not reload incidents after a resolution");
+            }
+            Json(i).into_response()
+        }
+        Err(e) => oversight_error(e),
+    }
+}

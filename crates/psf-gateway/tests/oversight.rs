@@ -1,0 +1,310 @@
+//! Human oversight and the kill switch against the real server: answers held for review,
+//! decided by a named reviewer and collected by the client; incidents that refuse,
+//! degrade or isolate, on every gateway sharing the store, within a second.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{R, TestApp, fresh_store_url, header, key_for, sse, user};
+use psf_mock::{Behaviour, MockConfig};
+use serde_json::{Value, json};
+
+const MANIFEST: &str = r#"
+version: 1
+system:
+  name: Oversight test
+  owner: {name: Tess Ownby, email: tess.ownby@example.com}
+apps:
+  - {id: loans, decision_point: prescreen, keys: [{id: loans-key, env: LOANS_KEY}]}
+  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}]}
+  - {id: careful, decision_point: careful, keys: [{id: careful-key, env: CAREFUL_KEY}]}
+decision_points:
+  - id: prescreen
+    autonomy: supervised
+    model: good
+    reviewers: [{name: Rita Reviewer, email: rita@example.com}]
+    review_deadline_minutes: 30
+    input:
+      pii: {contact: tokenize}
+  - id: chat
+    autonomy: autonomous
+    model: good
+    degraded_response: We are looking into a problem; please try again later.
+  - id: careful
+    autonomy: advisory
+    model: doubtful
+    reviewers: [{name: Rita Reviewer, email: rita@example.com}]
+    output:
+      confidence: {min_mean_logprob: -1.0, action: escalate}
+    input:
+      pii: {contact: tokenize}
+models:
+  - {id: good, provider: mock, model: good-model, fallback: backup}
+  - {id: backup, provider: mock2, model: good-model}
+  - {id: doubtful, provider: mock, model: doubtful-model}
+providers:
+  - {id: mock, kind: openai_compatible, base_url: "${MOCK}", self_hosted: true}
+  - {id: mock2, kind: openai_compatible, base_url: "${MOCK}", self_hosted: true}
+gateway:
+  retries: 0
+  admin_keys: [{id: console, env: ADMIN_KEY}]
+"#;
+
+async fn spawn(config: MockConfig) -> Result<TestApp, Box<dyn std::error::Error>> {
+    common::spawn(MANIFEST, config, None).await
+}
+
+fn ask(route: &str, text: &str) -> Value {
+    json!({"model": route, "messages": [{"role": "user", "content": text}]})
+}
+
+impl TestApp {
+    fn base(&self) -> String {
+        self.url.trim_end_matches("/v1").to_string()
+    }
+
+    async fn admin_get(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        self.http.get(format!("{}{path}", self.base())).bearer_auth(key_for("admin")).send().await
+    }
+
+    async fn admin_post(&self, path: &str, body: Value) -> Result<reqwest::Response, reqwest::Error> {
+        self.http.post(format!("{}{path}", self.base())).bearer_auth(key_for("admin")).json(&body).send().await
+    }
+
+    async fn collect(&self, app: &str, status_url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        let r = self.http.get(format!("{}{status_url}", self.base())).bearer_auth(key_for(app)).send().await?;
+        assert_eq!(r.status(), 200);
+        Ok(r.json().await?)
+    }
+
+    async fn events(&self, kind: &str) -> Result<Vec<psf_store::Event>, Box<dyn std::error::Error>> {
+        Ok(self.store.events(Some(kind), 0, 100).await?)
+    }
+}
+
+/// Sends `ask` to `app` until its status is `want`, for at most `within`; the time taken.
+async fn until_status(app: &TestApp, who: &str, body: &Value, want: u16, within: Duration) -> Result<Duration, String> {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        match app.chat(who, body.clone()).await {
+            Ok(r) if r.status() == want => return Ok(t.elapsed()),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!("no {want} within {within:?}"))
+}
+
+#[tokio::test]
+async fn a_supervised_answer_is_held_approved_by_a_named_reviewer_and_delivered() -> R {
+    let mut app = spawn(MockConfig::default()).await?;
+    let r = app.chat("loans", ask("prescreen", "Applicant mail: jo.bloggs@example.org, income 40k")).await?;
+    assert_eq!(r.status(), 202);
+    let request_id = header(&r, "x-request-id");
+    let location = header(&r, "location");
+    let held: Value = r.json().await?;
+    assert_eq!(held["status"], "pending");
+    assert_eq!(held["status_url"], location);
+    let review_id = held["id"].as_str().ok_or("no review id")?.to_string();
+
+    // The client sees it pending; the reviewer sees input and output with placeholders only.
+    assert_eq!(app.collect("loans", &location).await?["status"], "pending");
+    let list: Value = app.admin_get("/v1/psf/admin/reviews?status=pending").await?.json().await?;
+    let item = &list["data"][0];
+    assert_eq!(item["id"], review_id.as_str());
+    assert!(!item.to_string().contains("jo.bloggs@example.org"), "{item}");
+    assert!(item["output"].as_str().is_some_and(|o| o.contains("[EMAIL_1]")), "{item}");
+    assert!(item["findings"].as_array().is_some_and(|f| !f.is_empty()));
+    // Another app cannot see it.
+    let r = app.http.get(format!("{}{location}", app.base())).bearer_auth(key_for("chat")).send().await?;
+    assert_eq!(r.status(), 404);
+    // The admin API needs an admin key.
+    let r = app.http.get(format!("{}/v1/psf/admin/reviews", app.base())).bearer_auth(key_for("loans")).send().await?;
+    assert_eq!(r.status(), 401);
+
+    // Only a named reviewer decides, once.
+    let path = format!("/v1/psf/admin/reviews/{review_id}/decision");
+    let r = app.admin_post(&path, json!({"decision": "approve", "reviewer": "mallory@example.com"})).await?;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await?.contains("rita@example.com"));
+    let r =
+        app.admin_post(&path, json!({"decision": "approve", "reviewer": "rita@example.com", "note": "fine"})).await?;
+    assert_eq!(r.status(), 200);
+    let r = app.admin_post(&path, json!({"decision": "reject", "reviewer": "rita@example.com", "note": "no"})).await?;
+    assert_eq!(r.status(), 409);
+
+    // Delivered with the caller's own value restored.
+    let done = app.collect("loans", &location).await?;
+    assert_eq!(done["status"], "approved");
+    let content = done["completion"]["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+    assert!(content.contains("jo.bloggs@example.org"), "{done}");
+    assert_eq!(done["psf_values_restored"], true);
+
+    // Audited: the request as held (PII redacted), the decision with the reviewer.
+    let record = app.audit(&request_id).await?;
+    assert_eq!((record.status, record.outcome.as_str(), record.code.as_deref()), (202, "held", Some("HO-1.held")));
+    assert!(!record.output_redacted.unwrap_or_default().contains("jo.bloggs"));
+    let decisions = app.events("HO-2.review").await?;
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].detail["reviewer"], "rita@example.com");
+    assert_eq!(decisions[0].detail["decision"], "approved");
+    let review = app.store.review(&review_id).await?.ok_or("no review")?;
+    assert!(review.delivered_ms.is_some());
+    app.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rejected_answer_never_reaches_the_client_and_an_edit_is_delivered_as_edited() -> R {
+    let mut config = MockConfig::default();
+    config.default.reply = Some("Decline: the applicant is unsuitable.".into());
+    let mut app = spawn(config).await?;
+    let first: Value = app.chat("loans", ask("prescreen", "applicant 1")).await?.json().await?;
+    let second: Value = app.chat("loans", ask("prescreen", "applicant 2")).await?.json().await?;
+    let (id1, id2) = (first["id"].as_str().unwrap_or_default(), second["id"].as_str().unwrap_or_default());
+
+    let reject = json!({"decision": "reject", "reviewer": "Rita Reviewer"});
+    let r = app.admin_post(&format!("/v1/psf/admin/reviews/{id1}/decision"), reject.clone()).await?;
+    assert_eq!(r.status(), 400, "a rejection needs a reason");
+    let mut reject = reject;
+    reject["note"] = json!("declines need an underwriter");
+    assert_eq!(app.admin_post(&format!("/v1/psf/admin/reviews/{id1}/decision"), reject).await?.status(), 200);
+    let done = app.collect("loans", first["status_url"].as_str().unwrap_or_default()).await?;
+    assert_eq!(done["status"], "rejected");
+    assert_eq!(done["reason"], "declines need an underwriter");
+    assert!(done.get("completion").is_none());
+    assert!(!done.to_string().contains("unsuitable"), "the rejected answer never reaches the client");
+
+    let edit = json!({"decision": "edit", "reviewer": "rita@example.com", "output": "Refer to an underwriter.", "note": "tone"});
+    assert_eq!(app.admin_post(&format!("/v1/psf/admin/reviews/{id2}/decision"), edit).await?.status(), 200);
+    let done = app.collect("loans", second["status_url"].as_str().unwrap_or_default()).await?;
+    assert_eq!(done["status"], "edited");
+    assert_eq!(done["edited"], true);
+    assert_eq!(done["completion"]["choices"][0]["message"]["content"], "Refer to an underwriter.");
+    let events = app.events("HO-2.review").await?;
+    let edited = events.iter().find(|e| e.detail["review_id"] == id2).ok_or("no edit event")?;
+    assert_eq!(edited.detail["edited_output"], "Refer to an underwriter.");
+
+    // Any delivered answer can be overridden after the fact (HO-4).
+    let r = app.chat("chat", user("hello")).await?;
+    let rid = header(&r, "x-request-id");
+    app.audit(&rid).await?;
+    let body =
+        json!({"request_id": rid, "by": "tess.ownby@example.com", "reason": "misleading", "output": "Corrected."});
+    assert_eq!(app.admin_post("/v1/psf/admin/overrides", body).await?.status(), 201);
+    let overrides = app.events("HO-4.override").await?;
+    assert_eq!(overrides.len(), 1);
+    assert_eq!(overrides[0].detail["request_id"], rid.as_str());
+    app.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn low_confidence_is_escalated_to_the_queue_and_confident_answers_flow() -> R {
+    let mut config = MockConfig::default();
+    config.models.insert("doubtful-model".into(), Behaviour { logprob: Some(-3.0), ..Behaviour::default() });
+    let mut app = spawn(config).await?;
+    let r = app.chat("careful", ask("careful", "Is jo.bloggs@example.org eligible?")).await?;
+    assert_eq!(r.status(), 202);
+    let held: Value = r.json().await?;
+    assert_eq!(held["reason"], "low_confidence");
+
+    app.mock.configure({
+        let mut c = MockConfig::default();
+        c.models.insert("doubtful-model".into(), Behaviour { logprob: Some(-0.1), ..Behaviour::default() });
+        c
+    });
+    let r = app.chat("careful", ask("careful", "Is jo.bloggs@example.org eligible?")).await?;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await?;
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+    assert!(content.contains("jo.bloggs@example.org"), "values restored on direct delivery: {body}");
+    // A streaming client gets the confident answer as a stream.
+    let mut streamed = ask("careful", "Is jo.bloggs@example.org eligible?");
+    streamed["stream"] = json!(true);
+    let events = sse(app.chat("careful", streamed).await?).await?;
+    let text: String =
+        events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect::<Vec<_>>().concat();
+    assert!(text.contains("jo.bloggs@example.org"), "{events:?}");
+    app.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn incidents_disable_degrade_and_isolate_then_lift() -> R {
+    let mut app = spawn(MockConfig::default()).await?;
+    let hello = user("hello");
+    // Unauthenticated and malformed declarations are refused.
+    let r = app.http.post(format!("{}/v1/psf/admin/incidents", app.base())).json(&json!({})).send().await?;
+    assert_eq!(r.status(), 401);
+    let bad =
+        json!({"action": "disable", "scope": "point:nope", "severity": "sev2", "reason": "x", "declared_by": "o"});
+    assert_eq!(app.admin_post("/v1/psf/admin/incidents", bad).await?.status(), 400);
+
+    let declare = |action: &str, scope: &str| json!({"action": action, "scope": scope, "severity": "sev2", "reason": "wrong answers", "declared_by": "tess.ownby@example.com"});
+    let r = app.admin_post("/v1/psf/admin/incidents", declare("disable", "point:chat")).await?;
+    assert_eq!(r.status(), 201);
+    let incident: Value = r.json().await?;
+    let id = incident["id"].as_str().unwrap_or_default().to_string();
+    let r = app.chat("chat", hello.clone()).await?;
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await?;
+    assert_eq!(body["error"]["code"], "IR-2.disabled");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains(&id)));
+    assert_eq!(app.chat("loans", ask("prescreen", "x")).await?.status(), 202, "other points are not in scope");
+    let resolve = json!({"resolved_by": "tess.ownby@example.com", "resolution": "prompt fixed"});
+    let path = format!("/v1/psf/admin/incidents/{id}/resolve");
+    assert_eq!(app.admin_post(&path, resolve.clone()).await?.status(), 200);
+    assert_eq!(app.chat("chat", hello.clone()).await?.status(), 200);
+    assert_eq!(app.admin_post(&path, resolve.clone()).await?.status(), 409);
+
+    // Degrade: the decision point's degraded response, without calling a model.
+    let r: Value = app.admin_post("/v1/psf/admin/incidents", declare("degrade", "app:chat")).await?.json().await?;
+    let calls = app.mock.requests().len();
+    let answer: Value = app.chat("chat", hello.clone()).await?.json().await?;
+    assert_eq!(answer["psf_degraded"], true);
+    assert_eq!(app.mock.requests().len(), calls, "no model was called");
+    app.admin_post(
+        &format!("/v1/psf/admin/incidents/{}/resolve", r["id"].as_str().unwrap_or_default()),
+        resolve.clone(),
+    )
+    .await?;
+
+    // Isolate a provider: its fallback serves.
+    app.admin_post("/v1/psf/admin/incidents", declare("isolate", "provider:mock")).await?;
+    let r = app.chat("chat", hello.clone()).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-psf-model"), "backup");
+    let record = app.audit(&header(&r, "x-request-id")).await?;
+    assert_eq!(record.attempts[0]["outcome"], "incident_isolated");
+
+    let list: Value = app.admin_get("/v1/psf/admin/incidents?all=true").await?.json().await?;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(3));
+    assert_eq!(app.events("IR-2.declared").await?.len(), 3);
+    assert_eq!(app.events("IR-2.resolved").await?.len(), 2);
+    app.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_incident_declared_on_one_gateway_refuses_calls_on_another_within_a_second() -> R {
+    let url = fresh_store_url()?;
+    let mut a = common::spawn(MANIFEST, MockConfig::default(), Some(url.clone())).await?;
+    let mut b = common::spawn(MANIFEST, MockConfig::default(), Some(url)).await?;
+    let hello = user("hello");
+    assert_eq!(b.chat("chat", hello.clone()).await?.status(), 200);
+    let declared = Instant::now();
+    let body = json!({"action": "disable", "scope": "all", "severity": "sev1", "reason": "drill", "declared_by": "o", "drill": true});
+    let r: Value = a.admin_post("/v1/psf/admin/incidents", body).await?.json().await?;
+    let took = until_status(&b, "chat", &hello, 503, Duration::from_secs(1)).await?;
+    assert!(declared.elapsed() < Duration::from_millis(1500), "{:?}", declared.elapsed());
+    eprintln!("time to disable on the other instance: {took:?}");
+    let path = format!("/v1/psf/admin/incidents/{}/resolve", r["id"].as_str().unwrap_or_default());
+    a.admin_post(&path, json!({"resolved_by": "o", "resolution": "drill over"})).await?;
+    until_status(&b, "chat", &hello, 200, Duration::from_secs(1)).await?;
+    a.shutdown().await?;
+    b.shutdown().await?;
+    Ok(())
+}
