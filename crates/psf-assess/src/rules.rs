@@ -746,16 +746,21 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
         },
         "IR-5" => {
             let fresh = m.drills.iter().filter(|d| ctx.fresh(d.date)).count();
-            if fresh > 0 {
+            let recorded = ctx.traffic().map_or(0, |rt| rt.events.get("IR-5.drill").copied().unwrap_or(0));
+            let out = if fresh > 0 {
                 met(format!("{fresh} drills in the year"))
+            } else if recorded > 0 {
+                met(format!("{recorded} drills run with `psf drill` in the window"))
             } else if m.drills.is_empty() {
                 missing("no drill on record")
             } else {
                 missing("no drill in the year")
             }
             .ev(ctx.manifest("/drills", format!("{} drills", m.drills.len())))
-            .gap("run a drill or tabletop exercise and record it under `drills`")
+            .gap("run a drill (`psf drill` against the live gateways) or a tabletop exercise and record it under `drills`");
+            event_evidence(ctx, out, "IR-5.drill", "drills run with `psf drill`")
         }
+
         "EA-1" => met(format!("{} is the one accountable owner", m.system.owner.name)).ev(ctx.manifest(
             "/system/owner",
             "a named person with an email (`psf check` rejects groups and shared mailboxes)",

@@ -10,6 +10,7 @@
 mod assess_cmd;
 mod catalog_cmd;
 mod check_cmd;
+mod drill_cmd;
 mod eval_cmd;
 mod oversight_cmd;
 mod scan_cmd;
@@ -140,6 +141,8 @@ enum Command {
         #[arg(long, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
+    /// Rehearse the kill switch against live gateways: time to disable and to recover, recorded.
+    Drill(drill_cmd::DrillArgs),
     /// Decide each of the 40 competencies from the manifest and the gateway's records,
     /// score the CPAP rubric, and report (exit 1 on findings at `--fail-on`).
     Assess(assess_cmd::AssessArgs),
@@ -204,6 +207,7 @@ fn main() -> ExitCode {
         Command::Keys { command, manifest, store } => serve_cmd::keys(command, &manifest, &store),
         Command::Review { command, manifest, store } => oversight_cmd::review(command, &manifest, &store),
         Command::Incident { command, manifest, store } => oversight_cmd::incident(command, &manifest, &store),
+        Command::Drill(args) => drill_cmd::run(&args),
     };
     match result {
         Ok(code) => code,

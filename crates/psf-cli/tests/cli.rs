@@ -461,3 +461,96 @@ fn held_answers_are_decided_from_the_command_line_by_named_reviewers_only() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("already decided (edited by jonas.keller@example-lender.de)"));
     assert!(stdout(&run(&["review", "list"])).lines().count() == 1, "nothing pending");
 }
+
+/// A child process killed when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `psf ARGS` and returns it with the first `http://…` address it prints.
+#[expect(clippy::expect_used, reason = "a test cannot go on without its servers")]
+fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_psf"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("psf starts");
+    let stdout = child.stdout.take().expect("its stdout");
+    let child = Child(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("psf prints its address");
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("an address");
+    let url = url.trim_end_matches([';', ',', ')']);
+    (child, url.trim_end_matches("/v1").trim_end_matches('/').to_string())
+}
+
+#[test]
+fn a_drill_against_two_gateways_measures_time_to_disable_and_records_it() {
+    let dir = temp_dir("drill");
+    let store = format!("sqlite://{}", dir.join("psf.db").display());
+    let manifest = dir.join("psf.yaml");
+    let text = r#"
+version: 1
+system:
+  name: Drill test
+  owner: {name: Tess Ownby, email: tess.ownby@example.com}
+apps:
+  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: DRILL_CLIENT_KEY}]}
+decision_points:
+  - {id: chat, autonomy: autonomous, model: m}
+models:
+  - {id: m, provider: mock, model: mock-model}
+providers:
+  - {id: mock, kind: openai_compatible, base_url: "${DRILL_MOCK}", self_hosted: true}
+gateway:
+  admin_keys: [{id: ops, env: DRILL_ADMIN_KEY}]
+"#;
+    assert!(std::fs::write(&manifest, text).is_ok());
+    let (_mock, mock_url) = start(&["mock-upstream", "--listen", "127.0.0.1:0"], &[]);
+    let mock_v1 = format!("{mock_url}/v1");
+    let env =
+        [("DRILL_MOCK", mock_v1.as_str()), ("DRILL_CLIENT_KEY", "client-secret"), ("DRILL_ADMIN_KEY", "admin-secret")];
+    let m = manifest.to_string_lossy().to_string();
+    let serve = ["serve", "--manifest", m.as_str(), "--listen", "127.0.0.1:0", "--store", store.as_str()];
+    let (_a, a) = start(&serve, &env);
+    let (_b, b) = start(&serve, &env);
+
+    let o = Command::new(env!("CARGO_BIN_EXE_psf"))
+        .args(["drill", "--gateway", &a, "--gateway", &b, "--model", "chat", "--by", "tess.ownby@example.com"])
+        .env("PSF_ADMIN_KEY", "admin-secret")
+        .env("PSF_API_KEY", "client-secret")
+        .output();
+    let Ok(o) = o else { panic!("psf drill runs") };
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains(&a) && out.contains(&b) && out.contains("TIME TO DISABLE"), "{out}");
+    eprintln!("{out}");
+
+    // Recorded as evidence, and the service is on again.
+    let events = async {
+        let s = psf_store::Store::open(&store).await?;
+        let e = s.events(Some("IR-5.drill"), 0, 10).await?;
+        let open = s.incidents(true).await?;
+        s.close().await;
+        Ok::<_, psf_store::StoreError>((e, open))
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let Ok(Ok((events, open))) = rt.map(|rt| rt.block_on(events)) else { panic!("the store reads") };
+    assert_eq!(events.len(), 1);
+    let disable = events[0].detail["time_to_disable_ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(disable < 1000.0, "{disable}");
+    assert_eq!(events[0].detail["gateways"].as_array().map(Vec::len), Some(2));
+    assert!(open.is_empty(), "the drill resolved its incident");
+    // Without keys it says what to set.
+    let o = psf(&["drill", "--gateway", &a, "--model", "chat", "--by", "t"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -328,3 +328,36 @@ pub fn render_comms(
     }
     Ok(out)
 }
+
+/// Records a drill (IR-5): the incident it declared and, per gateway, the time until
+/// calls were refused and until they flowed again. The incident must be a drill.
+pub async fn record_drill(
+    store: &Store,
+    incident_id: &str,
+    by: &str,
+    gateways: &[Value],
+) -> Result<Event, OversightError> {
+    let Some(incident) = store.incident(incident_id).await? else {
+        return Err(OversightError::NotFound(format!("no incident `{incident_id}`")));
+    };
+    if !incident.drill {
+        return Err(OversightError::Invalid(format!("incident `{incident_id}` is not a drill")));
+    }
+    let worst = |field: &str| gateways.iter().filter_map(|g| g.get(field).and_then(Value::as_f64)).reduce(f64::max);
+    let (disable, recover) = (worst("time_to_disable_ms"), worst("time_to_recover_ms"));
+    let Some(disable_ms) = disable else {
+        return Err(OversightError::Invalid("a drill records `time_to_disable_ms` for each gateway".into()));
+    };
+    let event = Event {
+        ts_ms: psf_store::now_ms(),
+        kind: "IR-5.drill".into(),
+        severity: "info".into(),
+        app: None,
+        key_id: None,
+        summary: format!("drill {incident_id}: disabled in {disable_ms:.0} ms on {} gateways", gateways.len()),
+        detail: json!({"incident_id": incident_id, "by": by, "scope": incident.scope, "gateways": gateways,
+                       "time_to_disable_ms": disable_ms, "time_to_recover_ms": recover}),
+    };
+    store.insert_event(&event).await?;
+    Ok(event)
+}

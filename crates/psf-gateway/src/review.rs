@@ -414,3 +414,27 @@ pub(crate) async fn resolve(
         Err(e) => oversight_error(e),
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DrillBody {
+    incident_id: String,
+    by: String,
+    /// Per gateway: `url`, `time_to_disable_ms`, `time_to_recover_ms`.
+    gateways: Vec<Value>,
+}
+
+/// `POST /v1/psf/admin/drills`: records a drill's timings (IR-5) as evidence.
+pub(crate) async fn record_drill(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = admin(&gw, &headers) {
+        return e.into_response();
+    }
+    let b: DrillBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    match oversight::record_drill(&gw.store, &b.incident_id, &b.by, &b.gateways).await {
+        Ok(event) => (StatusCode::CREATED, Json(event)).into_response(),
+        Err(e) => oversight_error(e),
+    }
+}

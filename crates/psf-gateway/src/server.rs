@@ -200,6 +200,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/v1/psf/admin/overrides", post(review::override_answer))
         .route("/v1/psf/admin/incidents", get(review::list_incidents).post(review::declare))
         .route("/v1/psf/admin/incidents/{id}/resolve", post(review::resolve))
+        .route("/v1/psf/admin/drills", post(review::record_drill))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(gateway)
 }
