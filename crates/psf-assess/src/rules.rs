@@ -324,9 +324,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
         }
         "DG-2" => {
             let days = m.retention.audit_log_days;
-            let base = partial(format!("retention is declared ({days} days for the audit log), but psf does not delete expired records yet"))
-                .ev(ctx.manifest("/retention", format!("audit log kept {days} days")))
-                .gap("a retention sweeper in the store (psf deletes records older than `retention.audit_log_days`); until then delete them by a scheduled job and keep its log");
+            let base = met(format!("retention is declared ({days} days for the audit log) and psf's sweeper deletes what has expired, hourly in `psf serve`"))
+                .ev(ctx.manifest("/retention", format!("audit log kept {days} days")));
             match (ctx.runtime, ctx.runtime.and_then(|rt| rt.summary.oldest_ms)) {
                 (Some(rt), Some(oldest)) => {
                     let age = (rt.summary.until_ms - oldest) / 86_400_000;
@@ -341,7 +340,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                             .ev(e)
                             .gap(format!("delete audit records older than {days} days"))
                     } else {
-                        base.ev(e)
+                        event_evidence(ctx, base.ev(e), "DG-2.retention", "retention sweeps")
                     }
                 }
                 _ => base,

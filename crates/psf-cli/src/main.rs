@@ -141,6 +141,17 @@ enum Command {
         #[arg(long, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
+    /// Retention: sweep expired records now (`psf serve` does it hourly).
+    Retention {
+        #[command(subcommand)]
+        command: oversight_cmd::RetentionCommand,
+        /// The manifest whose `retention` applies.
+        #[arg(long, default_value = "psf.yaml", global = true)]
+        manifest: PathBuf,
+        /// The store.
+        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        store: String,
+    },
     /// Rehearse the kill switch against live gateways: time to disable and to recover, recorded.
     Drill(drill_cmd::DrillArgs),
     /// Decide each of the 40 competencies from the manifest and the gateway's records,
@@ -208,6 +219,7 @@ fn main() -> ExitCode {
         Command::Review { command, manifest, store } => oversight_cmd::review(command, &manifest, &store),
         Command::Incident { command, manifest, store } => oversight_cmd::incident(command, &manifest, &store),
         Command::Drill(args) => drill_cmd::run(&args),
+        Command::Retention { command, manifest, store } => oversight_cmd::retention(command, &manifest, &store),
     };
     match result {
         Ok(code) => code,

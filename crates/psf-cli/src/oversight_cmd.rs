@@ -130,6 +130,51 @@ pub enum IncidentCommand {
     },
 }
 
+/// `psf retention …`.
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Delete and anonymise what the manifest's retention says has expired, now (the
+    /// gateway does it hourly); the run is recorded as a `DG-2.retention` event.
+    Sweep {
+        /// Sweep as if it were this instant (RFC 3339), to see what a later run removes.
+        #[arg(long)]
+        now: Option<jiff::Timestamp>,
+    },
+}
+
+/// `psf retention …`.
+pub fn retention(command: RetentionCommand, manifest_path: &Path, store: &str) -> io::Result<ExitCode> {
+    let RetentionCommand::Sweep { now } = command;
+    let m = match manifest(manifest_path) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let pii = psf_detect::PiiDetector::new().map_err(io::Error::other)?;
+    let now_ms = now.map_or_else(psf_store::now_ms, |t| t.as_millisecond());
+    runtime()?.block_on(async {
+        let s = match Store::open(store).await {
+            Ok(s) => s,
+            Err(e) => return fail(&e.to_string()),
+        };
+        let result = psf_gateway::retention::sweep(&s, &m, &pii, now_ms).await;
+        s.close().await;
+        match result {
+            Ok(w) => {
+                writeln!(
+                    io::stdout().lock(),
+                    "deleted {} audit records, {} events, {} reviews; anonymised {} reviews",
+                    w.audit_records,
+                    w.events,
+                    w.reviews,
+                    w.reviews_anonymised
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => fail(&e.to_string()),
+        }
+    })
+}
+
 fn name_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))

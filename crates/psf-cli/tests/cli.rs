@@ -554,3 +554,31 @@ gateway:
     let o = psf(&["drill", "--gateway", &a, "--model", "chat", "--by", "t"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_retention_sweep_at_a_chosen_instant_deletes_what_has_expired() {
+    let dir = temp_dir("retention");
+    let store = format!("sqlite://{}", dir.join("psf.db").display());
+    let record: Result<psf_store::AuditRecord, _> = serde_json::from_value(serde_json::json!({
+        "request_id": "req_1", "ts_ms": 1_767_225_600_000_i64, "app": "origination", "key_id": "k",
+        "decision_point": "prescreen-application", "status": 200, "outcome": "delivered", "code": null,
+        "model": "m", "provider": "p", "stream": false, "latency_ms": 1.0, "overhead_ms": 0.1,
+        "prompt_tokens": 1, "completion_tokens": 1, "attempts": [], "stages": [], "input_redacted": [],
+        "output_redacted": "ok",
+    }));
+    let Ok(record) = record else { panic!("a record") };
+    let insert = async {
+        let s = psf_store::Store::open(&store).await?;
+        s.insert_audit(&[record]).await?;
+        s.close().await;
+        Ok::<_, psf_store::StoreError>(())
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    assert!(rt.is_ok_and(|rt| rt.block_on(insert).is_ok()));
+    let m = "examples/loan-prescreening.yaml";
+    // The record is from 2026-01-01 and the example keeps the audit log ten years.
+    let o = psf(&["retention", "sweep", "--now", "2026-01-02T00:00:00Z", "--manifest", m, "--store", &store]);
+    assert!(stdout(&o).contains("deleted 0 audit records"), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    let o = psf(&["retention", "sweep", "--now", "2036-01-02T00:00:00Z", "--manifest", m, "--store", &store]);
+    assert!(stdout(&o).contains("deleted 1 audit records"), "{}", stdout(&o));
+}

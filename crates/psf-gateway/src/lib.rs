@@ -22,6 +22,7 @@ mod metrics;
 mod output;
 pub mod oversight;
 mod pipeline;
+pub mod retention;
 mod review;
 mod router;
 mod server;

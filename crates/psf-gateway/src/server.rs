@@ -38,6 +38,8 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Limit hits or blocked injections from one key within a minute that raise an alert.
 const ABUSE_THRESHOLD: u32 = 20;
 
+/// How often the retention sweeper runs.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// How long a held answer's caller values (its PII vault) are kept in memory.
 const HELD_VALUES_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -124,7 +126,11 @@ impl Gateway {
         if let Ok(n) = self.store.pending_reviews().await {
             self.metrics.reviews_pending.set(i64::try_from(n).unwrap_or(i64::MAX));
         }
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, (_, at)| at.elapsed() < HELD_VALUES_FOR);
+        // The caller's values are personal data: kept no longer than the shortest class
+        // retention the manifest sets, and never more than a week.
+        let keep = crate::retention::shortest_pii_days(&self.compiled.manifest)
+            .map_or(HELD_VALUES_FOR, |d| HELD_VALUES_FOR.min(Duration::from_secs(u64::from(d) * 86_400)));
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, (_, at)| at.elapsed() < keep);
     }
 
     /// Reads the incidents in force from the store.
@@ -219,6 +225,8 @@ pub async fn serve(
             let mut version = None;
             let mut tick = tokio::time::interval(incident::POLL);
             let mut ticks: u64 = 0;
+            // The retention sweeper runs at start and then hourly.
+            let mut last_sweep: Option<Instant> = None;
             loop {
                 tick.tick().await;
                 ticks += 1;
@@ -237,6 +245,20 @@ pub async fn serve(
                 if ticks.is_multiple_of(20) {
                     gateway.limits.shrink();
                     gateway.housekeeping().await;
+                }
+                if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+                    last_sweep = Some(Instant::now());
+                    let (m, pii) = (&gateway.compiled.manifest, &gateway.compiled.pii);
+                    match crate::retention::sweep(&gateway.store, m, pii, psf_store::now_ms()).await {
+                        Ok(s) => tracing::info!(
+                            audit_records = s.audit_records,
+                            events = s.events,
+                            reviews = s.reviews,
+                            anonymised = s.reviews_anonymised,
+                            "retention sweep"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "the retention sweep failed"),
+                    }
                 }
             }
         })

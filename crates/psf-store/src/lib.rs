@@ -16,6 +16,7 @@ mod events;
 mod incidents;
 mod keys;
 mod migrate;
+mod retention;
 mod reviews;
 mod summary;
 
@@ -29,6 +30,7 @@ pub use error::StoreError;
 pub use events::Event;
 pub use incidents::{Incident, NewIncident};
 pub use keys::{KeyRecord, NewKey, key_digest};
+pub use retention::Swept;
 pub use reviews::{Review, ReviewDecision};
 pub use summary::AuditSummary;
 

@@ -103,6 +103,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX incidents_open ON incidents (resolved_ms);
     "#,
     ),
+    (
+        4,
+        r#"
+    ALTER TABLE reviews ADD COLUMN anonymised_ms INTEGER;
+    CREATE INDEX events_ts ON events (ts_ms);
+    "#,
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
