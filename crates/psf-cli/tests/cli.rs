@@ -410,26 +410,17 @@ fn held_answers_are_decided_from_the_command_line_by_named_reviewers_only() {
     let dir = temp_dir("review");
     let store_url = format!("sqlite://{}", dir.join("psf.db").display());
     let held = psf_store::Review {
-        id: "rev_cli".into(),
-        request_id: "req_cli".into(),
-        created_ms: psf_store::now_ms(),
         deadline_ms: Some(psf_store::now_ms() + 3_600_000),
         app: Some("origination".into()),
-        key_id: Some("k".into()),
-        decision_point: "prescreen-application".into(),
-        reason: "supervised".into(),
-        status: "pending".into(),
         input_redacted: serde_json::json!([{"role": "user", "content": "applicant [EMAIL]"}]),
-        output: "Refer: thin credit file.".into(),
         findings: serde_json::json!([{"code": "DG-1.pii", "decision": "transform", "detail": "1 tokenized"}]),
-        confidence: None,
-        response: serde_json::json!({"object": "chat.completion"}),
-        reviewer: None,
-        decided_ms: None,
-        note: None,
-        final_output: None,
-        escalated_ms: None,
-        delivered_ms: None,
+        ..psf_store::Review::pending(
+            "rev_cli",
+            "req_cli",
+            psf_store::now_ms(),
+            "prescreen-application",
+            "Refer: thin credit file.",
+        )
     };
     let insert = async {
         let s = psf_store::Store::open(&store_url).await?;

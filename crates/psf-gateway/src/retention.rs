@@ -89,27 +89,10 @@ retention: {audit_log_days: 40, pii_days: {personal: 7, contact: 14}}
     }
 
     fn review(id: &str, days_ago: i64) -> Review {
+        let output = "Write to jo.bloggs@example.org about the loan.";
         Review {
-            id: id.into(),
-            request_id: format!("req_{id}"),
-            created_ms: NOW - days_ago * DAY_MS,
-            deadline_ms: None,
             app: Some("a".into()),
-            key_id: None,
-            decision_point: "p".into(),
-            reason: "supervised".into(),
-            status: "pending".into(),
-            input_redacted: json!([]),
-            output: "Write to jo.bloggs@example.org about the loan.".into(),
-            findings: json!([]),
-            confidence: None,
-            response: json!({}),
-            reviewer: None,
-            decided_ms: None,
-            note: None,
-            final_output: None,
-            escalated_ms: None,
-            delivered_ms: None,
+            ..Review::pending(id, &format!("req_{id}"), NOW - days_ago * DAY_MS, "p", output)
         }
     }
 

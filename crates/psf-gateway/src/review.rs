@@ -69,26 +69,15 @@ pub(crate) async fn hold(
         Err(e) => return gw.refuse(ctx, queue_unavailable(&e.to_string()), "error").await,
     };
     let review = Review {
-        id: id.clone(),
-        request_id: ctx.request_id.clone(),
-        created_ms: psf_store::now_ms(),
         deadline_ms: Some(ctx.ts_ms + i64::from(minutes) * 60_000),
         app: ctx.app.clone(),
         key_id: ctx.key_id.clone(),
-        decision_point: point.spec.id.clone(),
         reason: held.reason.to_string(),
-        status: "pending".into(),
         input_redacted: ctx.input.clone(),
-        output,
         findings,
         confidence: held.confidence,
         response: template,
-        reviewer: None,
-        decided_ms: None,
-        note: None,
-        final_output: None,
-        escalated_ms: None,
-        delivered_ms: None,
+        ..Review::pending(&id, &ctx.request_id, psf_store::now_ms(), &point.spec.id, &output)
     };
     // Never deliver an answer that must be reviewed when it cannot be queued.
     if let Err(e) = gw.store.insert_review(&review).await {
@@ -193,6 +182,12 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// The body of an admin call, parsed only once the caller is known to be an admin.
+fn admin_body<T: serde::de::DeserializeOwned>(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    admin(gw, headers)?;
+    parse(body)
+}
+
 /// The admin key's owner, or the refusal.
 fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<KeyOwner, ApiError> {
     match bearer(headers).and_then(|k| gw.compiled.admin_keys.lookup(k)) {
@@ -273,10 +268,7 @@ pub(crate) async fn decide(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = admin(&gw, &headers) {
-        return e.into_response();
-    }
-    let b: DecisionBody = match parse(&body) {
+    let b: DecisionBody = match admin_body(&gw, &headers, &body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -312,10 +304,7 @@ pub(crate) struct OverrideBody {
 
 /// `POST /v1/psf/admin/overrides`: an answer corrected after the fact (HO-4).
 pub(crate) async fn override_answer(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = admin(&gw, &headers) {
-        return e.into_response();
-    }
-    let b: OverrideBody = match parse(&body) {
+    let b: OverrideBody = match admin_body(&gw, &headers, &body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -357,10 +346,7 @@ pub(crate) struct DeclareBody {
 /// `POST /v1/psf/admin/incidents`: declares an incident; in force here at once, and on
 /// every instance sharing the store within a second.
 pub(crate) async fn declare(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = admin(&gw, &headers) {
-        return e.into_response();
-    }
-    let b: DeclareBody = match parse(&body) {
+    let b: DeclareBody = match admin_body(&gw, &headers, &body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -397,10 +383,7 @@ pub(crate) async fn resolve(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = admin(&gw, &headers) {
-        return e.into_response();
-    }
-    let b: ResolveBody = match parse(&body) {
+    let b: ResolveBody = match admin_body(&gw, &headers, &body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -426,10 +409,7 @@ pub(crate) struct DrillBody {
 
 /// `POST /v1/psf/admin/drills`: records a drill's timings (IR-5) as evidence.
 pub(crate) async fn record_drill(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = admin(&gw, &headers) {
-        return e.into_response();
-    }
-    let b: DrillBody = match parse(&body) {
+    let b: DrillBody = match admin_body(&gw, &headers, &body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };

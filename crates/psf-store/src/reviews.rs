@@ -57,6 +57,35 @@ pub struct Review {
     pub delivered_ms: Option<i64>,
 }
 
+impl Review {
+    /// A pending review of `output`, with nothing else known yet; callers fill in the rest
+    /// with struct update syntax.
+    pub fn pending(id: &str, request_id: &str, created_ms: i64, decision_point: &str, output: &str) -> Review {
+        Review {
+            id: id.to_string(),
+            request_id: request_id.to_string(),
+            created_ms,
+            deadline_ms: None,
+            app: None,
+            key_id: None,
+            decision_point: decision_point.to_string(),
+            reason: "supervised".into(),
+            status: "pending".into(),
+            input_redacted: Value::Array(Vec::new()),
+            output: output.to_string(),
+            findings: Value::Array(Vec::new()),
+            confidence: None,
+            response: Value::Object(serde_json::Map::new()),
+            reviewer: None,
+            decided_ms: None,
+            note: None,
+            final_output: None,
+            escalated_ms: None,
+            delivered_ms: None,
+        }
+    }
+}
+
 /// A reviewer's decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReviewDecision {
@@ -238,26 +267,12 @@ mod tests {
 
     fn held(id: &str, deadline_ms: Option<i64>) -> Review {
         Review {
-            id: id.into(),
-            request_id: format!("req_{id}"),
-            created_ms: 1_000,
             deadline_ms,
             app: Some("loans".into()),
             key_id: Some("k1".into()),
-            decision_point: "prescreen".into(),
-            reason: "supervised".into(),
-            status: "pending".into(),
             input_redacted: json!([{"role": "user", "content": "[EMAIL]"}]),
-            output: "refer to an underwriter".into(),
-            findings: json!([]),
             confidence: Some(-0.4),
-            response: json!({"object": "chat.completion"}),
-            reviewer: None,
-            decided_ms: None,
-            note: None,
-            final_output: None,
-            escalated_ms: None,
-            delivered_ms: None,
+            ..Review::pending(id, &format!("req_{id}"), 1_000, "prescreen", "refer to an underwriter")
         }
     }
 
