@@ -381,10 +381,11 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     partial("some providers have no region, or a transfer assessment is more than a year old")
                         .gap(format!("give every provider a `region`; re-assess transfers to {}", stale.join(", ")))
                 };
-                out.ev(ctx.manifest(
+                let out = out.ev(ctx.manifest(
                     "/residency",
                     format!("{} allowed regions, {} transfers", r.allowed_regions.len(), r.transfers.len()),
-                ))
+                ));
+                runtime_stage(ctx, &["DG-5.residency"], out)
             }
         },
         "MS-1" => {

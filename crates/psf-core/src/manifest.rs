@@ -917,6 +917,34 @@ pub struct Residency {
     /// Assessed transfers to regions outside the allowed list.
     #[serde(default)]
     pub transfers: Vec<Transfer>,
+    /// Narrower regions for requests that carry a class of personal data to the model
+    /// (the policy lets it through): such a request goes only to providers there.
+    #[serde(default)]
+    pub classes: ClassRegions,
+}
+
+/// Regions allowed per class of personal data; a class left out follows `allowed_regions`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassRegions {
+    /// Contact data.
+    #[serde(default)]
+    pub contact: Option<Vec<String>>,
+    /// Financial data.
+    #[serde(default)]
+    pub financial: Option<Vec<String>>,
+    /// Government ids.
+    #[serde(default)]
+    pub government_id: Option<Vec<String>>,
+    /// Credentials.
+    #[serde(default)]
+    pub credential: Option<Vec<String>>,
+    /// Personal data.
+    #[serde(default)]
+    pub personal: Option<Vec<String>>,
+    /// Location data.
+    #[serde(default)]
+    pub location: Option<Vec<String>>,
 }
 
 /// An assessed cross-border transfer.

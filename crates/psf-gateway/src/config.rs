@@ -30,6 +30,19 @@ pub struct ChainLink {
     pub region_allowed: bool,
     /// The provider's region, for the audit record.
     pub region: Option<String>,
+    /// Whether the provider runs on the deployment's own infrastructure.
+    pub self_hosted: bool,
+}
+
+impl ChainLink {
+    /// Whether this link processes data within `regions` (a self-hosted provider with no
+    /// region set counts as inside: it runs where the deployment does).
+    pub fn serves_in(&self, regions: &[String]) -> bool {
+        match &self.region {
+            Some(r) => regions.iter().any(|x| x == r),
+            None => self.self_hosted,
+        }
+    }
 }
 
 /// A decision point, ready to serve.
@@ -158,6 +171,7 @@ impl Compiled {
                     timeout: model.timeout_ms.map_or(DEFAULT_ATTEMPT_TIMEOUT, Duration::from_millis),
                     region_allowed,
                     region: spec.region.clone(),
+                    self_hosted: spec.self_hosted,
                 });
                 next = model.fallback.clone();
             }

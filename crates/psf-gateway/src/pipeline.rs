@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use psf_core::manifest::{Action, ClientSystemMessages, PiiAction, PiiPolicy};
+use psf_core::manifest::{Action, ClientSystemMessages, PiiAction, PiiPolicy, Residency};
 use psf_detect::{DataClass, Finding, Op, PiiDetector, RedactStyle, Source, Vault, redact, sanitize};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -93,6 +93,9 @@ pub struct Prepared {
     /// The gateway asked for log-probabilities (OV-4) that the client did not: they are
     /// taken off the reply.
     pub hide_logprobs: bool,
+    /// Classes of personal data that go to the model as they are (the policy allows
+    /// them), for residency (DG-5).
+    pub classes: Vec<DataClass>,
 }
 
 const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
@@ -122,6 +125,19 @@ pub(crate) fn action_for(policy: &PiiPolicy, class: DataClass) -> PiiAction {
         DataClass::Credential => policy.credential,
         DataClass::Personal => policy.personal,
         DataClass::Location => policy.location,
+    }
+}
+
+/// The regions a class of data may be processed in, where the manifest narrows them (DG-5).
+pub(crate) fn regions_for(residency: &Residency, class: DataClass) -> Option<&[String]> {
+    let c = &residency.classes;
+    match class {
+        DataClass::Contact => c.contact.as_deref(),
+        DataClass::Financial => c.financial.as_deref(),
+        DataClass::GovernmentId => c.government_id.as_deref(),
+        DataClass::Credential => c.credential.as_deref(),
+        DataClass::Personal => c.personal.as_deref(),
+        DataClass::Location => c.location.as_deref(),
     }
 }
 
@@ -294,6 +310,7 @@ pub fn prepare(
     // PII: classify, then each class as the policy says; the audit copy is always redacted.
     let t = Instant::now();
     let mut blocked: Vec<Finding> = Vec::new();
+    let mut classes: Vec<DataClass> = Vec::new();
     let mut counts = [0usize; 3]; // redacted, tokenized, allowed
     for m in &mut messages {
         let mut audit_m = m.clone();
@@ -310,7 +327,12 @@ pub fn prepare(
                     PiiAction::Block => blocked.push(f.clone()),
                     PiiAction::Redact => counts[0] += 1,
                     PiiAction::Tokenize => counts[1] += 1,
-                    PiiAction::Allow => counts[2] += 1,
+                    PiiAction::Allow => {
+                        counts[2] += 1;
+                        if !classes.contains(&f.class()) {
+                            classes.push(f.class());
+                        }
+                    }
                 }
             }
             *text = vault.apply(text, &findings, |f| match action_for(&input.pii, f.class()) {
@@ -401,5 +423,5 @@ pub fn prepare(
     body.insert("messages".into(), Value::Array(messages));
     body.remove("model");
     body.remove("stream");
-    Ok((Prepared { body, vault, audit_input, hide_logprobs }, override_attempts))
+    Ok((Prepared { body, vault, audit_input, hide_logprobs, classes }, override_attempts))
 }

@@ -64,6 +64,19 @@ pub enum Failure {
     Rejected(ProviderError),
     /// Every model in the chain failed, was skipped, or time ran out.
     Unavailable,
+    /// No model in the chain may receive this request's data (DG-5): a defined refusal,
+    /// never a degraded answer that hides it.
+    Residency,
+}
+
+/// What, beside the chain itself, decides where a request may go.
+#[derive(Debug)]
+pub struct Guards<'a> {
+    /// Incidents in force (providers cut out).
+    pub kill: &'a KillSwitch,
+    /// Classes of personal data the request carries to the model, with the regions each
+    /// may be processed in.
+    pub residency: Vec<(&'static str, &'a [String])>,
 }
 
 fn jitter_ms(base: u64) -> u64 {
@@ -80,18 +93,25 @@ pub async fn route(
     retries: u32,
     limits: psf_providers::ReplyLimits,
     metrics: &Metrics,
-    kill: &KillSwitch,
+    guards: &Guards<'_>,
 ) -> Routed {
     let deadline = Instant::now() + point.total_timeout;
     let mut attempts = Vec::new();
     let mut upstream = Duration::ZERO;
+    let mut outside = 0;
     for (index, link) in point.chain.iter().enumerate() {
         if !link.region_allowed {
             attempts.push(skip(link, "region_not_allowed"));
+            outside += 1;
+            continue;
+        }
+        if let Some((class, _)) = guards.residency.iter().find(|(_, regions)| !link.serves_in(regions)) {
+            attempts.push(skip(link, &format!("residency_{class}")));
+            outside += 1;
             continue;
         }
         // A provider cut out by an incident (IR-2) is skipped; its fallbacks serve.
-        if kill.provider_cut(&link.provider.id).is_some() {
+        if guards.kill.provider_cut(&link.provider.id).is_some() {
             attempts.push(skip(link, "incident_isolated"));
             continue;
         }
@@ -157,7 +177,8 @@ pub async fn route(
             }
         }
     }
-    Routed { result: Err(Failure::Unavailable), attempts, upstream }
+    let failure = if outside == point.chain.len() { Failure::Residency } else { Failure::Unavailable };
+    Routed { result: Err(failure), attempts, upstream }
 }
 
 fn update_breaker_gauge(metrics: &Metrics, link: &ChainLink) {

@@ -618,7 +618,12 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
     }
     ctx.input = prepared.audit_input;
 
-    // The model chain (MS-4).
+    // The model chain (MS-4), within the regions the request's data allows (DG-5).
+    let residency: Vec<(&'static str, &[String])> = match &gw.compiled.manifest.residency {
+        Some(r) => prepared.classes.iter().filter_map(|c| Some((c.as_str(), pipeline::regions_for(r, *c)?))).collect(),
+        None => Vec::new(),
+    };
+    let guards = router::Guards { kill: &gw.kill, residency };
     let routed = router::route(
         &point,
         &prepared.body,
@@ -626,7 +631,7 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
         gw.compiled.manifest.gateway.retries,
         gw.compiled.reply_limits,
         &gw.metrics,
-        &gw.kill,
+        &guards,
     )
     .await;
     ctx.attempts = routed.attempts;
@@ -651,9 +656,41 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
             return gw.refuse(&ctx, e, "error").await;
         }
         Err(Failure::Unavailable) => return degraded(&gw, ctx, &point, None).await,
+        Err(Failure::Residency) => {
+            let t = Instant::now();
+            let carried: Vec<String> = guards
+                .residency
+                .iter()
+                .map(|(class, regions)| format!("{class} (only {})", regions.join(", ")))
+                .collect();
+            let detail = if carried.is_empty() {
+                "no model in the chain is in the deployment's allowed regions".to_string()
+            } else {
+                format!("the request carries {}, and no model in the chain runs there", carried.join("; "))
+            };
+            ctx.trail.record("DG-5.residency", pipeline::Decision::Block, detail.clone(), t);
+            let e = ApiError::refused(
+                "DG-5.residency",
+                format!(
+                    "the request was refused: {detail}. Remove that data, or ask for a provider in an allowed region."
+                ),
+            );
+            return gw.refuse(&ctx, e, "blocked").await;
+        }
     };
     if index > 0 {
         gw.metrics.fallbacks.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
+    }
+    if gw.compiled.manifest.residency.is_some() {
+        let detail = match guards.residency.as_slice() {
+            [] => String::new(),
+            carried => format!(
+                "{} processed in {}",
+                carried.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "),
+                point.chain[index].region.as_deref().unwrap_or("the deployment's own infrastructure")
+            ),
+        };
+        ctx.trail.record("DG-5.residency", pipeline::Decision::Pass, detail, Instant::now());
     }
     let link = &point.chain[index];
     ctx.model = Some(link.model_id.clone());

@@ -1,6 +1,7 @@
-//! Human oversight and the kill switch against the real server: answers held for review,
-//! decided by a named reviewer and collected by the client; incidents that refuse,
-//! degrade or isolate, on every gateway sharing the store, within a second.
+//! Human oversight, the kill switch and data residency against the real server: answers
+//! held for review, decided by a named reviewer and collected by the client; incidents
+//! that refuse, degrade or isolate, on every gateway sharing the store, within a second;
+//! personal data sent only to providers in the regions its class allows.
 
 mod common;
 
@@ -306,5 +307,71 @@ async fn an_incident_declared_on_one_gateway_refuses_calls_on_another_within_a_s
     until_status(&b, "chat", &hello, 200, Duration::from_secs(1)).await?;
     a.shutdown().await?;
     b.shutdown().await?;
+    Ok(())
+}
+
+// Data residency (DG-5).
+
+const RESIDENCY: &str = r#"
+version: 1
+system:
+  name: Residency test
+  owner: {name: Tess Ownby, email: tess.ownby@example.com}
+apps:
+  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}]}
+  - {id: usonly, decision_point: usonly, keys: [{id: us-key, env: USONLY_KEY}]}
+decision_points:
+  - id: chat
+    autonomy: autonomous
+    model: us-model
+    input: {pii: {contact: allow}}
+  - id: usonly
+    autonomy: autonomous
+    model: us-only
+    input: {pii: {contact: allow}}
+models:
+  - {id: us-model, provider: us, model: m, fallback: eu-model}
+  - {id: eu-model, provider: eu, model: m}
+  - {id: us-only, provider: us, model: m}
+providers:
+  - {id: us, kind: openai_compatible, base_url: "${MOCK}", self_hosted: true, region: us-east}
+  - {id: eu, kind: openai_compatible, base_url: "${MOCK}", self_hosted: true, region: eu-west}
+residency:
+  allowed_regions: [us-east, eu-west]
+  classes: {contact: [eu-west]}
+"#;
+
+fn stage(record: &psf_store::AuditRecord, code: &str) -> Value {
+    record.stages.as_array().and_then(|s| s.iter().find(|x| x["code"] == code).cloned()).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn restricted_data_goes_only_where_its_class_may_be_processed() -> R {
+    let mut app = common::spawn(RESIDENCY, MockConfig::default(), None).await?;
+    // No personal data: the primary (us-east) serves.
+    let r = app.chat("chat", ask("chat", "What are your opening hours?")).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-psf-model"), "us-model");
+    let record = app.audit(&header(&r, "x-request-id")).await?;
+    assert_eq!(stage(&record, "DG-5.residency")["decision"], "pass");
+
+    // Contact data may be processed in eu-west only: the us provider is skipped.
+    let r = app.chat("chat", ask("chat", "Write to jo.bloggs@example.org please")).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-psf-model"), "eu-model");
+    let record = app.audit(&header(&r, "x-request-id")).await?;
+    assert_eq!(record.attempts[0]["outcome"], "residency_contact");
+    assert!(stage(&record, "DG-5.residency")["detail"].as_str().is_some_and(|d| d.contains("eu-west")));
+
+    // Nowhere to go: a defined refusal, and the model never sees the data.
+    let calls = app.mock.requests().len();
+    let r = app.chat("usonly", ask("usonly", "Write to jo.bloggs@example.org please")).await?;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await?;
+    assert_eq!(body["error"]["code"], "DG-5.residency");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("contact (only eu-west)")), "{body}");
+    assert_eq!(app.mock.requests().len(), calls);
+    assert_eq!(app.chat("usonly", ask("usonly", "Opening hours?")).await?.status(), 200);
+    app.shutdown().await?;
     Ok(())
 }
