@@ -346,10 +346,18 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 _ => base,
             }
         }
-        "DG-3" => manual(
-            "psf does not implement erasure yet; show how a person's data is found and deleted without retraining",
-        )
-        .gap("per-subject keys in the store so that erasure is a key deletion, with a receipt (planned)"),
+        "DG-3" => {
+            // The gateway can erase what it keeps; whether clients name the subject of
+            // each request is for the records to show.
+            let out = match ctx.traffic() {
+                Some(rt) if rt.summary.requests > 0 && rt.summary.with_subject == 0 => {
+                    partial("psf can erase a subject, but no request in the window named one (`x-psf-subject`): nothing could be found to erase")
+                        .gap("send the subject's id in `x-psf-subject` with every request about a person")
+                }
+                _ => met("requests name their subject (`x-psf-subject`, kept as a hash); `psf erase` destroys the subject's data key and records and gives a verified receipt, no retraining involved"),
+            };
+            event_evidence(ctx, out, "DG-3.erasure", "erasures")
+        }
         "DG-4" => {
             let n = m.data_sources.len();
             let ok = m.data_sources.iter().filter(|d| d.licensed_for_use && !d.provenance.trim().is_empty()).count();

@@ -72,6 +72,7 @@ fn delivered(id: &str, ts_ms: i64, key: &str, input: &str, output: &str) -> Audi
         stages,
         input_redacted: json!([{"role": "user", "content": input}]),
         output_redacted: Some(output.into()),
+        subject: None,
     }
 }
 

@@ -152,6 +152,20 @@ enum Command {
         #[arg(long, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
+    /// Erase a subject (right to erasure): destroy its data key and records, print a receipt.
+    Erase {
+        /// The identifier the requests carried in `x-psf-subject`.
+        #[arg(long)]
+        subject: String,
+        /// Who asks for the erasure.
+        #[arg(long)]
+        by: String,
+        /// The store.
+        #[arg(long, default_value = "sqlite://psf.db")]
+        store: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
     /// Rehearse the kill switch against live gateways: time to disable and to recover, recorded.
     Drill(drill_cmd::DrillArgs),
     /// Decide each of the 40 competencies from the manifest and the gateway's records,
@@ -219,6 +233,7 @@ fn main() -> ExitCode {
         Command::Review { command, manifest, store } => oversight_cmd::review(command, &manifest, &store),
         Command::Incident { command, manifest, store } => oversight_cmd::incident(command, &manifest, &store),
         Command::Drill(args) => drill_cmd::run(&args),
+        Command::Erase { subject, by, store, format } => oversight_cmd::erase(&subject, &by, &store, format),
         Command::Retention { command, manifest, store } => oversight_cmd::retention(command, &manifest, &store),
     };
     match result {

@@ -175,6 +175,42 @@ pub fn retention(command: RetentionCommand, manifest_path: &Path, store: &str) -
     })
 }
 
+/// `psf erase`: erases a subject (DG-3) and prints the receipt and the verification.
+pub fn erase(subject: &str, by: &str, store: &str, format: OutputFormat) -> io::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let s = match Store::open(store).await {
+            Ok(s) => s,
+            Err(e) => return fail(&e.to_string()),
+        };
+        let result = oversight::erase(&s, subject, by).await;
+        s.close().await;
+        let (receipt, remaining) = match result {
+            Ok(r) => r,
+            Err(e) => return refused(&e),
+        };
+        if matches!(format, OutputFormat::Json) {
+            return print_json(&serde_json::json!({"receipt": receipt, "remaining": remaining}));
+        }
+        let mut out = io::stdout().lock();
+        writeln!(
+            out,
+            "erasure {} for subject {} (requested by {})",
+            receipt.id, receipt.subject, receipt.requested_by
+        )?;
+        writeln!(out, "  data keys destroyed  {}", receipt.keys_destroyed)?;
+        writeln!(out, "  held values deleted  {}", receipt.held_values)?;
+        writeln!(out, "  audit records        {}", receipt.audit_records)?;
+        writeln!(out, "  reviews              {}", receipt.reviews)?;
+        if remaining.is_empty() {
+            writeln!(out, "verified: nothing of this subject remains in the store")?;
+            Ok(ExitCode::SUCCESS)
+        } else {
+            writeln!(out, "NOT VERIFIED: still there: {remaining:?}")?;
+            Ok(ExitCode::from(1))
+        }
+    })
+}
+
 fn name_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))

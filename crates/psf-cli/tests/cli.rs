@@ -44,7 +44,7 @@ fn help_lists_what_exists() {
         assert!(out.contains(cmd), "{cmd} missing from --help");
     }
     // Nothing that does not exist yet.
-    for absent in ["keygen", "erase"] {
+    for absent in ["keygen", "verify"] {
         assert!(!out.contains(absent), "--help mentions `{absent}`");
     }
 }
@@ -451,6 +451,10 @@ fn held_answers_are_decided_from_the_command_line_by_named_reviewers_only() {
     let o = run(&["review", "reject", "rev_cli", "--reviewer", "amira.haddad@example-lender.de", "--reason", "late"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("already decided (edited by jonas.keller@example-lender.de)"));
     assert!(stdout(&run(&["review", "list"])).lines().count() == 1, "nothing pending");
+    // Erasure from the command line, with its receipt.
+    let o = psf(&["erase", "--subject", "nobody-1", "--by", "dpo@example.com", "--store", &store_url]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("verified: nothing of this subject remains"), "{}", stdout(&o));
 }
 
 /// A child process killed when the test ends, however it ends.

@@ -160,6 +160,20 @@ impl Vault {
         out
     }
 
+    /// Each placeholder issued and the value it stands for, to keep while an answer
+    /// waits for review (sorted, so the same vault gives the same list).
+    pub fn restorations(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> =
+            self.by_placeholder.iter().map(|(p, v)| (p.clone(), v.clone())).collect();
+        pairs.sort();
+        pairs
+    }
+
+    /// A vault that restores these placeholders (it issues no new ones).
+    pub fn from_restorations(pairs: impl IntoIterator<Item = (String, String)>) -> Vault {
+        Vault { by_placeholder: pairs.into_iter().collect(), ..Vault::default() }
+    }
+
     /// How many distinct values the vault holds.
     pub fn len(&self) -> usize {
         self.by_placeholder.len()
@@ -192,6 +206,9 @@ mod tests {
         assert_eq!(vault.len(), 2);
         assert_eq!(vault.detokenize(&tokenized), text);
         assert_eq!(vault.detokenize("[EMAIL_3] and [x] stay"), "[EMAIL_3] and [x] stay");
+        // What a held answer keeps restores the same way.
+        let kept = Vault::from_restorations(vault.restorations());
+        assert_eq!(kept.detokenize(&tokenized), text);
         // A placeholder the caller wrote themselves is never issued.
         let own = "[EMAIL_1] is mine; mail c@example.com";
         let mut fresh = Vault::new();

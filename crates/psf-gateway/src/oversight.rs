@@ -361,3 +361,30 @@ pub async fn record_drill(
     store.insert_event(&event).await?;
     Ok(event)
 }
+
+/// Erases a subject (DG-3): destroys its data key and its records, records the erasure
+/// as a `DG-3.erasure` event (with the subject's hash only), and verifies that nothing
+/// of it remains.
+pub async fn erase(
+    store: &Store,
+    subject: &str,
+    by: &str,
+) -> Result<(psf_store::Erasure, psf_store::Remaining), OversightError> {
+    if subject.trim().is_empty() || by.trim().is_empty() {
+        return Err(OversightError::Invalid("an erasure needs the subject and who asks for it".into()));
+    }
+    let receipt = store.erase_subject(subject.trim(), by).await?;
+    let remaining = store.subject_remaining(subject.trim()).await?;
+    store
+        .insert_event(&Event {
+            ts_ms: receipt.erased_ms,
+            kind: "DG-3.erasure".into(),
+            severity: "info".into(),
+            app: None,
+            key_id: None,
+            summary: format!("subject {} erased at the request of {by}", receipt.subject),
+            detail: json!({"receipt": receipt, "verified_empty": remaining.is_empty()}),
+        })
+        .await?;
+    Ok((receipt, remaining))
+}

@@ -4,7 +4,7 @@
 //! calling app polls with its own key. Reviewers decide through the admin API (the
 //! console) or `psf review`; both go through [`crate::oversight`].
 
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use psf_detect::Vault;
 use psf_store::{NewIncident, Review, ReviewDecision};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -77,13 +78,23 @@ pub(crate) async fn hold(
         findings,
         confidence: held.confidence,
         response: template,
+        subject: ctx.subject.clone(),
         ..Review::pending(&id, &ctx.request_id, psf_store::now_ms(), &point.spec.id, &output)
     };
-    // Never deliver an answer that must be reviewed when it cannot be queued.
-    if let Err(e) = gw.store.insert_review(&review).await {
+    // Never deliver an answer that must be reviewed when it cannot be queued. The
+    // caller's values behind its placeholders are sealed under the subject's key.
+    let vault = guard.into_vault();
+    let values = serde_json::to_vec(&vault.restorations()).unwrap_or_default();
+    let kept = async {
+        gw.store.insert_review(&review).await?;
+        if !vault.is_empty() {
+            gw.store.seal_held_values(&id, ctx.subject.as_deref(), &values).await?;
+        }
+        Ok::<_, psf_store::StoreError>(())
+    };
+    if let Err(e) = kept.await {
         return gw.refuse(ctx, queue_unavailable(&e.to_string()), "error").await;
     }
-    gw.held.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), (guard.into_vault(), Instant::now()));
     gw.metrics.reviews_held.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
     gw.record(ctx, StatusCode::ACCEPTED, "held", Some("HO-1.held"), Some(held.audit)).await;
     let body = json!({
@@ -150,7 +161,16 @@ pub(crate) async fn status(State(gw): State<Arc<Gateway>>, Path(id): Path<String
         "rejected" => body["reason"] = json!(review.note),
         _ => {
             let text = review.final_output.clone().unwrap_or_default();
-            let vault = gw.held.lock().unwrap_or_else(PoisonError::into_inner).get(&review.id).map(|(v, _)| v.clone());
+            let vault = match gw.store.open_held_values(&review.id).await {
+                Ok(Some(bytes)) => {
+                    serde_json::from_slice::<Vec<(String, String)>>(&bytes).ok().map(Vault::from_restorations)
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(review = %review.id, error = %e, "held values cannot be read; delivering with placeholders");
+                    None
+                }
+            };
             let restored = vault.is_some();
             let text = vault.map_or(text.clone(), |v| v.detokenize(&text));
             let mut completion = review.response.clone();
@@ -415,6 +435,30 @@ pub(crate) async fn record_drill(State(gw): State<Arc<Gateway>>, headers: Header
     };
     match oversight::record_drill(&gw.store, &b.incident_id, &b.by, &b.gateways).await {
         Ok(event) => (StatusCode::CREATED, Json(event)).into_response(),
+        Err(e) => oversight_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EraseBody {
+    /// The subject identifier the requests carried in `x-psf-subject`.
+    subject: String,
+    /// Who asked for the erasure.
+    by: String,
+}
+
+/// `POST /v1/psf/admin/erasures`: erases a subject (DG-3) and answers with the receipt and
+/// the verification that nothing of it remains.
+pub(crate) async fn erase(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    let b: EraseBody = match admin_body(&gw, &headers, &body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    match oversight::erase(&gw.store, &b.subject, &b.by).await {
+        Ok((receipt, remaining)) => {
+            (StatusCode::CREATED, Json(json!({"receipt": receipt, "remaining": remaining}))).into_response()
+        }
         Err(e) => oversight_error(e),
     }
 }

@@ -33,6 +33,8 @@ use crate::pipeline::{self, Trail};
 use crate::review;
 use crate::router::{self, Answer, Attempt, Failure};
 
+/// The header naming whom a request concerns, for erasure (DG-3).
+pub const SUBJECT_HEADER: &str = "x-psf-subject";
 /// Headers larger than this are refused (431) before any work is done.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Limit hits or blocked injections from one key within a minute that raise an alert.
@@ -40,8 +42,6 @@ const ABUSE_THRESHOLD: u32 = 20;
 
 /// How often the retention sweeper runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
-/// How long a held answer's caller values (its PII vault) are kept in memory.
-const HELD_VALUES_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A running gateway's shared state.
 #[derive(Debug)]
@@ -55,10 +55,6 @@ pub struct Gateway {
     abuse: Mutex<HashMap<String, (Instant, u32)>>,
     /// Incidents in force (IR-2).
     pub(crate) kill: KillSwitch,
-    /// The caller's values for answers held for review, by review id. Memory only: PII
-    /// is never written in clear, so an answer collected from another instance or after
-    /// a restart keeps its placeholders (and says so).
-    pub(crate) held: Mutex<HashMap<String, (psf_detect::Vault, Instant)>>,
 }
 
 impl Gateway {
@@ -74,7 +70,6 @@ impl Gateway {
             store,
             abuse: Mutex::new(HashMap::new()),
             kill: KillSwitch::default(),
-            held: Mutex::new(HashMap::new()),
         };
         gateway.reload_keys().await?;
         gateway.reload_incidents().await?;
@@ -101,7 +96,7 @@ impl Gateway {
         Ok(())
     }
 
-    /// Slow-paced chores: escalate reviews past their deadline, forget old held values.
+    /// Slow-paced chores: escalate reviews past their deadline, refresh the queue gauge.
     async fn housekeeping(&self) {
         match self.store.escalate_overdue_reviews(psf_store::now_ms()).await {
             Ok(overdue) => {
@@ -126,11 +121,6 @@ impl Gateway {
         if let Ok(n) = self.store.pending_reviews().await {
             self.metrics.reviews_pending.set(i64::try_from(n).unwrap_or(i64::MAX));
         }
-        // The caller's values are personal data: kept no longer than the shortest class
-        // retention the manifest sets, and never more than a week.
-        let keep = crate::retention::shortest_pii_days(&self.compiled.manifest)
-            .map_or(HELD_VALUES_FOR, |d| HELD_VALUES_FOR.min(Duration::from_secs(u64::from(d) * 86_400)));
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, (_, at)| at.elapsed() < keep);
     }
 
     /// Reads the incidents in force from the store.
@@ -207,6 +197,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/v1/psf/admin/incidents", get(review::list_incidents).post(review::declare))
         .route("/v1/psf/admin/incidents/{id}/resolve", post(review::resolve))
         .route("/v1/psf/admin/drills", post(review::record_drill))
+        .route("/v1/psf/admin/erasures", post(review::erase))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(gateway)
 }
@@ -319,6 +310,8 @@ pub(crate) struct Ctx {
     pub(crate) input: Value,
     pub(crate) prompt_tokens: Option<i64>,
     pub(crate) completion_tokens: Option<i64>,
+    /// Whom the request concerns, as its hash.
+    pub(crate) subject: Option<String>,
 }
 
 impl Ctx {
@@ -424,6 +417,7 @@ impl Gateway {
             stages: ctx.trail.to_json(),
             input_redacted: ctx.input.clone(),
             output_redacted: output,
+            subject: ctx.subject.clone(),
         }
     }
 
@@ -473,6 +467,7 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
         input: Value::Null,
         prompt_tokens: None,
         completion_tokens: None,
+        subject: None,
     };
     let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if header_bytes > MAX_HEADER_BYTES {
@@ -506,6 +501,20 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
     };
     ctx.app = Some(owner.app.clone());
     ctx.key_id = Some(owner.key_id.clone());
+    // Whom the request concerns (DG-3), kept only as a hash, so the subject's records
+    // can be found and erased.
+    if let Some(v) = headers.get(SUBJECT_HEADER) {
+        match v.to_str().map(str::trim) {
+            Ok(id) if !id.is_empty() && id.len() <= 256 => ctx.subject = Some(psf_store::subject_ref(id)),
+            _ => {
+                let e = ApiError::refused(
+                    "IG-2.subject",
+                    format!("the `{SUBJECT_HEADER}` header must be 1 to 256 visible characters"),
+                );
+                return gw.refuse(&ctx, e, "blocked").await;
+            }
+        }
+    }
     let point = gw.compiled.apps.get(&owner.app).and_then(|p| gw.compiled.points.get(p)).cloned();
     let Some(point) = point else {
         let e = ApiError::new(

@@ -310,6 +310,58 @@ async fn an_incident_declared_on_one_gateway_refuses_calls_on_another_within_a_s
     Ok(())
 }
 
+#[tokio::test]
+async fn erasing_a_subject_leaves_nothing_readable_and_other_subjects_untouched() -> R {
+    let mut app = spawn(MockConfig::default()).await?;
+    let send = |subject: &'static str, route: &'static str, text: &'static str| {
+        let http = app.http.clone();
+        let url = format!("{}/chat/completions", app.url);
+        let key = key_for(if route == "prescreen" { "loans" } else { "chat" });
+        async move { http.post(url).bearer_auth(key).header("x-psf-subject", subject).json(&ask(route, text)).send().await }
+    };
+    let ann: Value = send("ann-123", "prescreen", "Applicant ann@example.org").await?.json().await?;
+    let bob: Value = send("bob-456", "prescreen", "Applicant bob@example.org").await?.json().await?;
+    let r = send("ann-123", "chat", "hello").await?;
+    app.audit(&header(&r, "x-request-id")).await?;
+    let before = app.store.subject_remaining("ann-123").await?;
+    assert_eq!((before.audit_records, before.reviews, before.held_values, before.keys), (2, 1, 1, 1), "{before:?}");
+    // The subject is kept as a hash only.
+    let record = app.audit(&header(&r, "x-request-id")).await?;
+    assert!(record.subject.as_deref().is_some_and(|s| s.starts_with("sub_") && !s.contains("ann")));
+
+    let r = app.admin_post("/v1/psf/admin/erasures", json!({"subject": "ann-123", "by": "dpo@example.com"})).await?;
+    assert_eq!(r.status(), 201);
+    let erased: Value = r.json().await?;
+    assert_eq!(erased["receipt"]["audit_records"], 2);
+    assert_eq!(erased["receipt"]["keys_destroyed"], 1);
+    assert_eq!(erased["remaining"], json!({"keys": 0, "held_values": 0, "audit_records": 0, "reviews": 0}));
+    assert!(app.store.subject_remaining("ann-123").await?.is_empty());
+    let url = ann["status_url"].as_str().unwrap_or_default();
+    let r = app.http.get(format!("{}{url}", app.base())).bearer_auth(key_for("loans")).send().await?;
+    assert_eq!(r.status(), 404, "the erased subject's held answer is gone");
+    assert_eq!(app.events("DG-3.erasure").await?.len(), 1);
+
+    // Bob is untouched: his answer is still delivered with his own value.
+    let path = format!("/v1/psf/admin/reviews/{}/decision", bob["id"].as_str().unwrap_or_default());
+    app.admin_post(&path, json!({"decision": "approve", "reviewer": "rita@example.com"})).await?;
+    let done = app.collect("loans", bob["status_url"].as_str().unwrap_or_default()).await?;
+    let content = done["completion"]["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+    assert!(content.contains("bob@example.org"), "{done}");
+    // A malformed subject header is refused.
+    let long = "x".repeat(300);
+    let r = app
+        .http
+        .post(format!("{}/chat/completions", app.url))
+        .bearer_auth(key_for("chat"))
+        .header("x-psf-subject", long)
+        .json(&user("hi"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 400);
+    app.shutdown().await?;
+    Ok(())
+}
+
 // Data residency (DG-5).
 
 const RESIDENCY: &str = r#"

@@ -48,6 +48,9 @@ pub struct AuditRecord {
     pub input_redacted: Value,
     /// The output delivered, with PII redacted.
     pub output_redacted: Option<String>,
+    /// The subject the request concerned, as its SHA-256 ([`crate::subject_ref`]), for erasure.
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 /// Which records to read, newest first.
@@ -69,8 +72,8 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(|e| StoreError::query("begin an audit write", e))?;
         for r in records {
             sqlx::query(
-                "INSERT INTO audit_log (request_id, ts_ms, app, key_id, decision_point, status, outcome, code, model, provider, stream, latency_ms, overhead_ms, prompt_tokens, completion_tokens, attempts, stages, input_redacted, output_redacted)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO audit_log (request_id, ts_ms, app, key_id, decision_point, status, outcome, code, model, provider, stream, latency_ms, overhead_ms, prompt_tokens, completion_tokens, attempts, stages, input_redacted, output_redacted, subject)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&r.request_id)
             .bind(r.ts_ms)
@@ -91,6 +94,7 @@ impl Store {
             .bind(r.stages.to_string())
             .bind(r.input_redacted.to_string())
             .bind(&r.output_redacted)
+            .bind(&r.subject)
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::query("write an audit record", e))?;
@@ -152,6 +156,7 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
         stages: json(row, "stages")?,
         input_redacted: json(row, "input_redacted")?,
         output_redacted: row.try_get("output_redacted").map_err(get)?,
+        subject: row.try_get("subject").map_err(get)?,
     })
 }
 
@@ -181,6 +186,7 @@ mod tests {
             stages: json!([{"stage": "IG-1.injection", "decision": "pass"}]),
             input_redacted: json!([{"role": "user", "content": "Mail [EMAIL]"}]),
             output_redacted: Some("ok".into()),
+            subject: None,
         }
     }
 

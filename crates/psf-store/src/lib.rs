@@ -18,6 +18,7 @@ mod keys;
 mod migrate;
 mod retention;
 mod reviews;
+mod subjects;
 mod summary;
 
 use std::str::FromStr;
@@ -32,6 +33,7 @@ pub use incidents::{Incident, NewIncident};
 pub use keys::{KeyRecord, NewKey, key_digest};
 pub use retention::Swept;
 pub use reviews::{Review, ReviewDecision};
+pub use subjects::{Erasure, Remaining, subject_ref};
 pub use summary::AuditSummary;
 
 /// A handle on the store. Cheap to clone; clones share the connection pool.

@@ -110,6 +110,33 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX events_ts ON events (ts_ms);
     "#,
     ),
+    (
+        5,
+        r#"
+    ALTER TABLE audit_log ADD COLUMN subject TEXT;
+    CREATE INDEX audit_log_subject ON audit_log (subject);
+    ALTER TABLE reviews ADD COLUMN subject TEXT;
+    CREATE TABLE data_keys (
+        key_id      TEXT PRIMARY KEY,
+        key         BLOB NOT NULL,
+        created_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE held_values (
+        review_id  TEXT PRIMARY KEY,
+        key_id     TEXT NOT NULL,
+        nonce      BLOB NOT NULL,
+        sealed     BLOB NOT NULL
+    );
+    CREATE INDEX held_values_key ON held_values (key_id);
+    CREATE TABLE erasures (
+        id            TEXT PRIMARY KEY,
+        subject       TEXT NOT NULL,
+        requested_by  TEXT NOT NULL,
+        erased_ms     INTEGER NOT NULL,
+        counts        TEXT NOT NULL
+    );
+    "#,
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

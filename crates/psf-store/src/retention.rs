@@ -41,6 +41,16 @@ impl Store {
                 .map_err(|e| StoreError::query("delete expired records", e))?;
             counts[i] = done.rows_affected();
         }
+        // Values sealed for reviews that are gone go with them, and the per-review keys.
+        for sql in [
+            "DELETE FROM held_values WHERE review_id NOT IN (SELECT id FROM reviews)",
+            "DELETE FROM data_keys WHERE key_id LIKE 'review:%' AND substr(key_id, 8) NOT IN (SELECT id FROM reviews)",
+        ] {
+            sqlx::query(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::query("delete orphaned held values", e))?;
+        }
         tx.commit().await.map_err(|e| StoreError::query("commit a retention sweep", e))?;
         Ok(Swept { audit_records: counts[0], events: counts[1], reviews: counts[2], reviews_anonymised: 0 })
     }
@@ -87,6 +97,12 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::query("anonymise a review", e))?;
+        // The caller's values behind its placeholders are personal data too.
+        sqlx::query("DELETE FROM held_values WHERE review_id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::query("delete a review's held values", e))?;
         Ok(())
     }
 }

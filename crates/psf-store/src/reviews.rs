@@ -55,6 +55,8 @@ pub struct Review {
     pub escalated_ms: Option<i64>,
     /// When the client collected the decision.
     pub delivered_ms: Option<i64>,
+    /// The subject the request concerned, as its SHA-256, for erasure.
+    pub subject: Option<String>,
 }
 
 impl Review {
@@ -82,6 +84,7 @@ impl Review {
             final_output: None,
             escalated_ms: None,
             delivered_ms: None,
+            subject: None,
         }
     }
 }
@@ -131,6 +134,7 @@ fn review_from(row: &SqliteRow) -> Result<Review, StoreError> {
         final_output: row.try_get("final_output").map_err(get)?,
         escalated_ms: row.try_get("escalated_ms").map_err(get)?,
         delivered_ms: row.try_get("delivered_ms").map_err(get)?,
+        subject: row.try_get("subject").map_err(get)?,
     })
 }
 
@@ -139,8 +143,8 @@ impl Store {
     pub async fn insert_review(&self, r: &Review) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO reviews (id, request_id, created_ms, deadline_ms, app, key_id, decision_point, reason, status,
-                                  input_redacted, output, findings, confidence, response)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  input_redacted, output, findings, confidence, response, subject)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.id)
         .bind(&r.request_id)
@@ -156,6 +160,7 @@ impl Store {
         .bind(r.findings.to_string())
         .bind(r.confidence)
         .bind(r.response.to_string())
+        .bind(&r.subject)
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::query("hold an answer for review", e))?;

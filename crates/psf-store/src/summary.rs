@@ -35,6 +35,8 @@ pub struct AuditSummary {
     pub multi_attempt: u64,
     /// The oldest record in the whole log (any window), for retention checks.
     pub oldest_ms: Option<i64>,
+    /// Records that name their subject (`x-psf-subject`), so erasure can find them.
+    pub with_subject: u64,
 }
 
 impl AuditSummary {
@@ -60,7 +62,8 @@ impl Store {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, COUNT(DISTINCT key_id) AS keys, MIN(ts_ms) AS first, MAX(ts_ms) AS last,
                     COUNT(DISTINCT ts_ms / 86400000) AS days,
-                    COALESCE(SUM(json_array_length(attempts) > 1), 0) AS multi
+                    COALESCE(SUM(json_array_length(attempts) > 1), 0) AS multi,
+                    COUNT(subject) AS subjects
              FROM audit_log WHERE ts_ms >= ?1 AND ts_ms < ?2",
         )
         .bind(since_ms)
@@ -78,6 +81,7 @@ impl Store {
             first_ms: get("first")?,
             last_ms: get("last")?,
             multi_attempt: count(get("multi")?.unwrap_or(0)),
+            with_subject: count(get("subjects")?.unwrap_or(0)),
             ..AuditSummary::default()
         };
         summary.oldest_ms = sqlx::query_scalar("SELECT MIN(ts_ms) FROM audit_log")
@@ -160,6 +164,7 @@ mod tests {
             stages,
             input_redacted: json!([]),
             output_redacted: None,
+            subject: None,
         }
     }
 
