@@ -83,7 +83,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Where audit records and keys are kept.
+        /// Where audit records, keys, reviews and incidents are kept: sqlite://PATH, or
+        /// postgres://USER@HOST:PORT/DB shared by every gateway of a cluster.
         #[arg(long, default_value = "sqlite://psf.db")]
         store: String,
     },
@@ -166,6 +167,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// Create or upgrade the store's schema (`psf serve` does it at start too).
+    Migrate {
+        /// sqlite://PATH or postgres://USER@HOST:PORT/DB.
+        #[arg(long, default_value = "sqlite://psf.db")]
+        store: String,
+    },
     /// Rehearse the kill switch against live gateways: time to disable and to recover, recorded.
     Drill(drill_cmd::DrillArgs),
     /// Decide each of the 40 competencies from the manifest and the gateway's records,
@@ -233,6 +240,7 @@ fn main() -> ExitCode {
         Command::Review { command, manifest, store } => oversight_cmd::review(command, &manifest, &store),
         Command::Incident { command, manifest, store } => oversight_cmd::incident(command, &manifest, &store),
         Command::Drill(args) => drill_cmd::run(&args),
+        Command::Migrate { store } => oversight_cmd::migrate(&store),
         Command::Erase { subject, by, store, format } => oversight_cmd::erase(&subject, &by, &store, format),
         Command::Retention { command, manifest, store } => oversight_cmd::retention(command, &manifest, &store),
     };

@@ -211,6 +211,25 @@ pub fn erase(subject: &str, by: &str, store: &str, format: OutputFormat) -> io::
     })
 }
 
+/// `psf migrate`: applies the store's migrations and says where it stands.
+pub fn migrate(store: &str) -> io::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let s = match Store::open(store).await {
+            Ok(s) => s,
+            Err(e) => return fail(&e.to_string()),
+        };
+        let version = s.schema_version().await;
+        s.close().await;
+        match version {
+            Ok(v) => {
+                writeln!(io::stdout().lock(), "{} store at schema {v}", s.backend_name())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => fail(&e.to_string()),
+        }
+    })
+}
+
 fn name_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))

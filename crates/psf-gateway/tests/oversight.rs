@@ -289,24 +289,47 @@ async fn incidents_disable_degrade_and_isolate_then_lift() -> R {
     Ok(())
 }
 
+/// The stores two gateways can share: a SQLite file, and PostgreSQL when
+/// `PSF_TEST_DATABASE_URL` is set (`.ci/run` sets it).
+async fn shared_stores() -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let mut urls = vec![fresh_store_url()?];
+    match std::env::var("PSF_TEST_DATABASE_URL") {
+        Ok(base) => urls.push(psf_store::postgres_schema_url(&base).await?),
+        Err(_) => eprintln!("skipping the PostgreSQL run: PSF_TEST_DATABASE_URL is not set"),
+    }
+    Ok(urls)
+}
+
 #[tokio::test]
 async fn an_incident_declared_on_one_gateway_refuses_calls_on_another_within_a_second() -> R {
-    let url = fresh_store_url()?;
-    let mut a = common::spawn(MANIFEST, MockConfig::default(), Some(url.clone())).await?;
-    let mut b = common::spawn(MANIFEST, MockConfig::default(), Some(url)).await?;
-    let hello = user("hello");
-    assert_eq!(b.chat("chat", hello.clone()).await?.status(), 200);
-    let declared = Instant::now();
-    let body = json!({"action": "disable", "scope": "all", "severity": "sev1", "reason": "drill", "declared_by": "o", "drill": true});
-    let r: Value = a.admin_post("/v1/psf/admin/incidents", body).await?.json().await?;
-    let took = until_status(&b, "chat", &hello, 503, Duration::from_secs(1)).await?;
-    assert!(declared.elapsed() < Duration::from_millis(1500), "{:?}", declared.elapsed());
-    eprintln!("time to disable on the other instance: {took:?}");
-    let path = format!("/v1/psf/admin/incidents/{}/resolve", r["id"].as_str().unwrap_or_default());
-    a.admin_post(&path, json!({"resolved_by": "o", "resolution": "drill over"})).await?;
-    until_status(&b, "chat", &hello, 200, Duration::from_secs(1)).await?;
-    a.shutdown().await?;
-    b.shutdown().await?;
+    for url in shared_stores().await? {
+        let mut a = common::spawn(MANIFEST, MockConfig::default(), Some(url.clone())).await?;
+        let mut b = common::spawn(MANIFEST, MockConfig::default(), Some(url.clone())).await?;
+        let hello = user("hello");
+        assert_eq!(b.chat("chat", hello.clone()).await?.status(), 200);
+        let declared = Instant::now();
+        let body = json!({"action": "disable", "scope": "all", "severity": "sev1", "reason": "drill", "declared_by": "o", "drill": true});
+        let r: Value = a.admin_post("/v1/psf/admin/incidents", body).await?.json().await?;
+        let took = until_status(&b, "chat", &hello, 503, Duration::from_secs(1)).await?;
+        assert!(declared.elapsed() < Duration::from_millis(1500), "{:?}", declared.elapsed());
+        eprintln!("{}: time to disable on the other instance: {took:?}", b.store.backend_name());
+        let path = format!("/v1/psf/admin/incidents/{}/resolve", r["id"].as_str().unwrap_or_default());
+        a.admin_post(&path, json!({"resolved_by": "o", "resolution": "drill over"})).await?;
+        until_status(&b, "chat", &hello, 200, Duration::from_secs(1)).await?;
+
+        // An answer held on one instance is decided, and collected on the other with the
+        // caller's values restored: the queue and the sealed values live in the store.
+        let held: Value = a.chat("loans", ask("prescreen", "Applicant jo.bloggs@example.org")).await?.json().await?;
+        let id = held["id"].as_str().unwrap_or_default();
+        let decision = json!({"decision": "approve", "reviewer": "rita@example.com"});
+        assert_eq!(b.admin_post(&format!("/v1/psf/admin/reviews/{id}/decision"), decision).await?.status(), 200);
+        let done = b.collect("loans", held["status_url"].as_str().unwrap_or_default()).await?;
+        assert_eq!(done["psf_values_restored"], true, "{done}");
+        let content = done["completion"]["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+        assert!(content.contains("jo.bloggs@example.org"), "{done}");
+        a.shutdown().await?;
+        b.shutdown().await?;
+    }
     Ok(())
 }
 

@@ -73,7 +73,7 @@ impl Store {
         for r in records {
             sqlx::query(
                 "INSERT INTO audit_log (request_id, ts_ms, app, key_id, decision_point, status, outcome, code, model, provider, stream, latency_ms, overhead_ms, prompt_tokens, completion_tokens, attempts, stages, input_redacted, output_redacted, subject)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
             )
             .bind(&r.request_id)
             .bind(r.ts_ms)
@@ -85,7 +85,7 @@ impl Store {
             .bind(&r.code)
             .bind(&r.model)
             .bind(&r.provider)
-            .bind(r.stream)
+            .bind(i64::from(r.stream))
             .bind(r.latency_ms)
             .bind(r.overhead_ms)
             .bind(r.prompt_tokens)
@@ -106,8 +106,8 @@ impl Store {
     pub async fn audit_records(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM audit_log
-             WHERE (?1 IS NULL OR decision_point = ?1) AND (?2 IS NULL OR ts_ms >= ?2) AND (?3 IS NULL OR request_id = ?3)
-             ORDER BY seq DESC LIMIT ?4",
+             WHERE (CAST($1 AS TEXT) IS NULL OR decision_point = $1) AND (CAST($2 AS BIGINT) IS NULL OR ts_ms >= $2) AND (CAST($3 AS TEXT) IS NULL OR request_id = $3)
+             ORDER BY seq DESC LIMIT $4",
         )
         .bind(&q.decision_point)
         .bind(q.since_ms)
@@ -128,12 +128,12 @@ impl Store {
     }
 }
 
-fn json(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<Value, StoreError> {
+fn json(row: &sqlx::any::AnyRow, column: &str) -> Result<Value, StoreError> {
     let text: String = row.try_get(column).map_err(|e| StoreError::query("read an audit column", e))?;
     serde_json::from_str(&text).map_err(|e| StoreError::other(format!("audit column `{column}` is not JSON: {e}")))
 }
 
-fn record(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
+fn record(row: &sqlx::any::AnyRow) -> Result<AuditRecord, StoreError> {
     let get = |e| StoreError::query("read an audit record", e);
     let status: i64 = row.try_get("status").map_err(get)?;
     Ok(AuditRecord {
@@ -147,7 +147,7 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
         code: row.try_get("code").map_err(get)?,
         model: row.try_get("model").map_err(get)?,
         provider: row.try_get("provider").map_err(get)?,
-        stream: row.try_get("stream").map_err(get)?,
+        stream: row.try_get::<i64, _>("stream").map_err(get)? != 0,
         latency_ms: row.try_get("latency_ms").map_err(get)?,
         overhead_ms: row.try_get("overhead_ms").map_err(get)?,
         prompt_tokens: row.try_get("prompt_tokens").map_err(get)?,
@@ -192,14 +192,15 @@ mod tests {
 
     #[tokio::test]
     async fn records_round_trip_and_filter() -> Result<(), StoreError> {
-        let store = Store::open("sqlite::memory:").await?;
-        store.insert_audit(&[sample("r1", "a"), sample("r2", "b"), sample("r3", "a")]).await?;
-        assert_eq!(store.audit_count().await?, 3);
-        let a = store.audit_records(&AuditQuery { decision_point: Some("a".into()), ..Default::default() }).await?;
-        assert_eq!(a.iter().map(|r| r.request_id.as_str()).collect::<Vec<_>>(), ["r3", "r1"]);
-        assert_eq!(a[1], sample("r1", "a"));
-        let one = store.audit_records(&AuditQuery { request_id: Some("r2".into()), ..Default::default() }).await?;
-        assert_eq!(one.len(), 1);
+        for store in crate::testing::stores().await {
+            store.insert_audit(&[sample("r1", "a"), sample("r2", "b"), sample("r3", "a")]).await?;
+            assert_eq!(store.audit_count().await?, 3);
+            let a = store.audit_records(&AuditQuery { decision_point: Some("a".into()), ..Default::default() }).await?;
+            assert_eq!(a.iter().map(|r| r.request_id.as_str()).collect::<Vec<_>>(), ["r3", "r1"]);
+            assert_eq!(a[1], sample("r1", "a"));
+            let one = store.audit_records(&AuditQuery { request_id: Some("r2".into()), ..Default::default() }).await?;
+            assert_eq!(one.len(), 1);
+        }
         Ok(())
     }
 
@@ -220,7 +221,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_urls_say_what_to_write() {
-        let err = Store::open("postgres://x").await.err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Store::open("mysql://x").await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("sqlite://PATH"), "{err}");
     }
 }

@@ -12,7 +12,7 @@ impl StoreError {
     pub(crate) fn url(url: &str) -> StoreError {
         StoreError {
             message: format!(
-                "`{url}` is not a store URL psf can open; use sqlite://PATH (a file, created if missing) or sqlite::memory:"
+                "`{url}` is not a store URL psf can open; use sqlite://PATH (a file, created if missing), sqlite::memory: or postgres://USER@HOST:PORT/DB"
             ),
         }
     }

@@ -33,7 +33,7 @@ impl Store {
     /// Records an event.
     pub async fn insert_event(&self, e: &Event) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO events (ts_ms, kind, severity, app, key_id, summary, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (ts_ms, kind, severity, app, key_id, summary, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(e.ts_ms)
         .bind(&e.kind)
@@ -51,7 +51,7 @@ impl Store {
     /// Events at or after `since_ms`, of `kind` if given, oldest first, at most `limit`.
     pub async fn events(&self, kind: Option<&str>, since_ms: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM events WHERE (?1 IS NULL OR kind = ?1) AND ts_ms >= ?2 ORDER BY ts_ms, seq LIMIT ?3",
+            "SELECT * FROM events WHERE (CAST($1 AS TEXT) IS NULL OR kind = $1) AND ts_ms >= $2 ORDER BY ts_ms, seq LIMIT $3",
         )
         .bind(kind)
         .bind(since_ms)
@@ -81,7 +81,7 @@ impl Store {
 impl Store {
     /// How many events of each kind fall in `[since_ms, until_ms)`, counted in the database.
     pub async fn event_counts(&self, since_ms: i64, until_ms: i64) -> Result<BTreeMap<String, u64>, StoreError> {
-        let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM events WHERE ts_ms >= ?1 AND ts_ms < ?2 GROUP BY kind")
+        let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY kind")
             .bind(since_ms)
             .bind(until_ms)
             .fetch_all(&self.pool)
@@ -103,24 +103,25 @@ mod tests {
 
     #[tokio::test]
     async fn events_round_trip_and_filter() {
-        let store = Store::open("sqlite::memory:").await.unwrap();
-        let event = |ts_ms, kind: &str| Event {
-            ts_ms,
-            kind: kind.into(),
-            severity: "warning".into(),
-            app: Some("a".into()),
-            key_id: Some("k1".into()),
-            summary: "s".into(),
-            detail: serde_json::json!({"count": 20}),
-        };
-        store.insert_event(&event(10, "IG-4.abuse")).await.unwrap();
-        store.insert_event(&event(20, "OB-3.anomaly")).await.unwrap();
-        store.insert_event(&event(30, "IG-4.abuse")).await.unwrap();
-        let abuse = store.events(Some("IG-4.abuse"), 0, 10).await.unwrap();
-        assert_eq!(abuse, vec![event(10, "IG-4.abuse"), event(30, "IG-4.abuse")]);
-        assert_eq!(store.events(None, 15, 10).await.unwrap().len(), 2);
-        assert_eq!(store.events(None, 0, 1).await.unwrap(), vec![event(10, "IG-4.abuse")]);
-        let counts = store.event_counts(0, 30).await.unwrap();
-        assert_eq!(counts, BTreeMap::from([("IG-4.abuse".to_string(), 1), ("OB-3.anomaly".to_string(), 1)]));
+        for store in crate::testing::stores().await {
+            let event = |ts_ms, kind: &str| Event {
+                ts_ms,
+                kind: kind.into(),
+                severity: "warning".into(),
+                app: Some("a".into()),
+                key_id: Some("k1".into()),
+                summary: "s".into(),
+                detail: serde_json::json!({"count": 20}),
+            };
+            store.insert_event(&event(10, "IG-4.abuse")).await.unwrap();
+            store.insert_event(&event(20, "OB-3.anomaly")).await.unwrap();
+            store.insert_event(&event(30, "IG-4.abuse")).await.unwrap();
+            let abuse = store.events(Some("IG-4.abuse"), 0, 10).await.unwrap();
+            assert_eq!(abuse, vec![event(10, "IG-4.abuse"), event(30, "IG-4.abuse")]);
+            assert_eq!(store.events(None, 15, 10).await.unwrap().len(), 2);
+            assert_eq!(store.events(None, 0, 1).await.unwrap(), vec![event(10, "IG-4.abuse")]);
+            let counts = store.event_counts(0, 30).await.unwrap();
+            assert_eq!(counts, BTreeMap::from([("IG-4.abuse".to_string(), 1), ("OB-3.anomaly".to_string(), 1)]));
+        }
     }
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::{Store, StoreError, json_column, new_id};
 
@@ -55,7 +55,7 @@ pub struct Incident {
     pub review: Option<Value>,
 }
 
-fn incident_from(row: &SqliteRow) -> Result<Incident, StoreError> {
+fn incident_from(row: &AnyRow) -> Result<Incident, StoreError> {
     let get = |e| StoreError::query("read an incident column", e);
     let drill: i64 = row.try_get("drill").map_err(get)?;
     let review: Option<String> = row.try_get("review").map_err(get)?;
@@ -84,7 +84,7 @@ impl Store {
         let id = new_id("inc")?;
         sqlx::query(
             "INSERT INTO incidents (id, declared_ms, declared_by, action, scope, severity, reason, drill)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(at_ms)
@@ -102,7 +102,7 @@ impl Store {
 
     /// One incident, if it exists.
     pub async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
-        let row = sqlx::query("SELECT * FROM incidents WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -130,7 +130,7 @@ impl Store {
         at_ms: i64,
     ) -> Result<Incident, StoreError> {
         let done = sqlx::query(
-            "UPDATE incidents SET resolved_ms = ?, resolved_by = ?, resolution = ? WHERE id = ? AND resolved_ms IS NULL",
+            "UPDATE incidents SET resolved_ms = $1, resolved_by = $2, resolution = $3 WHERE id = $4 AND resolved_ms IS NULL",
         )
         .bind(at_ms)
         .bind(by)
@@ -149,7 +149,7 @@ impl Store {
 
     /// Keeps the post-incident review of an incident (replacing an earlier draft).
     pub async fn set_incident_review(&self, id: &str, review: &Value) -> Result<Incident, StoreError> {
-        let done = sqlx::query("UPDATE incidents SET review = ? WHERE id = ?")
+        let done = sqlx::query("UPDATE incidents SET review = $1 WHERE id = $2")
             .bind(review.to_string())
             .bind(id)
             .execute(&self.pool)
@@ -168,27 +168,28 @@ mod tests {
 
     #[tokio::test]
     async fn an_incident_is_in_force_until_resolved_and_keeps_its_review() {
-        let store = Store::open("sqlite::memory:").await.unwrap();
-        let new = NewIncident {
-            declared_by: "olive@example.com".into(),
-            action: "disable".into(),
-            scope: "point:prescreen".into(),
-            severity: "sev2".into(),
-            reason: "wrong declines".into(),
-            drill: false,
-        };
-        let i = store.declare_incident(&new, 1_000).await.unwrap();
-        assert!(i.id.starts_with("inc_"));
-        assert_eq!(store.incidents(true).await.unwrap(), vec![i.clone()]);
-        let r = store.resolve_incident(&i.id, "olive@example.com", "model pinned back", 2_000).await.unwrap();
-        assert_eq!(r.resolved_ms, Some(2_000));
-        assert!(store.incidents(true).await.unwrap().is_empty());
-        assert_eq!(store.incidents(false).await.unwrap().len(), 1);
-        let again = store.resolve_incident(&i.id, "x", "y", 3_000).await;
-        assert!(again.is_err_and(|e| e.to_string().contains("already resolved")));
-        let review = serde_json::json!({"root_cause": "unpinned model"});
-        let r = store.set_incident_review(&i.id, &review).await.unwrap();
-        assert_eq!(r.review, Some(review));
-        assert!(store.set_incident_review("inc_missing", &serde_json::json!({})).await.is_err());
+        for store in crate::testing::stores().await {
+            let new = NewIncident {
+                declared_by: "olive@example.com".into(),
+                action: "disable".into(),
+                scope: "point:prescreen".into(),
+                severity: "sev2".into(),
+                reason: "wrong declines".into(),
+                drill: false,
+            };
+            let i = store.declare_incident(&new, 1_000).await.unwrap();
+            assert!(i.id.starts_with("inc_"));
+            assert_eq!(store.incidents(true).await.unwrap(), vec![i.clone()]);
+            let r = store.resolve_incident(&i.id, "olive@example.com", "model pinned back", 2_000).await.unwrap();
+            assert_eq!(r.resolved_ms, Some(2_000));
+            assert!(store.incidents(true).await.unwrap().is_empty());
+            assert_eq!(store.incidents(false).await.unwrap().len(), 1);
+            let again = store.resolve_incident(&i.id, "x", "y", 3_000).await;
+            assert!(again.is_err_and(|e| e.to_string().contains("already resolved")));
+            let review = serde_json::json!({"root_cause": "unpinned model"});
+            let r = store.set_incident_review(&i.id, &review).await.unwrap();
+            assert_eq!(r.review, Some(review));
+            assert!(store.set_incident_review("inc_missing", &serde_json::json!({})).await.is_err());
+        }
     }
 }

@@ -69,7 +69,7 @@ impl Store {
             created_ms: now_ms(),
             revoked_ms: None,
         };
-        sqlx::query("INSERT INTO api_keys (id, app, sha256, label, created_ms) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO api_keys (id, app, sha256, label, created_ms) VALUES ($1, $2, $3, $4, $5)")
             .bind(&record.id)
             .bind(&record.app)
             .bind(&record.sha256)
@@ -105,7 +105,7 @@ impl Store {
 
     /// Revokes the key `id`. Returns false when there is no such key (or it was already revoked).
     pub async fn revoke_key(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
+        let done = sqlx::query("UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)
@@ -118,7 +118,7 @@ impl Store {
     /// reload its keys only when they changed.
     pub async fn keys_version(&self) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(MAX(created_ms), 0) + COALESCE(SUM(revoked_ms), 0) AS v FROM api_keys",
+            "SELECT COUNT(*) AS n, CAST(COALESCE(MAX(created_ms), 0) + COALESCE(SUM(revoked_ms), 0) AS BIGINT) AS v FROM api_keys",
         )
         .fetch_one(&self.pool)
         .await
@@ -135,21 +135,22 @@ mod tests {
 
     #[tokio::test]
     async fn create_list_revoke() -> Result<(), StoreError> {
-        let store = Store::open("sqlite::memory:").await?;
-        let v0 = store.keys_version().await?;
-        let key = store.create_key("chat", Some("widget")).await?;
-        assert!(key.secret.starts_with("psf_"));
-        assert_eq!(key.record.sha256, key_digest(&key.secret));
-        let v1 = store.keys_version().await?;
-        assert_ne!(v0, v1);
-        assert!(store.revoke_key(&key.record.id).await?);
-        assert!(!store.revoke_key(&key.record.id).await?, "a second revoke changes nothing");
-        assert_ne!(v1, store.keys_version().await?);
-        let keys = store.keys().await?;
-        assert_eq!(keys.len(), 1);
-        assert!(keys[0].revoked_ms.is_some());
-        // The secret is nowhere in what the store returns.
-        assert!(!format!("{keys:?}").contains(&key.secret));
+        for store in crate::testing::stores().await {
+            let v0 = store.keys_version().await?;
+            let key = store.create_key("chat", Some("widget")).await?;
+            assert!(key.secret.starts_with("psf_"));
+            assert_eq!(key.record.sha256, key_digest(&key.secret));
+            let v1 = store.keys_version().await?;
+            assert_ne!(v0, v1);
+            assert!(store.revoke_key(&key.record.id).await?);
+            assert!(!store.revoke_key(&key.record.id).await?, "a second revoke changes nothing");
+            assert_ne!(v1, store.keys_version().await?);
+            let keys = store.keys().await?;
+            assert_eq!(keys.len(), 1);
+            assert!(keys[0].revoked_ms.is_some());
+            // The secret is nowhere in what the store returns.
+            assert!(!format!("{keys:?}").contains(&key.secret));
+        }
         Ok(())
     }
 }

@@ -26,10 +26,10 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(|e| StoreError::query("begin a retention sweep", e))?;
         let mut counts = [0u64; 3];
         for (i, sql) in [
-            "DELETE FROM audit_log WHERE ts_ms < ?",
-            "DELETE FROM events WHERE ts_ms < ?",
+            "DELETE FROM audit_log WHERE ts_ms < $1",
+            "DELETE FROM events WHERE ts_ms < $1",
             // A pending review is never deleted: its answer still waits for a person.
-            "DELETE FROM reviews WHERE created_ms < ? AND status <> 'pending'",
+            "DELETE FROM reviews WHERE created_ms < $1 AND status <> 'pending'",
         ]
         .into_iter()
         .enumerate()
@@ -63,7 +63,7 @@ impl Store {
     ) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, output, final_output FROM reviews
-             WHERE created_ms < ? AND status <> 'pending' AND anonymised_ms IS NULL",
+             WHERE created_ms < $1 AND status <> 'pending' AND anonymised_ms IS NULL",
         )
         .bind(before_ms)
         .fetch_all(&self.pool)
@@ -89,7 +89,7 @@ impl Store {
         final_output: Option<&str>,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE reviews SET output = ?, final_output = ?, anonymised_ms = ? WHERE id = ?")
+        sqlx::query("UPDATE reviews SET output = $1, final_output = $2, anonymised_ms = $3 WHERE id = $4")
             .bind(output)
             .bind(final_output)
             .bind(at_ms)
@@ -98,7 +98,7 @@ impl Store {
             .await
             .map_err(|e| StoreError::query("anonymise a review", e))?;
         // The caller's values behind its placeholders are personal data too.
-        sqlx::query("DELETE FROM held_values WHERE review_id = ?")
+        sqlx::query("DELETE FROM held_values WHERE review_id = $1")
             .bind(id)
             .execute(&self.pool)
             .await

@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::{Store, StoreError, json_column};
 
@@ -111,7 +111,7 @@ impl ReviewDecision {
     }
 }
 
-fn review_from(row: &SqliteRow) -> Result<Review, StoreError> {
+fn review_from(row: &AnyRow) -> Result<Review, StoreError> {
     let get = |e| StoreError::query("read a review column", e);
     Ok(Review {
         id: row.try_get("id").map_err(get)?,
@@ -144,7 +144,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO reviews (id, request_id, created_ms, deadline_ms, app, key_id, decision_point, reason, status,
                                   input_redacted, output, findings, confidence, response, subject)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&r.id)
         .bind(&r.request_id)
@@ -169,7 +169,7 @@ impl Store {
 
     /// One review, if it exists.
     pub async fn review(&self, id: &str) -> Result<Option<Review>, StoreError> {
-        let row = sqlx::query("SELECT * FROM reviews WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM reviews WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -179,13 +179,14 @@ impl Store {
 
     /// Reviews with `status` (all if `None`), oldest first, at most `limit`.
     pub async fn reviews(&self, status: Option<&str>, limit: u32) -> Result<Vec<Review>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM reviews WHERE (?1 IS NULL OR status = ?1) ORDER BY created_ms, id LIMIT ?2")
-                .bind(status)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| StoreError::query("list reviews", e))?;
+        let rows = sqlx::query(
+            "SELECT * FROM reviews WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) ORDER BY created_ms, id LIMIT $2",
+        )
+        .bind(status)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| StoreError::query("list reviews", e))?;
         rows.iter().map(review_from).collect()
     }
 
@@ -208,8 +209,8 @@ impl Store {
             ReviewDecision::Reject => None,
         };
         let done = sqlx::query(
-            "UPDATE reviews SET status = ?, reviewer = ?, decided_ms = ?, note = ?, final_output = ?
-             WHERE id = ? AND status = 'pending'",
+            "UPDATE reviews SET status = $1, reviewer = $2, decided_ms = $3, note = $4, final_output = $5
+             WHERE id = $6 AND status = 'pending'",
         )
         .bind(decision.status())
         .bind(reviewer)
@@ -232,7 +233,7 @@ impl Store {
 
     /// Marks a decided review as collected by its client; false if it already was.
     pub async fn mark_review_delivered(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE reviews SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL")
+        let done = sqlx::query("UPDATE reviews SET delivered_ms = $1 WHERE id = $2 AND delivered_ms IS NULL")
             .bind(at_ms)
             .bind(id)
             .execute(&self.pool)
@@ -244,8 +245,8 @@ impl Store {
     /// Marks pending reviews past their deadline as escalated; returns the ones newly so.
     pub async fn escalate_overdue_reviews(&self, now_ms: i64) -> Result<Vec<Review>, StoreError> {
         let rows = sqlx::query(
-            "UPDATE reviews SET escalated_ms = ?1
-             WHERE status = 'pending' AND escalated_ms IS NULL AND deadline_ms IS NOT NULL AND deadline_ms < ?1
+            "UPDATE reviews SET escalated_ms = $1
+             WHERE status = 'pending' AND escalated_ms IS NULL AND deadline_ms IS NOT NULL AND deadline_ms < $1
              RETURNING *",
         )
         .bind(now_ms)
@@ -283,34 +284,37 @@ mod tests {
 
     #[tokio::test]
     async fn a_review_is_decided_once_and_delivered_once() {
-        let store = Store::open("sqlite::memory:").await.unwrap();
-        store.insert_review(&held("rev_a", None)).await.unwrap();
-        store.insert_review(&held("rev_b", None)).await.unwrap();
-        assert_eq!(store.pending_reviews().await.unwrap(), 2);
-        let edit = ReviewDecision::Edit("refer, with reasons".into());
-        let r = store.decide_review("rev_a", &edit, "rita@example.com", Some("tone"), 2_000).await.unwrap();
-        assert_eq!(r.status, "edited");
-        assert_eq!(r.final_output.as_deref(), Some("refer, with reasons"));
-        assert_eq!(r.reviewer.as_deref(), Some("rita@example.com"));
-        let again = store.decide_review("rev_a", &ReviewDecision::Reject, "sam@example.com", None, 3_000).await;
-        assert!(again.is_err_and(|e| e.to_string().contains("already decided (edited by rita@example.com)")));
-        let r = store.decide_review("rev_b", &ReviewDecision::Reject, "sam@example.com", None, 3_000).await.unwrap();
-        assert_eq!(r.final_output, None, "a rejected answer keeps no deliverable text");
-        assert!(store.mark_review_delivered("rev_a", 4_000).await.unwrap());
-        assert!(!store.mark_review_delivered("rev_a", 5_000).await.unwrap());
-        assert_eq!(store.reviews(Some("pending"), 10).await.unwrap(), vec![]);
-        assert!(store.decide_review("rev_x", &ReviewDecision::Approve, "r", None, 1).await.is_err());
+        for store in crate::testing::stores().await {
+            store.insert_review(&held("rev_a", None)).await.unwrap();
+            store.insert_review(&held("rev_b", None)).await.unwrap();
+            assert_eq!(store.pending_reviews().await.unwrap(), 2);
+            let edit = ReviewDecision::Edit("refer, with reasons".into());
+            let r = store.decide_review("rev_a", &edit, "rita@example.com", Some("tone"), 2_000).await.unwrap();
+            assert_eq!(r.status, "edited");
+            assert_eq!(r.final_output.as_deref(), Some("refer, with reasons"));
+            assert_eq!(r.reviewer.as_deref(), Some("rita@example.com"));
+            let again = store.decide_review("rev_a", &ReviewDecision::Reject, "sam@example.com", None, 3_000).await;
+            assert!(again.is_err_and(|e| e.to_string().contains("already decided (edited by rita@example.com)")));
+            let r =
+                store.decide_review("rev_b", &ReviewDecision::Reject, "sam@example.com", None, 3_000).await.unwrap();
+            assert_eq!(r.final_output, None, "a rejected answer keeps no deliverable text");
+            assert!(store.mark_review_delivered("rev_a", 4_000).await.unwrap());
+            assert!(!store.mark_review_delivered("rev_a", 5_000).await.unwrap());
+            assert_eq!(store.reviews(Some("pending"), 10).await.unwrap(), vec![]);
+            assert!(store.decide_review("rev_x", &ReviewDecision::Approve, "r", None, 1).await.is_err());
+        }
     }
 
     #[tokio::test]
     async fn overdue_reviews_escalate_once() {
-        let store = Store::open("sqlite::memory:").await.unwrap();
-        store.insert_review(&held("rev_a", Some(5_000))).await.unwrap();
-        store.insert_review(&held("rev_b", Some(50_000))).await.unwrap();
-        store.insert_review(&held("rev_c", None)).await.unwrap();
-        let first = store.escalate_overdue_reviews(6_000).await.unwrap();
-        assert_eq!(first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["rev_a"]);
-        assert_eq!(first[0].escalated_ms, Some(6_000));
-        assert!(store.escalate_overdue_reviews(7_000).await.unwrap().is_empty());
+        for store in crate::testing::stores().await {
+            store.insert_review(&held("rev_a", Some(5_000))).await.unwrap();
+            store.insert_review(&held("rev_b", Some(50_000))).await.unwrap();
+            store.insert_review(&held("rev_c", None)).await.unwrap();
+            let first = store.escalate_overdue_reviews(6_000).await.unwrap();
+            assert_eq!(first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["rev_a"]);
+            assert_eq!(first[0].escalated_ms, Some(6_000));
+            assert!(store.escalate_overdue_reviews(7_000).await.unwrap().is_empty());
+        }
     }
 }

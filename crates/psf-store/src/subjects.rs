@@ -77,14 +77,16 @@ impl Store {
     /// The data key of `key_id`, created on first use.
     async fn data_key(&self, key_id: &str) -> Result<Vec<u8>, StoreError> {
         let fresh = random::<32>()?;
-        sqlx::query("INSERT INTO data_keys (key_id, key, created_ms) VALUES (?, ?, ?) ON CONFLICT (key_id) DO NOTHING")
-            .bind(key_id)
-            .bind(fresh.as_slice())
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::query("create a data key", e))?;
-        sqlx::query_scalar("SELECT key FROM data_keys WHERE key_id = ?")
+        sqlx::query(
+            "INSERT INTO data_keys (key_id, key, created_ms) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(fresh.as_slice())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::query("create a data key", e))?;
+        sqlx::query_scalar("SELECT key FROM data_keys WHERE key_id = $1")
             .bind(key_id)
             .fetch_one(&self.pool)
             .await
@@ -107,7 +109,10 @@ impl Store {
         // another review and opened there.
         key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(review_id.as_bytes()), &mut sealed)
             .map_err(|_| StoreError::other("could not seal held values"))?;
-        sqlx::query("INSERT OR REPLACE INTO held_values (review_id, key_id, nonce, sealed) VALUES (?, ?, ?, ?)")
+        sqlx::query(
+            "INSERT INTO held_values (review_id, key_id, nonce, sealed) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (review_id) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce, sealed = excluded.sealed",
+        )
             .bind(review_id)
             .bind(&key_id)
             .bind(nonce.as_slice())
@@ -122,7 +127,7 @@ impl Store {
     /// longer be read (the subject was erased).
     pub async fn open_held_values(&self, review_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let row = sqlx::query(
-            "SELECT h.nonce, h.sealed, k.key FROM held_values h JOIN data_keys k ON k.key_id = h.key_id WHERE h.review_id = ?",
+            "SELECT h.nonce, h.sealed, k.key FROM held_values h JOIN data_keys k ON k.key_id = h.key_id WHERE h.review_id = $1",
         )
         .bind(review_id)
         .fetch_optional(&self.pool)
@@ -148,10 +153,10 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(|e| StoreError::query("begin an erasure", e))?;
         let mut n = [0u64; 4];
         for (i, sql) in [
-            "DELETE FROM data_keys WHERE key_id = ?",
-            "DELETE FROM held_values WHERE key_id = ?",
-            "DELETE FROM audit_log WHERE subject = ?",
-            "DELETE FROM reviews WHERE subject = ?",
+            "DELETE FROM data_keys WHERE key_id = $1",
+            "DELETE FROM held_values WHERE key_id = $1",
+            "DELETE FROM audit_log WHERE subject = $1",
+            "DELETE FROM reviews WHERE subject = $1",
         ]
         .into_iter()
         .enumerate()
@@ -174,7 +179,7 @@ impl Store {
             reviews: n[3],
         };
         let counts = json!({"keys_destroyed": n[0], "held_values": n[1], "audit_records": n[2], "reviews": n[3]});
-        sqlx::query("INSERT INTO erasures (id, subject, requested_by, erased_ms, counts) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO erasures (id, subject, requested_by, erased_ms, counts) VALUES ($1, $2, $3, $4, $5)")
             .bind(&erasure.id)
             .bind(&erasure.subject)
             .bind(&erasure.requested_by)
@@ -192,10 +197,10 @@ impl Store {
         let sref = subject_ref(subject);
         let mut n = [0u64; 4];
         for (i, sql) in [
-            "SELECT COUNT(*) FROM data_keys WHERE key_id = ?",
-            "SELECT COUNT(*) FROM held_values WHERE key_id = ?",
-            "SELECT COUNT(*) FROM audit_log WHERE subject = ?",
-            "SELECT COUNT(*) FROM reviews WHERE subject = ?",
+            "SELECT COUNT(*) FROM data_keys WHERE key_id = $1",
+            "SELECT COUNT(*) FROM held_values WHERE key_id = $1",
+            "SELECT COUNT(*) FROM audit_log WHERE subject = $1",
+            "SELECT COUNT(*) FROM reviews WHERE subject = $1",
         ]
         .into_iter()
         .enumerate()
@@ -217,35 +222,42 @@ mod tests {
 
     #[tokio::test]
     async fn sealed_values_open_until_their_subject_is_erased_and_others_are_untouched() {
-        let store = Store::open("sqlite::memory:").await.unwrap();
-        let (ann, bob) = (subject_ref("ann@example.org"), subject_ref("bob@example.org"));
-        store.seal_held_values("rev_a", Some(&ann), b"[EMAIL_1]=ann@example.org").await.unwrap();
-        store.seal_held_values("rev_b", Some(&bob), b"[EMAIL_1]=bob@example.org").await.unwrap();
-        store.seal_held_values("rev_c", None, b"no subject").await.unwrap();
-        assert_eq!(store.open_held_values("rev_a").await.unwrap().as_deref(), Some(&b"[EMAIL_1]=ann@example.org"[..]));
-        // The sealed bytes hold no value in clear.
-        let raw: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM held_values WHERE review_id = 'rev_a'")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert!(!raw.windows(3).any(|w| w == b"ann"));
-        // Moved to another review, a sealed blob does not open.
-        sqlx::query("UPDATE held_values SET review_id = 'rev_x' WHERE review_id = 'rev_a'")
-            .execute(&store.pool)
-            .await
-            .unwrap();
-        assert!(store.open_held_values("rev_x").await.is_err());
-        sqlx::query("UPDATE held_values SET review_id = 'rev_a' WHERE review_id = 'rev_x'")
-            .execute(&store.pool)
-            .await
-            .unwrap();
+        for store in crate::testing::stores().await {
+            let (ann, bob) = (subject_ref("ann@example.org"), subject_ref("bob@example.org"));
+            store.seal_held_values("rev_a", Some(&ann), b"[EMAIL_1]=ann@example.org").await.unwrap();
+            store.seal_held_values("rev_b", Some(&bob), b"[EMAIL_1]=bob@example.org").await.unwrap();
+            store.seal_held_values("rev_c", None, b"no subject").await.unwrap();
+            assert_eq!(
+                store.open_held_values("rev_a").await.unwrap().as_deref(),
+                Some(&b"[EMAIL_1]=ann@example.org"[..])
+            );
+            // The sealed bytes hold no value in clear.
+            let raw: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM held_values WHERE review_id = 'rev_a'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert!(!raw.windows(3).any(|w| w == b"ann"));
+            // Moved to another review, a sealed blob does not open.
+            sqlx::query("UPDATE held_values SET review_id = 'rev_x' WHERE review_id = 'rev_a'")
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            assert!(store.open_held_values("rev_x").await.is_err());
+            sqlx::query("UPDATE held_values SET review_id = 'rev_a' WHERE review_id = 'rev_x'")
+                .execute(&store.pool)
+                .await
+                .unwrap();
 
-        let receipt = store.erase_subject("ann@example.org", "dpo@example.com").await.unwrap();
-        assert_eq!((receipt.keys_destroyed, receipt.held_values), (1, 1));
-        assert!(receipt.subject.starts_with("sub_") && !receipt.subject.contains("ann"));
-        assert!(store.subject_remaining("ann@example.org").await.unwrap().is_empty());
-        assert_eq!(store.open_held_values("rev_a").await.unwrap(), None);
-        assert_eq!(store.open_held_values("rev_b").await.unwrap().as_deref(), Some(&b"[EMAIL_1]=bob@example.org"[..]));
-        assert_eq!(store.open_held_values("rev_c").await.unwrap().as_deref(), Some(&b"no subject"[..]));
+            let receipt = store.erase_subject("ann@example.org", "dpo@example.com").await.unwrap();
+            assert_eq!((receipt.keys_destroyed, receipt.held_values), (1, 1));
+            assert!(receipt.subject.starts_with("sub_") && !receipt.subject.contains("ann"));
+            assert!(store.subject_remaining("ann@example.org").await.unwrap().is_empty());
+            assert_eq!(store.open_held_values("rev_a").await.unwrap(), None);
+            assert_eq!(
+                store.open_held_values("rev_b").await.unwrap().as_deref(),
+                Some(&b"[EMAIL_1]=bob@example.org"[..])
+            );
+            assert_eq!(store.open_held_values("rev_c").await.unwrap().as_deref(), Some(&b"no subject"[..]));
+        }
     }
 }

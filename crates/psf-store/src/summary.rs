@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// Counts over the audit records in `[since_ms, until_ms)`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -59,18 +59,24 @@ impl Store {
     /// Summarises the audit log over `[since_ms, until_ms)`.
     pub async fn audit_summary(&self, since_ms: i64, until_ms: i64) -> Result<AuditSummary, StoreError> {
         let q = |what: &'static str| move |e| StoreError::query(what, e);
-        let row = sqlx::query(
+        // The JSON functions are the one place the two databases differ.
+        let attempts = match self.backend {
+            Backend::Sqlite => "json_array_length(attempts)",
+            Backend::Postgres => "jsonb_array_length(attempts::jsonb)",
+        };
+        let sql = format!(
             "SELECT COUNT(*) AS n, COUNT(DISTINCT key_id) AS keys, MIN(ts_ms) AS first, MAX(ts_ms) AS last,
                     COUNT(DISTINCT ts_ms / 86400000) AS days,
-                    COALESCE(SUM(json_array_length(attempts) > 1), 0) AS multi,
+                    CAST(COALESCE(SUM(CASE WHEN {attempts} > 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS multi,
                     COUNT(subject) AS subjects
-             FROM audit_log WHERE ts_ms >= ?1 AND ts_ms < ?2",
-        )
-        .bind(since_ms)
-        .bind(until_ms)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(q("summarise the audit log"))?;
+             FROM audit_log WHERE ts_ms >= $1 AND ts_ms < $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(since_ms)
+            .bind(until_ms)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("summarise the audit log"))?;
         let get = |name: &str| row.try_get::<Option<i64>, _>(name).map_err(q("read an audit summary"));
         let mut summary = AuditSummary {
             since_ms,
@@ -92,7 +98,7 @@ impl Store {
         {
             // The column name comes from the list above, never from input.
             let sql = format!(
-                "SELECT {column} AS k, COUNT(*) AS n FROM audit_log WHERE ts_ms >= ?1 AND ts_ms < ?2 AND {column} IS NOT NULL GROUP BY {column}"
+                "SELECT {column} AS k, COUNT(*) AS n FROM audit_log WHERE ts_ms >= $1 AND ts_ms < $2 AND {column} IS NOT NULL GROUP BY {column}"
             );
             for row in sqlx::query(&sql)
                 .bind(since_ms)
@@ -106,17 +112,26 @@ impl Store {
                 map.insert(key, count(n));
             }
         }
-        let rows = sqlx::query(
-            "SELECT json_extract(s.value, '$.code') AS stage_code, json_extract(s.value, '$.decision') AS stage_decision, COUNT(*) AS n
-             FROM audit_log, json_each(audit_log.stages) AS s
-             WHERE audit_log.ts_ms >= ?1 AND audit_log.ts_ms < ?2
-             GROUP BY stage_code, stage_decision",
-        )
-        .bind(since_ms)
-        .bind(until_ms)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("count stage decisions"))?;
+        let stages = match self.backend {
+            Backend::Sqlite => {
+                "SELECT json_extract(s.value, '$.code') AS stage_code, json_extract(s.value, '$.decision') AS stage_decision, COUNT(*) AS n
+                 FROM audit_log, json_each(audit_log.stages) AS s
+                 WHERE audit_log.ts_ms >= $1 AND audit_log.ts_ms < $2
+                 GROUP BY stage_code, stage_decision"
+            }
+            Backend::Postgres => {
+                "SELECT s.value->>'code' AS stage_code, s.value->>'decision' AS stage_decision, COUNT(*) AS n
+                 FROM audit_log, jsonb_array_elements(audit_log.stages::jsonb) AS s(value)
+                 WHERE audit_log.ts_ms >= $1 AND audit_log.ts_ms < $2
+                 GROUP BY stage_code, stage_decision"
+            }
+        };
+        let rows = sqlx::query(stages)
+            .bind(since_ms)
+            .bind(until_ms)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("count stage decisions"))?;
         for row in rows {
             let code: Option<String> = row.try_get("stage_code").map_err(q("read a stage count"))?;
             let decision: Option<String> = row.try_get("stage_decision").map_err(q("read a stage count"))?;
@@ -133,7 +148,6 @@ impl Store {
 mod tests {
     use serde_json::json;
 
-    use super::*;
     use crate::AuditRecord;
 
     fn record(
@@ -170,38 +184,39 @@ mod tests {
 
     #[tokio::test]
     async fn counts_over_the_window_only() {
-        let store = Store::open("sqlite::memory:").await.unwrap();
-        let day = 86_400_000;
-        let inj = |d: &str| json!([{"code": "IG-1.injection", "decision": d, "us": 3}, {"code": "DG-1.pii", "decision": "pass", "us": 1}]);
-        store
-            .insert_audit(&[
-                record("old", day, "k1", "delivered", inj("pass"), 1),
-                record("r1", 10 * day, "k1", "delivered", inj("pass"), 2),
-                record(
-                    "r2",
-                    10 * day + 5,
-                    "k2",
-                    "blocked",
-                    json!([{"code": "IG-1.injection", "decision": "block", "us": 3}]),
-                    0,
-                ),
-                record("r3", 12 * day, "k2", "delivered", inj("pass"), 1),
-            ])
-            .await
-            .unwrap();
-        let s = store.audit_summary(5 * day, 20 * day).await.unwrap();
-        assert_eq!(s.requests, 3);
-        assert_eq!(s.distinct_keys, 2);
-        assert_eq!(s.active_days, 2);
-        assert_eq!((s.first_ms, s.last_ms, s.oldest_ms), (Some(10 * day), Some(12 * day), Some(day)));
-        assert_eq!(s.multi_attempt, 1);
-        assert_eq!(s.by_outcome.get("delivered"), Some(&2));
-        assert_eq!(s.by_outcome.get("blocked"), Some(&1));
-        assert_eq!(s.stage("IG-1.injection", "pass"), 2);
-        assert_eq!(s.stage("IG-1.injection", "block"), 1);
-        assert_eq!(s.stage_total("DG-1.pii"), 2);
-        assert_eq!(s.stage_total("OV-2.schema"), 0);
-        let empty = store.audit_summary(30 * day, 40 * day).await.unwrap();
-        assert_eq!((empty.requests, empty.first_ms, empty.oldest_ms), (0, None, Some(day)));
+        for store in crate::testing::stores().await {
+            let day = 86_400_000;
+            let inj = |d: &str| json!([{"code": "IG-1.injection", "decision": d, "us": 3}, {"code": "DG-1.pii", "decision": "pass", "us": 1}]);
+            store
+                .insert_audit(&[
+                    record("old", day, "k1", "delivered", inj("pass"), 1),
+                    record("r1", 10 * day, "k1", "delivered", inj("pass"), 2),
+                    record(
+                        "r2",
+                        10 * day + 5,
+                        "k2",
+                        "blocked",
+                        json!([{"code": "IG-1.injection", "decision": "block", "us": 3}]),
+                        0,
+                    ),
+                    record("r3", 12 * day, "k2", "delivered", inj("pass"), 1),
+                ])
+                .await
+                .unwrap();
+            let s = store.audit_summary(5 * day, 20 * day).await.unwrap();
+            assert_eq!(s.requests, 3);
+            assert_eq!(s.distinct_keys, 2);
+            assert_eq!(s.active_days, 2);
+            assert_eq!((s.first_ms, s.last_ms, s.oldest_ms), (Some(10 * day), Some(12 * day), Some(day)));
+            assert_eq!(s.multi_attempt, 1);
+            assert_eq!(s.by_outcome.get("delivered"), Some(&2));
+            assert_eq!(s.by_outcome.get("blocked"), Some(&1));
+            assert_eq!(s.stage("IG-1.injection", "pass"), 2);
+            assert_eq!(s.stage("IG-1.injection", "block"), 1);
+            assert_eq!(s.stage_total("DG-1.pii"), 2);
+            assert_eq!(s.stage_total("OV-2.schema"), 0);
+            let empty = store.audit_summary(30 * day, 40 * day).await.unwrap();
+            assert_eq!((empty.requests, empty.first_ms, empty.oldest_ms), (0, None, Some(day)));
+        }
     }
 }
