@@ -87,6 +87,10 @@ enum Command {
         /// postgres://USER@HOST:PORT/DB shared by every gateway of a cluster.
         #[arg(long, default_value = "sqlite://psf.db")]
         store: String,
+        /// Redis for a cluster: request rate limits shared by every gateway, incident
+        /// changes pushed at once (redis://HOST:PORT).
+        #[arg(long)]
+        redis: Option<String>,
     },
     /// Run the gateway in front of a mock model, with a demo key and example calls.
     Demo {
@@ -233,7 +237,9 @@ fn main() -> ExitCode {
         },
         Command::Init { path, force } => init(&path, force),
         Command::Assess(args) => assess_cmd::run(&args),
-        Command::Serve { manifest, listen, store } => serve_cmd::serve(&manifest, &listen, &store),
+        Command::Serve { manifest, listen, store, redis } => {
+            serve_cmd::serve(&manifest, &listen, &store, redis.as_deref())
+        }
         Command::Demo { listen, upstream_latency_ms, store } => serve_cmd::demo(&listen, upstream_latency_ms, &store),
         Command::MockUpstream { listen, latency_ms } => serve_cmd::mock_upstream(&listen, latency_ms),
         Command::Keys { command, manifest, store } => serve_cmd::keys(command, &manifest, &store),

@@ -69,12 +69,17 @@ async fn start(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
     store_url: &str,
+    redis: Option<&str>,
     listener: TcpListener,
 ) -> Result<(Arc<Gateway>, psf_gateway::AuditWriter, TcpListener), String> {
     let manifest = load(file, text, env).ok_or_else(String::new)?;
     let compiled = Compiled::new(manifest, env).map_err(|e| format!("{file}: {e}"))?;
     let store = Store::open(store_url).await.map_err(|e| e.to_string())?;
-    let (gateway, writer) = Gateway::new(compiled, store).await.map_err(|e| e.to_string())?;
+    let cluster = match redis {
+        Some(url) => Some(psf_gateway::cluster::Cluster::connect(url, store_url).await?),
+        None => None,
+    };
+    let (gateway, writer) = Gateway::clustered(compiled, store, cluster).await.map_err(|e| e.to_string())?;
     Ok((gateway, writer, listener))
 }
 
@@ -86,7 +91,7 @@ fn fail(message: &str) -> io::Result<ExitCode> {
 }
 
 /// `psf serve`.
-pub fn serve(manifest: &Path, listen: &str, store: &str) -> io::Result<ExitCode> {
+pub fn serve(manifest: &Path, listen: &str, store: &str, redis: Option<&str>) -> io::Result<ExitCode> {
     let text = match read_manifest(manifest) {
         Ok(t) => t,
         Err(e) => return fail(&e),
@@ -99,7 +104,7 @@ pub fn serve(manifest: &Path, listen: &str, store: &str) -> io::Result<ExitCode>
             Err(e) => return fail(&format!("cannot listen on {listen}: {e}")),
         };
         let env = |name: &str| std::env::var(name).ok();
-        let (gateway, writer, listener) = match start(&file, &text, &env, store, listener).await {
+        let (gateway, writer, listener) = match start(&file, &text, &env, store, redis, listener).await {
             Ok(x) => x,
             Err(e) => return fail(&e),
         };
@@ -158,7 +163,7 @@ pub fn demo(listen: &str, upstream_latency_ms: u64, store: &str) -> io::Result<E
             },
             Err(e) => return fail(&e.to_string()),
         };
-        let (gateway, writer, listener) = match start("examples/demo/psf.yaml", DEMO_MANIFEST, &env, store, listener).await {
+        let (gateway, writer, listener) = match start("examples/demo/psf.yaml", DEMO_MANIFEST, &env, store, None, listener).await {
             Ok(x) => x,
             Err(e) => return fail(&e),
         };

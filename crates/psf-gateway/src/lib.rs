@@ -13,6 +13,7 @@
 
 mod audit;
 mod breaker;
+pub mod cluster;
 mod config;
 mod error;
 pub mod incident;

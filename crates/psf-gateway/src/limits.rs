@@ -130,6 +130,21 @@ pub struct Limits {
     global_tokens: Option<Budget>,
     app_tokens: HashMap<String, Budget>,
     key_tokens: Option<Budget>,
+    /// The request quotas as configured, for the cluster's shared buckets.
+    quotas: Quotas,
+}
+
+#[derive(Debug, Default)]
+struct Quotas {
+    global: Option<(u32, u32)>,
+    apps: HashMap<String, (u32, u32)>,
+    per_key: Option<(u32, u32)>,
+}
+
+/// Requests per minute and burst of a limit.
+fn rate(limit: &RateLimit) -> Option<(u32, u32)> {
+    let rpm = limit.requests_per_minute;
+    (rpm > 0).then(|| (rpm, limit.burst.filter(|b| *b > 0).unwrap_or(rpm)))
 }
 
 fn quota(limit: &RateLimit) -> Option<Quota> {
@@ -162,18 +177,59 @@ impl Limits {
             })
             .collect();
         let key_tokens = m.rate_limits.per_key.as_ref().and_then(budget);
-        Limits { global, apps, per_key, clock: DefaultClock::default(), global_tokens, app_tokens, key_tokens }
+        let quotas = Quotas {
+            global: m.rate_limits.global.as_ref().and_then(rate),
+            apps: m
+                .apps
+                .iter()
+                .filter_map(|app| {
+                    let limit = app.rate_limit.as_ref().or(m.rate_limits.per_app.as_ref())?;
+                    Some((app.id.clone(), rate(limit)?))
+                })
+                .collect(),
+            per_key: m.rate_limits.per_key.as_ref().and_then(rate),
+        };
+        Limits { global, apps, per_key, clock: DefaultClock::default(), global_tokens, app_tokens, key_tokens, quotas }
+    }
+
+    /// The request buckets that apply to a call, narrowest first, as GCRA parameters for
+    /// the cluster's shared limiter: `(scope, name, interval µs, tolerance µs)`.
+    pub fn shared_buckets<'a>(&'a self, app: &'a str, key_id: &'a str) -> Vec<(Scope, &'a str, u64, u64)> {
+        let gcra = |(rpm, burst): (u32, u32)| {
+            let interval = 60_000_000 / u64::from(rpm.max(1));
+            (interval, interval * u64::from(burst.max(1) - 1))
+        };
+        let mut out = Vec::with_capacity(3);
+        if let Some(q) = self.quotas.per_key {
+            let (i, t) = gcra(q);
+            out.push((Scope::Key, key_id, i, t));
+        }
+        if let Some(q) = self.quotas.apps.get(app) {
+            let (i, t) = gcra(*q);
+            out.push((Scope::App, app, i, t));
+        }
+        if let Some(q) = self.quotas.global {
+            let (i, t) = gcra(q);
+            out.push((Scope::Global, "all", i, t));
+        }
+        out
+    }
+
+    /// Refuses a request whose key, app or gateway has spent its token budget (kept per
+    /// instance, also in cluster mode).
+    pub fn check_tokens(&self, app: &str, key_id: &str) -> Result<(), Refusal> {
+        let instant = Instant::now();
+        for (scope, budget, name) in self.budgets(app, key_id) {
+            budget.check(name, instant).map_err(|wait| Refusal { scope, unit: Unit::Tokens, wait })?;
+        }
+        Ok(())
     }
 
     /// Refuses a request whose key, app or gateway has spent its token budget; otherwise
     /// takes one request from every request bucket that applies, narrowest first so a key
     /// over its own limit does not use up the app's or the gateway's.
     pub fn check(&self, app: &str, key_id: &str) -> Result<(), Refusal> {
-        let instant = Instant::now();
-        let tokens = |scope, wait| Refusal { scope, unit: Unit::Tokens, wait };
-        for (scope, budget, name) in self.budgets(app, key_id) {
-            budget.check(name, instant).map_err(|wait| tokens(scope, wait))?;
-        }
+        self.check_tokens(app, key_id)?;
         let now = self.clock.now();
         let requests =
             |scope, n: governor::NotUntil<_>| Refusal { scope, unit: Unit::Requests, wait: n.wait_time_from(now) };

@@ -85,6 +85,7 @@ pub struct Metrics {
     pub(crate) reviews_held: Family<Point, Counter>,
     pub(crate) reviews_pending: Gauge,
     pub(crate) incidents: Gauge,
+    pub(crate) redis_errors: Counter,
 }
 
 impl Metrics {
@@ -135,6 +136,12 @@ impl Metrics {
         registry.register("review_queue_depth", "Held answers waiting for a reviewer", reviews_pending.clone());
         let incidents = Gauge::default();
         registry.register("incidents_in_force", "Incidents in force (kill switch)", incidents.clone());
+        let redis_errors = Counter::default();
+        registry.register(
+            "redis_errors",
+            "Rate-limit checks that fell back to this instance's limiter",
+            redis_errors.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -153,6 +160,7 @@ impl Metrics {
             reviews_held,
             reviews_pending,
             incidents,
+            redis_errors,
         }
     }
 

@@ -383,6 +383,9 @@ pub(crate) async fn declare(State(gw): State<Arc<Gateway>>, headers: HeaderMap, 
             if let Err(e) = gw.reload_incidents().await {
                 tracing::error!(error = %e, "could not reload incidents after a declaration");
             }
+            if let Some(c) = &gw.cluster {
+                c.announce_incidents(&i.id).await;
+            }
             (StatusCode::CREATED, Json(i)).into_response()
         }
         Err(e) => oversight_error(e),
@@ -411,6 +414,9 @@ pub(crate) async fn resolve(
         Ok(i) => {
             if let Err(e) = gw.reload_incidents().await {
                 tracing::error!(error = %e, "could not reload incidents after a resolution");
+            }
+            if let Some(c) = &gw.cluster {
+                c.announce_incidents(&i.id).await;
             }
             Json(i).into_response()
         }

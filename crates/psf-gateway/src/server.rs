@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,11 +23,12 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
 use crate::audit::{self, AuditSender, AuditWriter};
+use crate::cluster::{Bucket, Cluster};
 use crate::config::{Compiled, Hold, Point};
 use crate::error::ApiError;
 use crate::incident::{self, KillSwitch, Verdict};
 use crate::keys::{KeyOwner, KeyTable, digest_from_hex};
-use crate::limits::{Limits, Unit};
+use crate::limits::{self, Limits, Unit};
 use crate::metrics::{self, Metrics};
 use crate::output::{Confidence, OutputGuard};
 use crate::pipeline::{self, Trail};
@@ -55,11 +57,25 @@ pub struct Gateway {
     abuse: Mutex<HashMap<String, (Instant, u32)>>,
     /// Incidents in force (IR-2).
     pub(crate) kill: KillSwitch,
+    /// Redis, in cluster mode: shared request limits and incident pushes.
+    pub(crate) cluster: Option<Cluster>,
+    /// When the gateway last said Redis was unreachable (ms), so it says so every 10 s
+    /// at most.
+    redis_warned_ms: AtomicI64,
 }
 
 impl Gateway {
     /// Builds the gateway and starts its audit writer.
     pub async fn new(compiled: Compiled, store: Store) -> Result<(Arc<Gateway>, AuditWriter), psf_store::StoreError> {
+        Gateway::clustered(compiled, store, None).await
+    }
+
+    /// Builds a gateway of a cluster: limits shared through `cluster`'s Redis.
+    pub async fn clustered(
+        compiled: Compiled,
+        store: Store,
+        cluster: Option<Cluster>,
+    ) -> Result<(Arc<Gateway>, AuditWriter), psf_store::StoreError> {
         let (audit, writer) = audit::start(store.clone(), compiled.manifest.gateway.audit_queue as usize);
         let gateway = Gateway {
             limits: Limits::new(&compiled.manifest),
@@ -70,6 +86,8 @@ impl Gateway {
             store,
             abuse: Mutex::new(HashMap::new()),
             kill: KillSwitch::default(),
+            cluster,
+            redis_warned_ms: AtomicI64::new(0),
         };
         gateway.reload_keys().await?;
         gateway.reload_incidents().await?;
@@ -129,6 +147,40 @@ impl Gateway {
         self.kill.set(&incidents);
         self.metrics.incidents.set(i64::try_from(incidents.len()).unwrap_or(i64::MAX));
         Ok(())
+    }
+
+    /// The rate limits (IG-4): shared across the cluster through Redis when there is one,
+    /// this instance's own otherwise, or while Redis cannot be reached.
+    async fn rate_check(&self, app: &str, key_id: &str) -> Result<(), limits::Refusal> {
+        let Some(cluster) = &self.cluster else { return self.limits.check(app, key_id) };
+        self.limits.check_tokens(app, key_id)?;
+        let shared = self.limits.shared_buckets(app, key_id);
+        let buckets: Vec<Bucket> = shared
+            .iter()
+            .enumerate()
+            .map(|(index, (scope, name, interval_us, tolerance_us))| Bucket {
+                index,
+                key: cluster.key(scope.as_str(), name),
+                interval_us: *interval_us,
+                tolerance_us: *tolerance_us,
+            })
+            .collect();
+        match cluster.take(&buckets).await {
+            Ok(None) => Ok(()),
+            Ok(Some((i, wait))) => {
+                let scope = shared.get(i).map_or(limits::Scope::Global, |b| b.0);
+                Err(limits::Refusal { scope, unit: Unit::Requests, wait })
+            }
+            Err(e) => {
+                let now = psf_store::now_ms();
+                if now - self.redis_warned_ms.load(Ordering::Relaxed) > 10_000 {
+                    self.redis_warned_ms.store(now, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "Redis is unreachable: rate limits are this instance's own until it is back");
+                }
+                self.metrics.redis_errors.inc();
+                self.limits.check(app, key_id)
+            }
+        }
     }
 
     pub(crate) fn owner(&self, key: &str) -> Option<KeyOwner> {
@@ -254,6 +306,7 @@ pub async fn serve(
             }
         })
     };
+    let pushes = gateway.cluster.as_ref().map(|c| tokio::spawn(incident_pushes(c.url().to_string(), gateway.clone())));
     // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm holds the
     // last one until the client's delayed ACK (40 ms on Linux) — measured by bench/.
     let listener = listener.tap_io(|tcp| {
@@ -263,9 +316,35 @@ pub async fn serve(
     });
     let result = axum::serve(listener, app(gateway.clone())).with_graceful_shutdown(shutdown).await;
     reload.abort();
+    if let Some(p) = pushes {
+        p.abort();
+    }
     let written = writer.finish().await;
     gateway.store.close().await;
     result.map(|()| written)
+}
+
+/// Re-reads incidents whenever another instance announces a change; reconnects after
+/// Redis goes away. The 250 ms poll goes on regardless, so nothing depends on a message.
+async fn incident_pushes(url: String, gw: Arc<Gateway>) {
+    loop {
+        let subscribed = async {
+            let client = redis::Client::open(url.as_str())?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(crate::cluster::INCIDENTS_CHANNEL).await?;
+            let mut messages = pubsub.on_message();
+            while messages.next().await.is_some() {
+                if let Err(e) = gw.reload_incidents().await {
+                    tracing::error!(error = %e, "could not read the incidents in force");
+                }
+            }
+            Ok::<_, redis::RedisError>(())
+        };
+        if let Err(e) = subscribed.await {
+            tracing::debug!(error = %e, "incident pushes: Redis unavailable, retrying");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 async fn models(State(gw): State<Arc<Gateway>>) -> Response {
@@ -551,7 +630,7 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
 
     // Rate limits (IG-4).
     let t = Instant::now();
-    if let Err(refusal) = gw.limits.check(&owner.app, &owner.key_id) {
+    if let Err(refusal) = gw.rate_check(&owner.app, &owner.key_id).await {
         let wait = refusal.wait;
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let limit = refusal.describe();

@@ -450,3 +450,120 @@ async fn restricted_data_goes_only_where_its_class_may_be_processed() -> R {
     app.shutdown().await?;
     Ok(())
 }
+
+// Cluster mode with Redis (IG-4 across instances).
+
+/// A `redis-server` of the test's own on a free port, so it can be stopped and started.
+struct OwnRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Option<OwnRedis> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(OwnRedis { port, child: Some(child) })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn ready(url: &str) -> bool {
+    for _ in 0..100 {
+        if let Ok(c) = redis::Client::open(url)
+            && c.get_multiplexed_async_connection().await.is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_rate_limit_holds_across_gateways_and_survives_a_redis_restart() -> R {
+    if std::env::var("PSF_TEST_REDIS_URL").is_err() {
+        eprintln!("skipping: PSF_TEST_REDIS_URL is not set (the test runs its own redis-server when it is)");
+        return Ok(());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let Some(mut redis_server) = OwnRedis::start(port) else {
+        return Err("PSF_TEST_REDIS_URL is set but redis-server cannot be started".into());
+    };
+    let url = redis_server.url();
+    assert!(ready(&url).await, "redis-server did not come up");
+    let manifest = MANIFEST.replace(
+        "  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}]}",
+        "  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}], rate_limit: {requests_per_minute: 3}}",
+    );
+    let store = shared_stores().await?.pop().ok_or("no store")?;
+    let mut a = common::spawn_clustered(&manifest, MockConfig::default(), Some(store.clone()), Some(&url)).await?;
+    let mut b = common::spawn_clustered(&manifest, MockConfig::default(), Some(store), Some(&url)).await?;
+    // Three a minute for the app, wherever the calls land.
+    let statuses = [
+        a.chat("chat", user("1")).await?.status(),
+        b.chat("chat", user("2")).await?.status(),
+        a.chat("chat", user("3")).await?.status(),
+        b.chat("chat", user("4")).await?.status(),
+    ];
+    assert_eq!(statuses.map(|s| s.as_u16()), [200, 200, 200, 429], "the fourth call is over the shared limit");
+
+    // Redis goes away: each instance falls back to its own limiter (never unlimited,
+    // never down), and when Redis is back they share again.
+    redis_server.stop();
+    let alone = a.chat("chat", user("5")).await?.status().as_u16();
+    assert!(alone == 200 || alone == 429, "{alone}");
+    let mut again = OwnRedis::start(port).ok_or("redis-server does not restart")?;
+    assert!(ready(&again.url()).await);
+    // Both instances reconnect by themselves and count in Redis again: a call through
+    // each moves the app's shared bucket.
+    let client = redis::Client::open(again.url().as_str())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let tat = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let keys: Vec<String> =
+                redis::cmd("KEYS").arg("psf:*:rl:app:chat").query_async(&mut conn).await.unwrap_or_default();
+            match keys.first() {
+                Some(k) => redis::cmd("GET").arg(k).query_async::<Option<String>>(&mut conn).await.ok().flatten(),
+                None => None,
+            }
+        }
+    };
+    for (name, gw) in [("a", &a), ("b", &b)] {
+        let before = tat(&mut conn).await;
+        let mut moved = false;
+        for _ in 0..60 {
+            gw.chat("chat", user("again")).await?;
+            if tat(&mut conn).await != before {
+                moved = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(moved, "instance {name} never counted in Redis after its restart");
+    }
+    again.stop();
+    a.shutdown().await?;
+    b.shutdown().await?;
+    Ok(())
+}

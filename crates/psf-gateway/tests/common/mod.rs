@@ -32,6 +32,16 @@ pub async fn spawn(
     config: MockConfig,
     store_url: Option<String>,
 ) -> Result<TestApp, Box<dyn std::error::Error>> {
+    spawn_clustered(manifest, config, store_url, None).await
+}
+
+/// [`spawn`], in cluster mode with Redis at `redis_url`.
+pub async fn spawn_clustered(
+    manifest: &str,
+    config: MockConfig,
+    store_url: Option<String>,
+    redis_url: Option<&str>,
+) -> Result<TestApp, Box<dyn std::error::Error>> {
     let mock = MockServer::bind("127.0.0.1:0", config).await?;
     let (openai, anthropic) = (mock.openai_url(), mock.anthropic_url());
     let env = move |name: &str| -> Option<String> {
@@ -49,7 +59,11 @@ pub async fn spawn(
         None => fresh_store_url()?,
     };
     let store = Store::open(&store_url).await?;
-    let (gateway, writer) = Gateway::new(compiled, store.clone()).await?;
+    let cluster = match redis_url {
+        Some(r) => Some(psf_gateway::cluster::Cluster::connect(r, &store_url).await?),
+        None => None,
+    };
+    let (gateway, writer) = Gateway::clustered(compiled, store.clone(), cluster).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1", listener.local_addr()?);
     let (stop, stopped) = oneshot::channel::<()>();
