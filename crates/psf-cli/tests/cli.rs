@@ -492,7 +492,19 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
 #[test]
 fn a_drill_against_two_gateways_measures_time_to_disable_and_records_it() {
     let dir = temp_dir("drill");
-    let store = format!("sqlite://{}", dir.join("psf.db").display());
+    // Two `psf serve` processes share PostgreSQL and Redis where CI provides them, else a
+    // SQLite file.
+    let store = match std::env::var("PSF_TEST_DATABASE_URL") {
+        Ok(base) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            match rt.map(|rt| rt.block_on(psf_store::postgres_schema_url(&base))) {
+                Ok(Ok(url)) => url,
+                _ => panic!("PSF_TEST_DATABASE_URL is set but unusable"),
+            }
+        }
+        Err(_) => format!("sqlite://{}", dir.join("psf.db").display()),
+    };
+    let redis = std::env::var("PSF_TEST_REDIS_URL").ok();
     let manifest = dir.join("psf.yaml");
     let text = r#"
 version: 1
@@ -516,7 +528,10 @@ gateway:
     let env =
         [("DRILL_MOCK", mock_v1.as_str()), ("DRILL_CLIENT_KEY", "client-secret"), ("DRILL_ADMIN_KEY", "admin-secret")];
     let m = manifest.to_string_lossy().to_string();
-    let serve = ["serve", "--manifest", m.as_str(), "--listen", "127.0.0.1:0", "--store", store.as_str()];
+    let mut serve = vec!["serve", "--manifest", m.as_str(), "--listen", "127.0.0.1:0", "--store", store.as_str()];
+    if let Some(r) = &redis {
+        serve.extend(["--redis", r.as_str()]);
+    }
     let (_a, a) = start(&serve, &env);
     let (_b, b) = start(&serve, &env);
 

@@ -260,6 +260,10 @@ pub struct DecisionPoint {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub review_deadline_minutes: Option<u32>,
+    /// A URL told (HTTP POST, JSON) when an answer here is held and when a held answer
+    /// passes its deadline; `${ENV}` where it holds a token.
+    #[serde(default)]
+    pub review_webhook: Option<String>,
     /// How users are told they are dealing with an AI (HO-3).
     #[serde(default)]
     pub disclosure: Option<Disclosure>,

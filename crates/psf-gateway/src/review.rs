@@ -96,6 +96,7 @@ pub(crate) async fn hold(
         return gw.refuse(ctx, queue_unavailable(&e.to_string()), "error").await;
     }
     gw.metrics.reviews_held.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
+    notify(gw, point, webhook_body("psf.review.pending", &review));
     gw.record(ctx, StatusCode::ACCEPTED, "held", Some("HO-1.held"), Some(held.audit)).await;
     let body = json!({
         "id": id, "object": "psf.review", "status": "pending", "reason": held.reason,
@@ -112,6 +113,41 @@ pub(crate) async fn hold(
     }
     overhead_header(h, ctx.overhead());
     response
+}
+
+/// What a review webhook receives: enough to find the review, never its text (the input
+/// and answer stay behind the admin API).
+pub(crate) fn webhook_body(event: &str, r: &Review) -> Value {
+    let text = match event {
+        "psf.review.overdue" => format!("A held answer at {} passed its review deadline: {}", r.decision_point, r.id),
+        _ => format!("An answer at {} waits for review ({}): {}", r.decision_point, r.reason, r.id),
+    };
+    json!({
+        "event": event, "review_id": r.id, "request_id": r.request_id, "decision_point": r.decision_point,
+        "reason": r.reason, "deadline_ms": r.deadline_ms, "admin_url": format!("/v1/psf/admin/reviews/{}", r.id),
+        // Slack-style receivers show `text`.
+        "text": text,
+    })
+}
+
+/// Tells the decision point's `review_webhook`, off the request path: three tries with
+/// back-off, then a log line. A failing receiver never holds a request up.
+pub(crate) fn notify(gw: &Gateway, point: &Point, body: Value) {
+    let Some(url) = point.spec.review_webhook.clone() else { return };
+    let http = gw.http.clone();
+    let payload = body.to_string();
+    tokio::spawn(async move {
+        for attempt in 0..3u32 {
+            let request = http.post(&url).header("content-type", "application/json").body(payload.clone());
+            match request.send().await {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => tracing::warn!(status = %r.status(), attempt, "a review webhook refused a notice"),
+                Err(e) => tracing::warn!(error = %e, attempt, "a review webhook could not be reached"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+        }
+        tracing::error!(event = %body["event"], "a review notice was not delivered after three tries");
+    });
 }
 
 fn queue_unavailable(why: &str) -> ApiError {

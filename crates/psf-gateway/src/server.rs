@@ -62,6 +62,8 @@ pub struct Gateway {
     /// When the gateway last said Redis was unreachable (ms), so it says so every 10 s
     /// at most.
     redis_warned_ms: AtomicI64,
+    /// For review webhooks.
+    pub(crate) http: reqwest::Client,
 }
 
 impl Gateway {
@@ -88,6 +90,7 @@ impl Gateway {
             kill: KillSwitch::default(),
             cluster,
             redis_warned_ms: AtomicI64::new(0),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
         };
         gateway.reload_keys().await?;
         gateway.reload_incidents().await?;
@@ -131,6 +134,9 @@ impl Gateway {
                     };
                     if let Err(e) = self.store.insert_event(&event).await {
                         tracing::error!(error = %e, "could not record an overdue review");
+                    }
+                    if let Some(point) = self.compiled.points.get(&r.decision_point) {
+                        review::notify(self, point, review::webhook_body("psf.review.overdue", &r));
                     }
                 }
             }

@@ -567,3 +567,46 @@ async fn a_rate_limit_holds_across_gateways_and_survives_a_redis_restart() -> R 
     b.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_held_answer_is_announced_to_the_review_webhook_without_its_text() -> R {
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = received.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                if let Ok(mut v) = sink.lock() {
+                    v.push(body.0);
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let manifest = MANIFEST.replace(
+        "    review_deadline_minutes: 30\n",
+        &format!("    review_deadline_minutes: 30\n    review_webhook: http://{addr}/hook\n"),
+    );
+    let mut app = common::spawn(&manifest, MockConfig::default(), None).await?;
+    let held: Value = app.chat("loans", ask("prescreen", "Applicant jo.bloggs@example.org")).await?.json().await?;
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = received.lock().map(|v| v.clone()).unwrap_or_default();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["event"], "psf.review.pending");
+    assert_eq!(got[0]["review_id"], held["id"]);
+    assert!(got[0]["text"].as_str().is_some_and(|t| t.contains("prescreen")));
+    assert!(!got[0].to_string().contains("jo.bloggs"), "the notice carries no personal data");
+    app.shutdown().await?;
+    Ok(())
+}

@@ -324,9 +324,26 @@ impl Rules<'_> {
                 );
             }
         }
-        for (a, app) in m.apps.iter().enumerate() {
-            for (k, key) in app.keys.iter().enumerate() {
-                let pointer = format!("/apps/{a}/keys/{k}");
+        for (i, dp) in m.decision_points.iter().enumerate() {
+            let Some(url) = dp.review_webhook.as_deref() else { continue };
+            let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+            if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) && !is_env_ref(url) {
+                self.at(
+                    Code::BadUrl,
+                    format!("/decision_points/{i}/review_webhook"),
+                    format!("`{url}` is not an http or https URL"),
+                    "write the receiver's URL, e.g. https://hooks.example.com/psf",
+                );
+            }
+        }
+        let app_keys =
+            m.apps.iter().enumerate().flat_map(|(a, app)| {
+                app.keys.iter().enumerate().map(move |(k, key)| (format!("/apps/{a}/keys/{k}"), key))
+            });
+        let admin_keys =
+            m.gateway.admin_keys.iter().enumerate().map(|(k, key)| (format!("/gateway/admin_keys/{k}"), key));
+        for (pointer, key) in app_keys.chain(admin_keys).collect::<Vec<_>>() {
+            {
                 match (&key.sha256, &key.env) {
                     (Some(hash), None) => {
                         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
