@@ -593,3 +593,52 @@ fn a_retention_sweep_at_a_chosen_instant_deletes_what_has_expired() {
     let o = psf(&["retention", "sweep", "--now", "2036-01-02T00:00:00Z", "--manifest", m, "--store", &store]);
     assert!(stdout(&o).contains("deleted 1 audit records"), "{}", stdout(&o));
 }
+
+#[test]
+fn two_serve_processes_share_a_rate_limit_through_redis() {
+    let (Ok(base), Ok(redis)) = (std::env::var("PSF_TEST_DATABASE_URL"), std::env::var("PSF_TEST_REDIS_URL")) else {
+        eprintln!("skipping: PSF_TEST_DATABASE_URL and PSF_TEST_REDIS_URL are needed");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let Ok(Ok(store)) = rt.map(|rt| rt.block_on(psf_store::postgres_schema_url(&base))) else {
+        panic!("PSF_TEST_DATABASE_URL is set but unusable")
+    };
+    let dir = temp_dir("cluster");
+    let manifest = dir.join("psf.yaml");
+    let text = r#"
+version: 1
+system:
+  name: Cluster test
+  owner: {name: Tess Ownby, email: tess.ownby@example.com}
+apps:
+  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CLUSTER_CLIENT_KEY}], rate_limit: {requests_per_minute: 3}}
+decision_points:
+  - {id: chat, autonomy: autonomous, model: m}
+models:
+  - {id: m, provider: mock, model: mock-model}
+providers:
+  - {id: mock, kind: openai_compatible, base_url: "${CLUSTER_MOCK}", self_hosted: true}
+"#;
+    assert!(std::fs::write(&manifest, text).is_ok());
+    let (_mock, mock_url) = start(&["mock-upstream", "--listen", "127.0.0.1:0"], &[]);
+    let mock_v1 = format!("{mock_url}/v1");
+    let env = [("CLUSTER_MOCK", mock_v1.as_str()), ("CLUSTER_CLIENT_KEY", "client-secret")];
+    let m = manifest.to_string_lossy().to_string();
+    let serve = ["serve", "--manifest", &m, "--listen", "127.0.0.1:0", "--store", &store, "--redis", &redis];
+    let (_a, a) = start(&serve, &env);
+    let (_b, b) = start(&serve, &env);
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { panic!("a runtime") };
+    let http = reqwest::Client::new();
+    let call = |gateway: &str| {
+        let body = r#"{"model": "chat", "messages": [{"role": "user", "content": "hi"}]}"#;
+        let request = http
+            .post(format!("{gateway}/v1/chat/completions"))
+            .bearer_auth("client-secret")
+            .header("content-type", "application/json")
+            .body(body);
+        rt.block_on(request.send()).map(|r| r.status().as_u16().to_string()).unwrap_or_default()
+    };
+    let codes = [call(&a), call(&b), call(&a), call(&b)];
+    assert_eq!(codes, ["200", "200", "200", "429"], "three a minute for the app, across both processes");
+}
