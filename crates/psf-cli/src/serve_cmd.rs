@@ -154,7 +154,7 @@ pub fn demo(listen: &str, upstream_latency_ms: u64, store: &str) -> io::Result<E
         };
         // The key first, so the gateway loads it at start.
         let key = match Store::open(store).await {
-            Ok(s) => match s.create_key("demo-chat", Some("psf demo")).await {
+            Ok(s) => match s.create_key("demo-chat", Some("psf demo"), None).await {
                 Ok(k) => {
                     s.close().await;
                     k.secret
@@ -205,6 +205,10 @@ pub enum KeysCommand {
         /// A note about who holds the key.
         #[arg(long)]
         label: Option<String>,
+        /// The person every request with this key concerns (kept as a hash), so that
+        /// `psf erase --subject` finds their records without an `x-psf-subject` header.
+        #[arg(long)]
+        subject: Option<String>,
     },
     /// List keys (ids, apps, dates; never the keys).
     List,
@@ -224,7 +228,7 @@ pub fn keys(command: KeysCommand, manifest: &Path, store: &str) -> io::Result<Ex
         };
         let mut out = io::stdout().lock();
         match command {
-            KeysCommand::Create { app, label } => {
+            KeysCommand::Create { app, label, subject } => {
                 // The app must exist, or the key would be accepted by nothing.
                 if let Ok(text) = read_manifest(manifest) {
                     let known = psf_core::check(&text, &psf_core::CheckOptions { today: today() })
@@ -237,7 +241,7 @@ pub fn keys(command: KeysCommand, manifest: &Path, store: &str) -> io::Result<Ex
                         ));
                     }
                 }
-                match s.create_key(&app, label.as_deref()).await {
+                match s.create_key(&app, label.as_deref(), subject.as_deref()).await {
                     Ok(k) => {
                         writeln!(out, "created key {} for app {app}", k.record.id)?;
                         writeln!(out, "API key: {}", k.secret)?;

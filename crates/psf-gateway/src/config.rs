@@ -203,14 +203,14 @@ impl Compiled {
             apps.insert(app.id.clone(), app.decision_point.clone());
             for key in &app.keys {
                 if let Some(d) = key_digest_of(key, &app.id, env)? {
-                    manifest_keys.insert(d, KeyOwner { key_id: key.id.clone(), app: app.id.clone() });
+                    manifest_keys.insert(d, KeyOwner { key_id: key.id.clone(), app: app.id.clone(), subject: None });
                 }
             }
         }
         let mut admin_keys = KeyTable::default();
         for key in &settings.admin_keys {
             if let Some(d) = key_digest_of(key, "admin", env)? {
-                admin_keys.insert(d, KeyOwner { key_id: key.id.clone(), app: String::new() });
+                admin_keys.insert(d, KeyOwner { key_id: key.id.clone(), app: String::new(), subject: None });
             }
         }
         let reply_limits = ReplyLimits {

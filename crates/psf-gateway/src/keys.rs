@@ -18,6 +18,8 @@ pub struct KeyOwner {
     pub key_id: String,
     /// The app it belongs to.
     pub app: String,
+    /// The subject of every request with this key, as its hash, for a per-person key.
+    pub subject: Option<String>,
 }
 
 /// The keys the gateway accepts.
@@ -83,7 +85,7 @@ mod tests {
     #[test]
     fn keys_are_found_by_digest_only() {
         let mut t = KeyTable::default();
-        t.insert(digest("psf_secret"), KeyOwner { key_id: "k1".into(), app: "chat".into() });
+        t.insert(digest("psf_secret"), KeyOwner { key_id: "k1".into(), app: "chat".into(), subject: None });
         assert_eq!(t.lookup("psf_secret").map(|o| o.app.as_str()), Some("chat"));
         assert!(t.lookup("psf_secreT").is_none());
         assert!(t.lookup("").is_none());

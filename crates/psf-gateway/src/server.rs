@@ -110,7 +110,7 @@ impl Gateway {
                 continue;
             }
             if let Some(d) = digest_from_hex(&k.sha256) {
-                table.insert(d, KeyOwner { key_id: k.id, app: k.app });
+                table.insert(d, KeyOwner { key_id: k.id, app: k.app, subject: k.subject });
             }
         }
         *self.store_keys.write().unwrap_or_else(PoisonError::into_inner) = table;
@@ -587,7 +587,8 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
     ctx.app = Some(owner.app.clone());
     ctx.key_id = Some(owner.key_id.clone());
     // Whom the request concerns (DG-3), kept only as a hash, so the subject's records
-    // can be found and erased.
+    // can be found and erased: the header, or the subject of a per-person key.
+    ctx.subject = owner.subject.clone();
     if let Some(v) = headers.get(SUBJECT_HEADER) {
         match v.to_str().map(str::trim) {
             Ok(id) if !id.is_empty() && id.len() <= 256 => ctx.subject = Some(psf_store::subject_ref(id)),

@@ -421,7 +421,7 @@ async fn unknown_and_revoked_keys_are_refused() -> R {
     let r = app.http.post(format!("{}/chat/completions", app.url)).bearer_auth("nope").json(&user("hi")).send().await?;
     assert_eq!(r.status(), 401);
 
-    let key = app.store.create_key("chat", None).await?;
+    let key = app.store.create_key("chat", None, None).await?;
     let call =
         || app.http.post(format!("{}/chat/completions", app.url)).bearer_auth(&key.secret).json(&user("hi")).send();
     let mut accepted = false;

@@ -370,6 +370,25 @@ async fn erasing_a_subject_leaves_nothing_readable_and_other_subjects_untouched(
     let done = app.collect("loans", bob["status_url"].as_str().unwrap_or_default()).await?;
     let content = done["completion"]["choices"][0]["message"]["content"].as_str().unwrap_or_default();
     assert!(content.contains("bob@example.org"), "{done}");
+    // A per-person key names its subject without the header.
+    let carl = app.store.create_key("chat", Some("Carl's key"), Some("carl-789")).await?;
+    let mut served = None;
+    for _ in 0..100 {
+        let r = app
+            .http
+            .post(format!("{}/chat/completions", app.url))
+            .bearer_auth(&carl.secret)
+            .json(&user("hi"))
+            .send()
+            .await?;
+        if r.status() == 200 {
+            served = Some(header(&r, "x-request-id"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let record = app.audit(&served.ok_or("the new key was never accepted")?).await?;
+    assert_eq!(record.subject, Some(psf_store::subject_ref("carl-789")));
     // A malformed subject header is refused.
     let long = "x".repeat(300);
     let r = app

@@ -25,6 +25,9 @@ pub struct KeyRecord {
     pub created_ms: i64,
     /// When it was revoked, if it was.
     pub revoked_ms: Option<i64>,
+    /// The subject every request with this key concerns (a per-person key), as its
+    /// SHA-256 ([`crate::subject_ref`]); a request's `x-psf-subject` header wins.
+    pub subject: Option<String>,
 }
 
 /// A freshly created key: the record, and the key itself to hand over once.
@@ -57,8 +60,14 @@ fn random_hex(bytes: usize) -> Result<String, StoreError> {
 }
 
 impl Store {
-    /// Creates a key for `app`. The caller checks that the app exists in the manifest.
-    pub async fn create_key(&self, app: &str, label: Option<&str>) -> Result<NewKey, StoreError> {
+    /// Creates a key for `app`, for one subject's requests if `subject` is given. The
+    /// caller checks that the app exists in the manifest.
+    pub async fn create_key(
+        &self,
+        app: &str,
+        label: Option<&str>,
+        subject: Option<&str>,
+    ) -> Result<NewKey, StoreError> {
         let id = format!("key_{}", random_hex(6)?);
         let secret = format!("psf_{}", random_hex(24)?);
         let record = KeyRecord {
@@ -68,26 +77,31 @@ impl Store {
             label: label.map(str::to_string),
             created_ms: now_ms(),
             revoked_ms: None,
+            subject: subject.map(crate::subject_ref),
         };
-        sqlx::query("INSERT INTO api_keys (id, app, sha256, label, created_ms) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&record.id)
-            .bind(&record.app)
-            .bind(&record.sha256)
-            .bind(&record.label)
-            .bind(record.created_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::query("create a key", e))?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, app, sha256, label, created_ms, subject) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&record.id)
+        .bind(&record.app)
+        .bind(&record.sha256)
+        .bind(&record.label)
+        .bind(record.created_ms)
+        .bind(&record.subject)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::query("create a key", e))?;
         Ok(NewKey { record, secret })
     }
 
     /// Every key, revoked ones included, oldest first.
     pub async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, app, sha256, label, created_ms, revoked_ms FROM api_keys ORDER BY created_ms, id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| StoreError::query("list keys", e))?;
+        let rows = sqlx::query(
+            "SELECT id, app, sha256, label, created_ms, revoked_ms, subject FROM api_keys ORDER BY created_ms, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| StoreError::query("list keys", e))?;
         rows.iter()
             .map(|row| {
                 let get = |e| StoreError::query("read a key", e);
@@ -98,6 +112,7 @@ impl Store {
                     label: row.try_get("label").map_err(get)?,
                     created_ms: row.try_get("created_ms").map_err(get)?,
                     revoked_ms: row.try_get("revoked_ms").map_err(get)?,
+                    subject: row.try_get("subject").map_err(get)?,
                 })
             })
             .collect()
@@ -137,7 +152,7 @@ mod tests {
     async fn create_list_revoke() -> Result<(), StoreError> {
         for store in crate::testing::stores().await {
             let v0 = store.keys_version().await?;
-            let key = store.create_key("chat", Some("widget")).await?;
+            let key = store.create_key("chat", Some("widget"), None).await?;
             assert!(key.secret.starts_with("psf_"));
             assert_eq!(key.record.sha256, key_digest(&key.secret));
             let v1 = store.keys_version().await?;

@@ -139,11 +139,13 @@ const SQLITE: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (6, "ALTER TABLE api_keys ADD COLUMN subject TEXT;"),
 ];
 
-const POSTGRES: &[(i64, &str)] = &[(
-    5,
-    r#"
+const POSTGRES: &[(i64, &str)] = &[
+    (
+        5,
+        r#"
     CREATE TABLE audit_log (
         seq               BIGSERIAL PRIMARY KEY,
         request_id        TEXT NOT NULL UNIQUE,
@@ -250,7 +252,9 @@ const POSTGRES: &[(i64, &str)] = &[(
         counts        TEXT NOT NULL
     );
     "#,
-)];
+    ),
+    (6, "ALTER TABLE api_keys ADD COLUMN subject TEXT;"),
+];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     let list = match backend {
