@@ -1,4 +1,4 @@
-//! Reports: the terminal summary, Markdown and JSON. Every report is a pure function of
+//! Reports: the terminal summary, Markdown, JSON, SARIF and JUnit. Every report is a pure function of
 //! an [`Assessment`], so the same assessment always renders the same bytes.
 
 use std::fmt::Write as _;
@@ -193,4 +193,147 @@ pub fn markdown(a: &Assessment) -> String {
 /// The JSON report (schema [`crate::SCHEMA_VERSION`]).
 pub fn json(a: &Assessment) -> String {
     serde_json::to_string_pretty(a).map_or_else(|e| format!("{{\"error\": \"{e}\"}}"), |s| s + "\n")
+}
+
+/// Where a verdict points in the manifest: the file and line of its first manifest
+/// evidence (`psf.yaml:42 /decision_points/0`), or the manifest's first line.
+fn location(a: &Assessment, v: &crate::Verdict) -> (String, u64) {
+    v.evidence
+        .iter()
+        .filter(|e| e.kind == "manifest")
+        .find_map(|e| {
+            let place = e.source.split_whitespace().next()?;
+            let (file, line) = place.rsplit_once(':')?;
+            Some((file.to_string(), line.parse().ok()?))
+        })
+        .unwrap_or_else(|| (a.manifest.file.clone(), 1))
+}
+
+/// SARIF 2.1.0, for code-scanning views: one rule per competency, one result per
+/// competency not met (`missing` → error, `partial` → warning, `manual` → note), located
+/// at the manifest line its evidence cites.
+pub fn sarif(a: &Assessment) -> String {
+    let rules: Vec<serde_json::Value> = psf_core::catalog::COMPETENCIES
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.id,
+                "name": c.title,
+                "shortDescription": {"text": c.title},
+                "fullDescription": {"text": c.requirement},
+                "help": {"text": format!("{} (PSF {})", c.requirement, c.statement)},
+                "properties": {"domain": c.domain, "psf_statement": c.statement},
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = a
+        .verdicts
+        .iter()
+        .filter_map(|v| {
+            let level = match v.status {
+                Status::Missing => "error",
+                Status::Partial => "warning",
+                Status::Manual => "note",
+                _ => return None,
+            };
+            let (file, line) = location(a, v);
+            let mut text = format!("{} {} is {}: {}", v.id, v.title, v.status.as_str(), v.summary);
+            for g in &v.gaps {
+                let _ = write!(text, "\nTo meet it: {g}");
+            }
+            Some(serde_json::json!({
+                "ruleId": v.id,
+                "level": level,
+                "message": {"text": text},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": file},
+                    "region": {"startLine": line.max(1)},
+                }}],
+                "properties": {"status": v.status.as_str()},
+            }))
+        })
+        .collect();
+    let log = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "psf",
+                "version": a.psf_version,
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
+                "rules": rules,
+            }},
+            "automationDetails": {"id": format!("psf-assess/{}/{}", a.system, a.date)},
+            "results": results,
+        }],
+    });
+    serde_json::to_string_pretty(&log).map_or_else(|e| format!("{{\"error\": \"{e}\"}}"), |s| s + "\n")
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 has no place for other control characters.
+            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML, for CI test views: a suite per domain, a test case per competency; missing
+/// and partial ones fail, manual and not-applicable ones are skipped.
+pub fn junit(a: &Assessment) -> String {
+    let failing = |s: Status| matches!(s, Status::Missing | Status::Partial);
+    let skipped = |s: Status| matches!(s, Status::Manual | Status::NotApplicable);
+    let total_failures = a.verdicts.iter().filter(|v| failing(v.status)).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"psf assess: {}\" tests=\"{}\" failures=\"{total_failures}\">",
+        xml_escape(&a.system),
+        a.verdicts.len()
+    );
+    for d in &psf_core::catalog::DOMAINS {
+        let vs: Vec<&crate::Verdict> = a.verdicts.iter().filter(|v| v.domain == d.id).collect();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{} {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">",
+            d.id,
+            xml_escape(d.name),
+            vs.len(),
+            vs.iter().filter(|v| failing(v.status)).count(),
+            vs.iter().filter(|v| skipped(v.status)).count()
+        );
+        for v in vs {
+            let name = xml_escape(&format!("{} {}", v.id, v.title));
+            let _ = write!(out, "    <testcase classname=\"psf.{}\" name=\"{name}\"", d.id);
+            if failing(v.status) {
+                let mut body = v.summary.clone();
+                for g in &v.gaps {
+                    let _ = write!(body, "\nTo meet it: {g}");
+                }
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
+                    v.status.as_str(),
+                    xml_escape(&v.summary),
+                    xml_escape(&body)
+                );
+            } else if skipped(v.status) {
+                let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml_escape(&v.summary));
+            } else {
+                let _ = writeln!(out, "/>");
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
 }

@@ -121,6 +121,30 @@ async fn demo_report_with_records() {
     assert_eq!(a.runtime.as_ref().unwrap().requests, 120);
     insta::assert_snapshot!("markdown-demo-with-records", report::markdown(&a));
     insta::assert_json_snapshot!("json-demo-with-records", serde_json::from_str::<Value>(&report::json(&a)).unwrap());
+
+    // SARIF: one rule per competency, one located result per competency not met.
+    let sarif: Value = serde_json::from_str(&report::sarif(&a)).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"].as_array().map(Vec::len), Some(40));
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let c = a.counts;
+    assert_eq!(results.len(), c.missing + c.partial + c.manual);
+    for r in results {
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], "examples/demo/psf.yaml", "{r}");
+        assert!(loc["region"]["startLine"].as_u64().is_some_and(|l| l >= 1), "{r}");
+    }
+    let ov3 = results.iter().find(|r| r["ruleId"] == "OV-3").unwrap();
+    assert_eq!(ov3["level"], "warning");
+    insta::assert_json_snapshot!("sarif-demo-with-records", sarif);
+
+    // JUnit: 40 test cases in 8 suites, failures for missing and partial.
+    let junit = report::junit(&a);
+    assert_eq!(junit.matches("<testcase ").count(), 40);
+    assert_eq!(junit.matches("<testsuite ").count(), 8);
+    assert_eq!(junit.matches("<failure ").count(), c.missing + c.partial);
+    assert!(junit.contains(&format!("failures=\"{}\">", c.missing + c.partial)));
+    insta::assert_snapshot!("junit-demo-with-records", junit);
 }
 
 #[tokio::test]

@@ -17,6 +17,10 @@ pub enum Format {
     Markdown,
     /// JSON (schema `psf.assessment/v1`).
     Json,
+    /// SARIF 2.1.0, for code-scanning views.
+    Sarif,
+    /// JUnit XML, for CI test views.
+    Junit,
 }
 
 /// When `psf assess` exits 1.
@@ -120,6 +124,8 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
         }
         Format::Markdown => report::markdown(&assessment),
         Format::Json => report::json(&assessment),
+        Format::Sarif => report::sarif(&assessment),
+        Format::Junit => report::junit(&assessment),
     };
     io::stdout().lock().write_all(text.as_bytes())?;
     let threshold = match args.fail_on {
@@ -152,5 +158,7 @@ fn write_reports(dir: &Path, a: &psf_assess::Assessment) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("report.md"), report::markdown(a))?;
     std::fs::write(dir.join("report.json"), report::json(a))?;
+    std::fs::write(dir.join("report.sarif"), report::sarif(a))?;
+    std::fs::write(dir.join("report.junit.xml"), report::junit(a))?;
     Ok(())
 }

@@ -309,6 +309,7 @@ fn assess_reports_and_exits_as_ci_tools_do() {
     let text = stdout(&o);
     assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("40 competencies: ")), "{text}");
     assert!(out.join("report.md").exists() && out.join("report.json").exists());
+    assert!(out.join("report.sarif").exists() && out.join("report.junit.xml").exists());
     let o = psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--fail-on", "medium"]);
     assert_eq!(o.status.code(), Some(1), "partial findings fail at --fail-on medium");
     let o = psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--fail-on", "medium", "--soft-fail"]);
