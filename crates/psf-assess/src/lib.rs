@@ -14,6 +14,7 @@
 //! IG-3 `missing` whatever the manifest says.
 #![deny(missing_docs)]
 
+pub mod attest;
 mod context;
 pub mod report;
 pub mod rubric;

@@ -294,3 +294,36 @@ fn the_summary_line_reads_as_the_issue_asks() {
     assert_eq!(total, 40);
     assert_eq!(report::terminal(&a, false).lines().nth(1), Some(line.as_str()));
 }
+
+#[test]
+fn a_signed_attestation_verifies_and_any_change_breaks_it() {
+    use psf_assess::attest;
+    let text = example("loan-prescreening.yaml");
+    let a = assess("examples/loan-prescreening.yaml", &text, None);
+    let (private, public) = attest::generate().unwrap();
+    let key = attest::SigningKey::from_text(&private).unwrap();
+    let envelope = attest::sign(&a, &key);
+    let verified = attest::verify(&envelope, &public).unwrap();
+    assert_eq!(verified.key_id, key.key_id());
+    let (name, digest) = verified.subject().unwrap();
+    assert_eq!(name, "examples/loan-prescreening.yaml");
+    assert_eq!(digest, a.manifest.sha256);
+    assert_eq!(verified.statement["predicate"]["counts"]["missing"], a.counts.missing);
+
+    // Another key does not verify it.
+    let (_, other) = attest::generate().unwrap();
+    assert!(attest::verify(&envelope, &other).is_err_and(|e| e.0.contains("no signature")));
+    // A changed payload (one verdict turned green) does not verify.
+    let mut env: Value = serde_json::from_str(&envelope).unwrap();
+    let payload = env["payload"].as_str().unwrap().to_string();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut statement: Value = serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
+    statement["predicate"]["verdicts"][0]["status"] = json!("enforced");
+    env["payload"] = json!(b64.encode(statement.to_string()));
+    assert!(attest::verify(&env.to_string(), &public).is_err());
+    // Garbage is refused with a reason, not a panic.
+    assert!(attest::verify("not json", &public).is_err());
+    assert!(attest::verify(&envelope, "AAAA").is_err_and(|e| e.0.contains("32 bytes")));
+    assert!(attest::SigningKey::from_text("bm90IGEga2V5").is_err());
+}

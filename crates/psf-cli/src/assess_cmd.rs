@@ -4,7 +4,7 @@ use std::io::{self, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use psf_assess::{FindingSeverity, Options, ParsedManifest, report};
+use psf_assess::{FindingSeverity, Options, ParsedManifest, attest, report};
 
 use crate::read_manifest;
 
@@ -50,9 +50,14 @@ pub struct AssessArgs {
     /// The report printed on standard output.
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
     format: Format,
-    /// Also write report.md and report.json into this directory.
+    /// Also write report.md, report.json, report.sarif and report.junit.xml into this
+    /// directory.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Sign the assessment with this private key (`psf keygen`) and write
+    /// attestation.dsse.json (an in-toto Statement in a DSSE envelope) into `--out`.
+    #[arg(long, value_name = "KEY", requires = "out")]
+    sign: Option<PathBuf>,
     /// Exit 1 when a finding is at least this severe.
     #[arg(long, value_enum, default_value_t = FailOn::High)]
     fail_on: FailOn,
@@ -111,12 +116,31 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
             Err(e) => return fail(&format!("cannot read the store {url}: {e}")),
         },
     };
+    let key = match &args.sign {
+        None => None,
+        Some(path) => {
+            let loaded = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| attest::SigningKey::from_text(&t).map_err(|e| e.to_string()));
+            match loaded {
+                Ok(k) => Some(k),
+                Err(e) => return fail(&format!("{}: {e}", path.display())),
+            }
+        }
+    };
     let options = Options { today, window_days: args.since };
     let assessment = psf_assess::assess(&parsed.input(), runtime.as_ref(), &options);
     if let Some(dir) = &args.out
         && let Err(e) = write_reports(dir, &assessment)
     {
         return fail(&format!("cannot write reports into {}: {e}", dir.display()));
+    }
+    if let (Some(dir), Some(key)) = (&args.out, &key) {
+        let path = dir.join("attestation.dsse.json");
+        if let Err(e) = std::fs::write(&path, attest::sign(&assessment, key)) {
+            return fail(&format!("cannot write {}: {e}", path.display()));
+        }
+        eprintln!("psf: signed with key {} into {}", key.key_id(), path.display());
     }
     let text = match args.format {
         Format::Terminal => {
@@ -161,4 +185,76 @@ fn write_reports(dir: &Path, a: &psf_assess::Assessment) -> io::Result<()> {
     std::fs::write(dir.join("report.sarif"), report::sarif(a))?;
     std::fs::write(dir.join("report.junit.xml"), report::junit(a))?;
     Ok(())
+}
+
+/// `psf keygen`: a new signing key pair for attestations.
+pub fn keygen(dir: &Path, force: bool) -> io::Result<ExitCode> {
+    let (private, public) = match attest::generate() {
+        Ok(k) => k,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let (key_path, pub_path) = (dir.join("psf-signing.key"), dir.join("psf-signing.pub"));
+    if !force && (key_path.exists() || pub_path.exists()) {
+        return fail(&format!("{} already exists; pass --force to replace it", key_path.display()));
+    }
+    std::fs::create_dir_all(dir)?;
+    write_private(&key_path, &private)?;
+    std::fs::write(&pub_path, &public)?;
+    let id = attest::SigningKey::from_text(&private).map(|k| k.key_id()).unwrap_or_default();
+    writeln!(
+        io::stdout().lock(),
+        "key {id}\nprivate key {} (keep it secret)\npublic key  {} (give it to whoever verifies)",
+        key_path.display(),
+        pub_path.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// `psf verify`: checks an attestation's signature, and that it is about `manifest`.
+pub fn verify(attestation: &Path, key: &Path, manifest: Option<&Path>) -> io::Result<ExitCode> {
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let (envelope, public) = match (read(attestation), read(key)) {
+        (Ok(e), Ok(k)) => (e, k),
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
+    };
+    let mut out = io::stdout().lock();
+    let verified = match attest::verify(&envelope, &public) {
+        Ok(v) => v,
+        Err(e) => {
+            writeln!(out, "NOT VERIFIED: {e}")?;
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let (name, digest) = verified.subject().unwrap_or_default();
+    let p = &verified.statement["predicate"];
+    writeln!(out, "verified: signed by key {}", verified.key_id)?;
+    writeln!(out, "system    {}", p["system"].as_str().unwrap_or_default())?;
+    writeln!(out, "date      {}", p["date"].as_str().unwrap_or_default())?;
+    writeln!(out, "manifest  {name} (sha256 {digest})")?;
+    writeln!(out, "counts    {}", p["counts"])?;
+    if let Some(path) = manifest {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return fail(&format!("cannot read {}: {e}", path.display())),
+        };
+        let actual = attest::digest(&bytes);
+        if actual != digest {
+            writeln!(out, "NOT VERIFIED: {} is not the manifest that was assessed (sha256 {actual})", path.display())?;
+            return Ok(ExitCode::from(1));
+        }
+        writeln!(out, "and {} is the manifest that was assessed", path.display())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

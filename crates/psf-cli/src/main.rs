@@ -177,6 +177,26 @@ enum Command {
         #[arg(long, default_value = "sqlite://psf.db")]
         store: String,
     },
+    /// Create a key pair for signing assessments (`psf assess --sign`).
+    Keygen {
+        /// Where to write psf-signing.key and psf-signing.pub.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Verify a signed assessment (attestation.dsse.json) against a public key.
+    Verify {
+        /// The attestation.
+        attestation: PathBuf,
+        /// The public key (psf-signing.pub).
+        #[arg(long)]
+        key: PathBuf,
+        /// Also check that the assessment is about this manifest, byte for byte.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
     /// Rehearse the kill switch against live gateways: time to disable and to recover, recorded.
     Drill(drill_cmd::DrillArgs),
     /// Decide each of the 40 competencies from the manifest and the gateway's records,
@@ -246,6 +266,8 @@ fn main() -> ExitCode {
         Command::Review { command, manifest, store } => oversight_cmd::review(command, &manifest, &store),
         Command::Incident { command, manifest, store } => oversight_cmd::incident(command, &manifest, &store),
         Command::Drill(args) => drill_cmd::run(&args),
+        Command::Keygen { out, force } => assess_cmd::keygen(&out, force),
+        Command::Verify { attestation, key, manifest } => assess_cmd::verify(&attestation, &key, manifest.as_deref()),
         Command::Migrate { store } => oversight_cmd::migrate(&store),
         Command::Erase { subject, by, store, format } => oversight_cmd::erase(&subject, &by, &store, format),
         Command::Retention { command, manifest, store } => oversight_cmd::retention(command, &manifest, &store),

@@ -44,7 +44,7 @@ fn help_lists_what_exists() {
         assert!(out.contains(cmd), "{cmd} missing from --help");
     }
     // Nothing that does not exist yet.
-    for absent in ["keygen", "verify"] {
+    for absent in ["oscal", "export"] {
         assert!(!out.contains(absent), "--help mentions `{absent}`");
     }
 }
@@ -642,4 +642,50 @@ providers:
     };
     let codes = [call(&a), call(&b), call(&a), call(&b)];
     assert_eq!(codes, ["200", "200", "200", "429"], "three a minute for the app, across both processes");
+}
+
+#[test]
+fn an_assessment_is_signed_and_verified_and_a_changed_manifest_is_caught() {
+    let dir = temp_dir("attest");
+    let d = dir.to_string_lossy().to_string();
+    let o = psf(&["keygen", "--out", &d]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(psf(&["keygen", "--out", &d]).status.code(), Some(2), "keys are never overwritten silently");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.join("psf-signing.key")).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o600));
+    }
+    let key = format!("{d}/psf-signing.key");
+    let public = format!("{d}/psf-signing.pub");
+    let reports = format!("{d}/reports");
+    let m = "examples/loan-prescreening.yaml";
+    let o = psf(&[
+        "assess",
+        "--manifest",
+        m,
+        "--today",
+        "2026-11-23",
+        "--out",
+        &reports,
+        "--sign",
+        &key,
+        "--fail-on",
+        "none",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let att = format!("{reports}/attestation.dsse.json");
+    let o = psf(&["verify", &att, "--key", &public, "--manifest", m]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains("verified: signed by key") && stdout(&o).contains("is the manifest that was assessed"));
+    // Another manifest is caught.
+    let o = psf(&["verify", &att, "--key", &public, "--manifest", "examples/internal-faq.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("NOT VERIFIED"));
+    // A tampered attestation is caught.
+    let text = std::fs::read_to_string(&att).unwrap_or_default();
+    let tampered = format!("{d}/tampered.json");
+    let _ = std::fs::write(&tampered, text.replacen("\"payload\": \"", "\"payload\": \"e30", 1));
+    assert_eq!(psf(&["verify", &tampered, "--key", &public]).status.code(), Some(1));
 }
