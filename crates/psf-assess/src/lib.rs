@@ -16,6 +16,7 @@
 
 pub mod attest;
 mod context;
+pub mod oscal;
 pub mod report;
 pub mod rubric;
 mod rules;

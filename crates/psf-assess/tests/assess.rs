@@ -327,3 +327,52 @@ fn a_signed_attestation_verifies_and_any_change_breaks_it() {
     assert!(attest::verify(&envelope, "AAAA").is_err_and(|e| e.0.contains("32 bytes")));
     assert!(attest::SigningKey::from_text("bm90IGEga2V5").is_err());
 }
+
+/// The OSCAL 1.2.2 schemas beside the checkout (`../shared/schemas`), if they are there.
+fn oscal_schema(name: &str) -> Option<Value> {
+    let path = format!("{}/../../../shared/schemas/oscal-1.2.2/{name}", env!("CARGO_MANIFEST_DIR"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(serde_json::from_str(&text).unwrap()),
+        Err(_) => {
+            eprintln!("skipping OSCAL schema validation: {path} is not there");
+            None
+        }
+    }
+}
+
+fn oscal_errors(schema: &Value, doc: &Value) -> Vec<String> {
+    let validator = jsonschema::options().should_validate_formats(true).build(schema).unwrap();
+    validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+}
+
+#[tokio::test]
+async fn oscal_output_is_valid_oscal_1_2_2() {
+    use psf_assess::oscal;
+    let rt = runtime_with(&clean_traffic()).await;
+    let a = assess("examples/demo/psf.yaml", &example("demo/psf.yaml"), Some(&rt));
+    let results = oscal::assessment_results(&a);
+    let findings = results["assessment-results"]["results"][0]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 40);
+    let ov3 = findings.iter().find(|f| f["title"].as_str().is_some_and(|t| t.starts_with("OV-3"))).unwrap();
+    assert_eq!(ov3["target"]["status"]["state"], "not-satisfied");
+    assert_eq!(ov3["target"]["target-id"], "ov-3_smt");
+    assert_eq!(oscal::assessment_results(&a), results, "the same assessment gives the same document");
+    let catalog = oscal::catalog("2026-11-23T00:00:00Z");
+    assert_eq!(catalog["catalog"]["groups"].as_array().map(Vec::len), Some(8));
+    if let Some(schema) = oscal_schema("oscal_assessment-results_root.json") {
+        let errors = oscal_errors(&schema, &results);
+        assert!(errors.is_empty(), "{errors:#?}");
+        let mut broken = results.clone();
+        broken["assessment-results"]["results"][0]["findings"][0]["target"]["status"]["state"] =
+            serde_json::json!("fine");
+        assert!(!oscal_errors(&schema, &broken).is_empty(), "the schema check must be able to fail");
+    }
+    if let Some(schema) = oscal_schema("oscal_complete_schema.json") {
+        let errors = oscal_errors(&schema, &catalog);
+        assert!(errors.is_empty(), "{errors:#?}");
+        // And it does catch a broken document.
+        let mut broken = catalog.clone();
+        broken["catalog"]["uuid"] = serde_json::json!("not-a-uuid");
+        assert!(!oscal_errors(&schema, &broken).is_empty());
+    }
+}

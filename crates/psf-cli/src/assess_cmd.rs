@@ -21,6 +21,8 @@ pub enum Format {
     Sarif,
     /// JUnit XML, for CI test views.
     Junit,
+    /// OSCAL 1.2.2 assessment results.
+    Oscal,
 }
 
 /// When `psf assess` exits 1.
@@ -150,6 +152,7 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
         Format::Json => report::json(&assessment),
         Format::Sarif => report::sarif(&assessment),
         Format::Junit => report::junit(&assessment),
+        Format::Oscal => oscal_text(&assessment),
     };
     io::stdout().lock().write_all(text.as_bytes())?;
     let threshold = match args.fail_on {
@@ -184,7 +187,13 @@ fn write_reports(dir: &Path, a: &psf_assess::Assessment) -> io::Result<()> {
     std::fs::write(dir.join("report.json"), report::json(a))?;
     std::fs::write(dir.join("report.sarif"), report::sarif(a))?;
     std::fs::write(dir.join("report.junit.xml"), report::junit(a))?;
+    std::fs::write(dir.join("report.oscal.json"), oscal_text(a))?;
     Ok(())
+}
+
+fn oscal_text(a: &psf_assess::Assessment) -> String {
+    let doc = psf_assess::oscal::assessment_results(a);
+    serde_json::to_string_pretty(&doc).map_or_else(|e| format!("{{\"error\": \"{e}\"}}"), |s| s + "\n")
 }
 
 /// `psf keygen`: a new signing key pair for attestations.

@@ -29,6 +29,13 @@ pub(crate) fn run(format: CatalogFormat, domain: Option<&str>) -> io::Result<Exi
         },
     };
     let text = match format {
+        CatalogFormat::Oscal => {
+            let mut doc = psf_assess::oscal::catalog(&format!("{}T00:00:00Z", crate::today()));
+            if let Some(groups) = doc.pointer_mut("/catalog/groups").and_then(serde_json::Value::as_array_mut) {
+                groups.retain(|g| domains.iter().any(|d| g["id"] == d.id.to_lowercase()));
+            }
+            serde_json::to_string_pretty(&doc).map_err(io::Error::other)? + "\n"
+        }
         CatalogFormat::Table => table(&domains),
         CatalogFormat::Markdown => markdown(&domains),
         CatalogFormat::Json => {

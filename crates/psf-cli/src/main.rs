@@ -218,6 +218,8 @@ enum CatalogFormat {
     Table,
     Json,
     Markdown,
+    /// An OSCAL 1.2.2 catalog.
+    Oscal,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -44,7 +44,7 @@ fn help_lists_what_exists() {
         assert!(out.contains(cmd), "{cmd} missing from --help");
     }
     // Nothing that does not exist yet.
-    for absent in ["oscal", "export"] {
+    for absent in ["export", "studio"] {
         assert!(!out.contains(absent), "--help mentions `{absent}`");
     }
 }
@@ -310,6 +310,7 @@ fn assess_reports_and_exits_as_ci_tools_do() {
     assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("40 competencies: ")), "{text}");
     assert!(out.join("report.md").exists() && out.join("report.json").exists());
     assert!(out.join("report.sarif").exists() && out.join("report.junit.xml").exists());
+    assert!(out.join("report.oscal.json").exists());
     let o = psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--fail-on", "medium"]);
     assert_eq!(o.status.code(), Some(1), "partial findings fail at --fail-on medium");
     let o = psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--fail-on", "medium", "--soft-fail"]);
@@ -688,4 +689,16 @@ fn an_assessment_is_signed_and_verified_and_a_changed_manifest_is_caught() {
     let tampered = format!("{d}/tampered.json");
     let _ = std::fs::write(&tampered, text.replacen("\"payload\": \"", "\"payload\": \"e30", 1));
     assert_eq!(psf(&["verify", &tampered, "--key", &public]).status.code(), Some(1));
+}
+
+#[test]
+fn the_catalog_is_written_as_oscal() {
+    let o = psf(&["catalog", "--format", "oscal", "--domain", "HO"]);
+    assert!(o.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(doc["catalog"]["metadata"]["oscal-version"], "1.2.2");
+    let groups = doc["catalog"]["groups"].as_array().cloned().unwrap_or_default();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["id"], "ho");
+    assert_eq!(groups[0]["controls"].as_array().map(Vec::len), Some(5));
 }
