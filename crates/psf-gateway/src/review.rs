@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use psf_detect::Vault;
@@ -238,10 +239,29 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The body of an admin call, parsed only once the caller is known to be an admin.
-fn admin_body<T: serde::de::DeserializeOwned>(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
-    admin(gw, headers)?;
-    parse(body)
+/// An admin call's JSON body, read only once the caller's key is an admin key
+/// (`gateway.admin_keys`): nothing is parsed for anyone else.
+pub(crate) struct AdminJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<Arc<Gateway>> for AdminJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, gw: &Arc<Gateway>) -> Result<Self, Response> {
+        admin(gw, req.headers()).map_err(IntoResponse::into_response)?;
+        let body = Bytes::from_request(req, gw).await.map_err(IntoResponse::into_response)?;
+        parse(&body).map(AdminJson).map_err(IntoResponse::into_response)
+    }
+}
+
+/// An admin call without a body: its key must be an admin key.
+pub(crate) struct Admin;
+
+impl FromRequestParts<Arc<Gateway>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, gw: &Arc<Gateway>) -> Result<Self, Response> {
+        admin(gw, &parts.headers).map(|_| Admin).map_err(IntoResponse::into_response)
+    }
 }
 
 /// The admin key's owner, or the refusal.
@@ -275,14 +295,7 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /v1/psf/admin/reviews[?status=pending]`.
-pub(crate) async fn list_reviews(
-    State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    if let Err(e) = admin(&gw, &headers) {
-        return e.into_response();
-    }
+pub(crate) async fn list_reviews(State(gw): State<Arc<Gateway>>, _: Admin, Query(q): Query<ListQuery>) -> Response {
     match gw.store.reviews(q.status.as_deref(), 1000).await {
         Ok(list) => Json(json!({"object": "list", "data": list})).into_response(),
         Err(e) => store_error(&e),
@@ -290,14 +303,7 @@ pub(crate) async fn list_reviews(
 }
 
 /// `GET /v1/psf/admin/reviews/{id}`.
-pub(crate) async fn show_review(
-    State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(e) = admin(&gw, &headers) {
-        return e.into_response();
-    }
+pub(crate) async fn show_review(State(gw): State<Arc<Gateway>>, _: Admin, Path(id): Path<String>) -> Response {
     match gw.store.review(&id).await {
         Ok(Some(r)) => Json(r).into_response(),
         Ok(None) => not_found(format!("no review `{id}`")),
@@ -320,14 +326,9 @@ pub(crate) struct DecisionBody {
 /// `POST /v1/psf/admin/reviews/{id}/decision`.
 pub(crate) async fn decide(
     State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    AdminJson(b): AdminJson<DecisionBody>,
 ) -> Response {
-    let b: DecisionBody = match admin_body(&gw, &headers, &body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
     let decision = match (b.decision.as_str(), b.output) {
         ("approve", None) => ReviewDecision::Approve,
         ("edit", Some(text)) => ReviewDecision::Edit(text),
@@ -359,11 +360,7 @@ pub(crate) struct OverrideBody {
 }
 
 /// `POST /v1/psf/admin/overrides`: an answer corrected after the fact (HO-4).
-pub(crate) async fn override_answer(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    let b: OverrideBody = match admin_body(&gw, &headers, &body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
+pub(crate) async fn override_answer(State(gw): State<Arc<Gateway>>, AdminJson(b): AdminJson<OverrideBody>) -> Response {
     let m = &gw.compiled.manifest;
     let pii = &gw.compiled.pii;
     match oversight::record_override(&gw.store, m, pii, &b.request_id, &b.by, &b.reason, b.output.as_deref()).await {
@@ -373,14 +370,7 @@ pub(crate) async fn override_answer(State(gw): State<Arc<Gateway>>, headers: Hea
 }
 
 /// `GET /v1/psf/admin/incidents[?all=true]`.
-pub(crate) async fn list_incidents(
-    State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    if let Err(e) = admin(&gw, &headers) {
-        return e.into_response();
-    }
+pub(crate) async fn list_incidents(State(gw): State<Arc<Gateway>>, _: Admin, Query(q): Query<ListQuery>) -> Response {
     match gw.store.incidents(!q.all).await {
         Ok(list) => Json(json!({"object": "list", "data": list})).into_response(),
         Err(e) => store_error(&e),
@@ -401,11 +391,7 @@ pub(crate) struct DeclareBody {
 
 /// `POST /v1/psf/admin/incidents`: declares an incident; in force here at once, and on
 /// every instance sharing the store within a second.
-pub(crate) async fn declare(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    let b: DeclareBody = match admin_body(&gw, &headers, &body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
+pub(crate) async fn declare(State(gw): State<Arc<Gateway>>, AdminJson(b): AdminJson<DeclareBody>) -> Response {
     let new = NewIncident {
         declared_by: b.declared_by,
         action: b.action,
@@ -438,14 +424,9 @@ pub(crate) struct ResolveBody {
 /// `POST /v1/psf/admin/incidents/{id}/resolve`.
 pub(crate) async fn resolve(
     State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    AdminJson(b): AdminJson<ResolveBody>,
 ) -> Response {
-    let b: ResolveBody = match admin_body(&gw, &headers, &body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
     match oversight::resolve(&gw.store, &id, &b.resolved_by, &b.resolution).await {
         Ok(i) => {
             if let Err(e) = gw.reload_incidents().await {
@@ -470,11 +451,7 @@ pub(crate) struct DrillBody {
 }
 
 /// `POST /v1/psf/admin/drills`: records a drill's timings (IR-5) as evidence.
-pub(crate) async fn record_drill(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    let b: DrillBody = match admin_body(&gw, &headers, &body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
+pub(crate) async fn record_drill(State(gw): State<Arc<Gateway>>, AdminJson(b): AdminJson<DrillBody>) -> Response {
     match oversight::record_drill(&gw.store, &b.incident_id, &b.by, &b.gateways).await {
         Ok(event) => (StatusCode::CREATED, Json(event)).into_response(),
         Err(e) => oversight_error(e),
@@ -492,11 +469,7 @@ pub(crate) struct EraseBody {
 
 /// `POST /v1/psf/admin/erasures`: erases a subject (DG-3) and answers with the receipt and
 /// the verification that nothing of it remains.
-pub(crate) async fn erase(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    let b: EraseBody = match admin_body(&gw, &headers, &body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
+pub(crate) async fn erase(State(gw): State<Arc<Gateway>>, AdminJson(b): AdminJson<EraseBody>) -> Response {
     match oversight::erase(&gw.store, &b.subject, &b.by).await {
         Ok((receipt, remaining)) => {
             (StatusCode::CREATED, Json(json!({"receipt": receipt, "remaining": remaining}))).into_response()
