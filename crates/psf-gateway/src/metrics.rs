@@ -165,17 +165,71 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The metrics in OpenMetrics text, as prometheus-client writes them.
+    pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
     }
+
+    /// The metrics in Prometheus's text format 0.0.4, which `promtool check metrics` and
+    /// scrapers that do not ask for OpenMetrics read.
+    pub fn render(&self) -> String {
+        to_prometheus_text(&self.render_openmetrics())
+    }
+}
+
+/// OpenMetrics text to Prometheus text 0.0.4: a counter family is named with its `_total`
+/// in HELP and TYPE (OpenMetrics names the family without it), and the `# UNIT` and
+/// `# EOF` lines, which 0.0.4 does not have, are dropped.
+fn to_prometheus_text(open: &str) -> String {
+    let counters: std::collections::HashSet<&str> =
+        open.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.strip_suffix(" counter")).collect();
+    let mut out = String::with_capacity(open.len());
+    for line in open.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("# HELP ", r))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+        match meta {
+            Some((kind, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.push_str(kind);
+                out.push_str(name);
+                if counters.contains(name) {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openmetrics_counters_become_prometheus_text() {
+        let open = "# HELP psf_requests Requests.\n# TYPE psf_requests counter\npsf_requests_total{a=\"b\"} 1\n# HELP psf_q Queue.\n# TYPE psf_q gauge\npsf_q 0\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(open),
+            "# HELP psf_requests_total Requests.\n# TYPE psf_requests_total counter\npsf_requests_total{a=\"b\"} 1\n# HELP psf_q Queue.\n# TYPE psf_q gauge\npsf_q 0\n"
+        );
     }
 }

@@ -97,10 +97,10 @@ impl Gateway {
         Ok((Arc::new(gateway), writer))
     }
 
-    /// The metrics, rendered.
-    pub fn metrics_text(&self) -> String {
+    /// The metrics, rendered: OpenMetrics text, or Prometheus text 0.0.4.
+    pub fn metrics_text(&self, openmetrics: bool) -> String {
         self.metrics.audit_queue.set(i64::try_from(self.audit.queued()).unwrap_or(i64::MAX));
-        self.metrics.render()
+        if openmetrics { self.metrics.render_openmetrics() } else { self.metrics.render() }
     }
 
     async fn reload_keys(&self) -> Result<(), psf_store::StoreError> {
@@ -371,8 +371,18 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     }
 }
 
-async fn metrics_handler(State(gw): State<Arc<Gateway>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], gw.metrics_text()).into_response()
+/// `/metrics`: OpenMetrics for a scraper that asks for it, Prometheus text otherwise.
+async fn metrics_handler(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let open = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let content_type = if open {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
+    ([(header::CONTENT_TYPE, content_type)], gw.metrics_text(open)).into_response()
 }
 
 /// What the handler knows about a request as it goes, for the audit record.
