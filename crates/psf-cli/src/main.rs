@@ -197,6 +197,15 @@ enum Command {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+    /// Write monitoring dashboards for the gateway's metrics.
+    Dashboards {
+        /// A Grafana dashboard (JSON model; import it and pick the Prometheus data source).
+        #[arg(long)]
+        grafana: bool,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Rehearse the kill switch against live gateways: time to disable and to recover, recorded.
     Drill(drill_cmd::DrillArgs),
     /// Decide each of the 40 competencies from the manifest and the gateway's records,
@@ -231,6 +240,20 @@ enum OutputFormat {
 /// Reads a manifest file with the same limits as `psf check`.
 fn read_manifest(path: &std::path::Path) -> Result<String, String> {
     check_cmd::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// `psf dashboards`.
+fn dashboards(grafana: bool, out: Option<&std::path::Path>) -> io::Result<ExitCode> {
+    if !grafana {
+        eprintln!("psf: say which dashboards: --grafana");
+        return Ok(ExitCode::from(2));
+    }
+    let text = serde_json::to_string_pretty(&psf_gateway::dashboards::grafana()).map_err(io::Error::other)? + "\n";
+    match out {
+        Some(path) => std::fs::write(path, text)?,
+        None => io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn today() -> jiff::civil::Date {
@@ -268,6 +291,7 @@ fn main() -> ExitCode {
         Command::Review { command, manifest, store } => oversight_cmd::review(command, &manifest, &store),
         Command::Incident { command, manifest, store } => oversight_cmd::incident(command, &manifest, &store),
         Command::Drill(args) => drill_cmd::run(&args),
+        Command::Dashboards { grafana, out } => dashboards(grafana, out.as_deref()),
         Command::Keygen { out, force } => assess_cmd::keygen(&out, force),
         Command::Verify { attestation, key, manifest } => assess_cmd::verify(&attestation, &key, manifest.as_deref()),
         Command::Migrate { store } => oversight_cmd::migrate(&store),

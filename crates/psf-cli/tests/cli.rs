@@ -702,3 +702,15 @@ fn the_catalog_is_written_as_oscal() {
     assert_eq!(groups[0]["id"], "ho");
     assert_eq!(groups[0]["controls"].as_array().map(Vec::len), Some(5));
 }
+
+#[test]
+fn a_grafana_dashboard_is_written() {
+    let o = psf(&["dashboards", "--grafana"]);
+    assert!(o.status.success());
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(d["uid"], "psf-gateway");
+    let panels = d["panels"].as_array().cloned().unwrap_or_default();
+    assert!(panels.iter().filter(|p| p["type"] == "timeseries").count() >= 10);
+    assert!(panels.iter().all(|p| p["type"] == "row" || p["targets"].as_array().is_some_and(|t| !t.is_empty())));
+    assert_eq!(psf(&["dashboards"]).status.code(), Some(2));
+}

@@ -15,6 +15,7 @@ mod audit;
 mod breaker;
 pub mod cluster;
 mod config;
+pub mod dashboards;
 mod error;
 pub mod incident;
 mod keys;

@@ -221,6 +221,29 @@ impl Default for Metrics {
 }
 
 #[cfg(test)]
+impl Metrics {
+    /// One sample in every family, so that every metric shows in a render (empty
+    /// families are not written). A family added to `Metrics` belongs here too.
+    pub(crate) fn touch_all(&self) {
+        let s = String::new;
+        self.requests.get_or_create(&Outcome { decision_point: s(), outcome: s() }).inc();
+        self.stages.get_or_create(&Stage { code: s(), decision: s() }).inc();
+        self.overhead.get_or_create(&Point { decision_point: s() }).observe(0.0);
+        self.duration.get_or_create(&Point { decision_point: s() }).observe(0.0);
+        self.upstream.get_or_create(&ProviderLabel { provider: s() }).observe(0.0);
+        self.attempts.get_or_create(&Attempt { provider: s(), result: s() }).inc();
+        self.fallbacks.get_or_create(&Point { decision_point: s() }).inc();
+        self.tokens.get_or_create(&Tokens { decision_point: s(), direction: s() }).inc();
+        self.breaker_open.get_or_create(&ProviderLabel { provider: s() }).set(0);
+        self.rate_limited.get_or_create(&LimitScope { scope: s(), unit: s() }).inc();
+        self.abuse_alerts.get_or_create(&AppLabel { app: s() }).inc();
+        self.override_attempts.get_or_create(&Point { decision_point: s() }).inc();
+        self.reviews_held.get_or_create(&Point { decision_point: s() }).inc();
+        self.redis_errors.inc();
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

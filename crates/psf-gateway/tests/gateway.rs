@@ -490,6 +490,7 @@ async fn metrics_pass_promtool_check() -> R {
     assert!(text.contains("psf_requests_total"), "{text}");
     // Label values come from the manifest and psf's codes only: no request text.
     assert!(!text.contains("Ignore all previous"));
+
     let Ok(mut child) = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
