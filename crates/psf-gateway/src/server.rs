@@ -468,6 +468,18 @@ impl Gateway {
         let point = ctx.point_id();
         let overhead = ctx.overhead();
         let total = ctx.t0.elapsed();
+        // One line per request, ids and codes only: never request text, keys or PII.
+        tracing::debug!(
+            request_id = %ctx.request_id,
+            app = ctx.app.as_deref().unwrap_or("-"),
+            decision_point = %point,
+            status = status.as_u16(),
+            outcome,
+            code = code.unwrap_or("-"),
+            latency_ms = total.as_secs_f64() * 1000.0,
+            overhead_ms = overhead.as_secs_f64() * 1000.0,
+            "request finished"
+        );
         let m = &self.metrics;
         m.requests
             .get_or_create(&metrics::Outcome { decision_point: point.clone(), outcome: outcome.to_string() })
@@ -544,9 +556,18 @@ fn disclosure_headers(headers: &mut HeaderMap, point: &Point, ctx: &Ctx) {
     }
 }
 
+/// `POST /v1/chat/completions`: the pipeline, inside a span that carries the request id,
+/// so every log line about the request can be found by it.
 async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    use tracing::Instrument as _;
+    let id = request_id();
+    let span = tracing::info_span!("request", request_id = %id);
+    handle(gw, headers, body, id).instrument(span).await
+}
+
+async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: String) -> Response {
     let mut ctx = Ctx {
-        request_id: request_id(),
+        request_id,
         ts_ms: psf_store::now_ms(),
         t0: Instant::now(),
         app: None,
