@@ -694,15 +694,12 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             .gap("assess with `--store` so the incident records are evidence"),
             Some(rt) => {
                 let real: Vec<_> = rt.incidents.iter().filter(|i| !i.drill).collect();
-                let reviewed = |i: &psf_store::Incident| {
-                    i.review.as_ref().is_some_and(|r| r.get("root_cause").is_some_and(|c| !c.is_null()))
-                };
                 let overdue: Vec<&str> = real
                     .iter()
-                    .filter(|i| !reviewed(i) && ctx.today > psf_core::calendar::review_due(i.declared_ms))
+                    .filter(|i| !i.review_written() && psf_core::calendar::review_past_due(i.declared_ms, ctx.today))
                     .map(|i| i.id.as_str())
                     .collect();
-                let done = real.iter().filter(|i| reviewed(i)).count();
+                let done = real.iter().filter(|i| i.review_written()).count();
                 let observation =
                     format!("{} incidents in the window, {done} reviewed, {} overdue", real.len(), overdue.len());
                 let result = json!({"incidents": real.len(), "reviewed": done, "overdue": overdue});

@@ -520,7 +520,7 @@ fn state(i: &Incident, day: jiff::civil::Date) -> String {
         s.push_str(", drill");
     } else if oversight::review_overdue(i, day) {
         s.push_str(&format!(", review overdue (due {})", psf_core::calendar::review_due(i.declared_ms)));
-    } else if i.review.is_some() {
+    } else if i.review_written() {
         s.push_str(", reviewed");
     }
     s

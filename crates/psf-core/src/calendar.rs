@@ -23,6 +23,11 @@ pub fn review_due(declared_ms: i64) -> Date {
     due
 }
 
+/// Whether, on `today`, the review of an incident declared at `declared_ms` is past due.
+pub fn review_past_due(declared_ms: i64, today: Date) -> bool {
+    today > review_due(declared_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,48 +148,40 @@ fn rate(limit: &RateLimit) -> Option<(u32, u32)> {
 }
 
 fn quota(limit: &RateLimit) -> Option<Quota> {
-    let rpm = NonZeroU32::new(limit.requests_per_minute)?;
-    let burst = limit.burst.and_then(NonZeroU32::new).unwrap_or(rpm);
-    Some(Quota::per_minute(rpm).allow_burst(burst))
+    let (rpm, burst) = rate(limit)?;
+    Some(Quota::per_minute(NonZeroU32::new(rpm)?).allow_burst(NonZeroU32::new(burst)?))
+}
+
+/// One value per app from the limit that applies to it: its own, or `rate_limits.per_app`.
+fn per_app<T>(m: &Manifest, f: impl Fn(&RateLimit) -> Option<T>) -> HashMap<String, T> {
+    m.apps
+        .iter()
+        .filter_map(|app| {
+            let limit = app.rate_limit.as_ref().or(m.rate_limits.per_app.as_ref())?;
+            Some((app.id.clone(), f(limit)?))
+        })
+        .collect()
 }
 
 impl Limits {
     /// The limiters the manifest asks for.
     pub fn new(m: &Manifest) -> Limits {
-        let global = m.rate_limits.global.as_ref().and_then(quota).map(RateLimiter::direct);
-        let apps = m
-            .apps
-            .iter()
-            .filter_map(|app| {
-                let limit = app.rate_limit.as_ref().or(m.rate_limits.per_app.as_ref())?;
-                Some((app.id.clone(), RateLimiter::direct(quota(limit)?)))
-            })
-            .collect();
-        let per_key = m.rate_limits.per_key.as_ref().and_then(quota).map(RateLimiter::keyed);
+        let r = &m.rate_limits;
         let budget = |l: &RateLimit| l.tokens_per_minute.filter(|n| *n > 0).map(Budget::new);
-        let global_tokens = m.rate_limits.global.as_ref().and_then(budget);
-        let app_tokens = m
-            .apps
-            .iter()
-            .filter_map(|app| {
-                let limit = app.rate_limit.as_ref().or(m.rate_limits.per_app.as_ref())?;
-                Some((app.id.clone(), budget(limit)?))
-            })
-            .collect();
-        let key_tokens = m.rate_limits.per_key.as_ref().and_then(budget);
-        let quotas = Quotas {
-            global: m.rate_limits.global.as_ref().and_then(rate),
-            apps: m
-                .apps
-                .iter()
-                .filter_map(|app| {
-                    let limit = app.rate_limit.as_ref().or(m.rate_limits.per_app.as_ref())?;
-                    Some((app.id.clone(), rate(limit)?))
-                })
-                .collect(),
-            per_key: m.rate_limits.per_key.as_ref().and_then(rate),
-        };
-        Limits { global, apps, per_key, clock: DefaultClock::default(), global_tokens, app_tokens, key_tokens, quotas }
+        Limits {
+            global: r.global.as_ref().and_then(quota).map(RateLimiter::direct),
+            apps: per_app(m, |l| quota(l).map(RateLimiter::direct)),
+            per_key: r.per_key.as_ref().and_then(quota).map(RateLimiter::keyed),
+            clock: DefaultClock::default(),
+            global_tokens: r.global.as_ref().and_then(budget),
+            app_tokens: per_app(m, budget),
+            key_tokens: r.per_key.as_ref().and_then(budget),
+            quotas: Quotas {
+                global: r.global.as_ref().and_then(rate),
+                apps: per_app(m, rate),
+                per_key: r.per_key.as_ref().and_then(rate),
+            },
+        }
     }
 
     /// The request buckets that apply to a call, narrowest first, as GCRA parameters for

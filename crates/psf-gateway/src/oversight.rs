@@ -229,11 +229,7 @@ pub async fn resolve(store: &Store, id: &str, by: &str, resolution: &str) -> Res
 /// Whether an incident's post-incident review is overdue on `today`: not written, or
 /// with actions still open, past its due date. Drills need none.
 pub fn review_overdue(incident: &Incident, today: Date) -> bool {
-    if incident.drill {
-        return false;
-    }
-    let complete = incident.review.as_ref().is_some_and(|r| r.get("root_cause").is_some_and(|c| !c.is_null()));
-    !complete && today > review_due(incident.declared_ms)
+    !incident.drill && !incident.review_written() && psf_core::calendar::review_past_due(incident.declared_ms, today)
 }
 
 /// Records the post-incident review (IR-3): root cause and remediation actions, each

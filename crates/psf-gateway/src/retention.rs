@@ -13,7 +13,7 @@ pub const MIN_AUDIT_DAYS: u32 = 30;
 const DAY_MS: i64 = 86_400_000;
 
 /// The shortest retention the manifest sets for any class of personal data, if any.
-pub(crate) fn shortest_pii_days(m: &Manifest) -> Option<u32> {
+fn shortest_pii_days(m: &Manifest) -> Option<u32> {
     let c = &m.retention.pii_days;
     [c.contact, c.financial, c.government_id, c.credential, c.personal, c.location].into_iter().flatten().min()
 }

@@ -55,6 +55,13 @@ pub struct Incident {
     pub review: Option<Value>,
 }
 
+impl Incident {
+    /// Whether its post-incident review is written (it names a root cause).
+    pub fn review_written(&self) -> bool {
+        self.review.as_ref().is_some_and(|r| r.get("root_cause").is_some_and(|c| !c.is_null()))
+    }
+}
+
 fn incident_from(row: &AnyRow) -> Result<Incident, StoreError> {
     let get = |e| StoreError::query("read an incident column", e);
     let drill: i64 = row.try_get("drill").map_err(get)?;
