@@ -491,23 +491,34 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     (child, url.trim_end_matches("/v1").trim_end_matches('/').to_string())
 }
 
+/// A fresh PostgreSQL schema on `PSF_TEST_DATABASE_URL`, or `None` when it is unset; a
+/// URL that is set but unusable fails the test.
+#[expect(clippy::panic, reason = "CI sets the URL: a database it cannot use must fail, not skip")]
+fn postgres_store() -> Option<String> {
+    let base = std::env::var("PSF_TEST_DATABASE_URL").ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    match rt.map(|rt| rt.block_on(psf_store::postgres_schema_url(&base))) {
+        Ok(Ok(url)) => Some(url),
+        _ => panic!("PSF_TEST_DATABASE_URL is set but unusable"),
+    }
+}
+
+/// Writes `manifest` into `dir` and starts a mock upstream for it: the manifest's path and
+/// the mock's OpenAI base URL, with the mock kept alive by the returned child.
+fn deployment(dir: &Path, manifest: &str) -> (String, String, Child) {
+    let path = dir.join("psf.yaml");
+    assert!(std::fs::write(&path, manifest).is_ok());
+    let (mock, mock_url) = start(&["mock-upstream", "--listen", "127.0.0.1:0"], &[]);
+    (path.to_string_lossy().to_string(), format!("{mock_url}/v1"), mock)
+}
+
 #[test]
 fn a_drill_against_two_gateways_measures_time_to_disable_and_records_it() {
     let dir = temp_dir("drill");
     // Two `psf serve` processes share PostgreSQL and Redis where CI provides them, else a
     // SQLite file.
-    let store = match std::env::var("PSF_TEST_DATABASE_URL") {
-        Ok(base) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            match rt.map(|rt| rt.block_on(psf_store::postgres_schema_url(&base))) {
-                Ok(Ok(url)) => url,
-                _ => panic!("PSF_TEST_DATABASE_URL is set but unusable"),
-            }
-        }
-        Err(_) => format!("sqlite://{}", dir.join("psf.db").display()),
-    };
+    let store = postgres_store().unwrap_or_else(|| format!("sqlite://{}", dir.join("psf.db").display()));
     let redis = std::env::var("PSF_TEST_REDIS_URL").ok();
-    let manifest = dir.join("psf.yaml");
     let text = r#"
 version: 1
 system:
@@ -524,12 +535,9 @@ providers:
 gateway:
   admin_keys: [{id: ops, env: DRILL_ADMIN_KEY}]
 "#;
-    assert!(std::fs::write(&manifest, text).is_ok());
-    let (_mock, mock_url) = start(&["mock-upstream", "--listen", "127.0.0.1:0"], &[]);
-    let mock_v1 = format!("{mock_url}/v1");
+    let (m, mock_v1, _mock) = deployment(&dir, text);
     let env =
         [("DRILL_MOCK", mock_v1.as_str()), ("DRILL_CLIENT_KEY", "client-secret"), ("DRILL_ADMIN_KEY", "admin-secret")];
-    let m = manifest.to_string_lossy().to_string();
     let mut serve = vec!["serve", "--manifest", m.as_str(), "--listen", "127.0.0.1:0", "--store", store.as_str()];
     if let Some(r) = &redis {
         serve.extend(["--redis", r.as_str()]);
@@ -598,16 +606,11 @@ fn a_retention_sweep_at_a_chosen_instant_deletes_what_has_expired() {
 
 #[test]
 fn two_serve_processes_share_a_rate_limit_through_redis() {
-    let (Ok(base), Ok(redis)) = (std::env::var("PSF_TEST_DATABASE_URL"), std::env::var("PSF_TEST_REDIS_URL")) else {
+    let (Some(store), Ok(redis)) = (postgres_store(), std::env::var("PSF_TEST_REDIS_URL")) else {
         eprintln!("skipping: PSF_TEST_DATABASE_URL and PSF_TEST_REDIS_URL are needed");
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    let Ok(Ok(store)) = rt.map(|rt| rt.block_on(psf_store::postgres_schema_url(&base))) else {
-        panic!("PSF_TEST_DATABASE_URL is set but unusable")
-    };
     let dir = temp_dir("cluster");
-    let manifest = dir.join("psf.yaml");
     let text = r#"
 version: 1
 system:
@@ -622,11 +625,8 @@ models:
 providers:
   - {id: mock, kind: openai_compatible, base_url: "${CLUSTER_MOCK}", self_hosted: true}
 "#;
-    assert!(std::fs::write(&manifest, text).is_ok());
-    let (_mock, mock_url) = start(&["mock-upstream", "--listen", "127.0.0.1:0"], &[]);
-    let mock_v1 = format!("{mock_url}/v1");
+    let (m, mock_v1, _mock) = deployment(&dir, text);
     let env = [("CLUSTER_MOCK", mock_v1.as_str()), ("CLUSTER_CLIENT_KEY", "client-secret")];
-    let m = manifest.to_string_lossy().to_string();
     let serve = ["serve", "--manifest", &m, "--listen", "127.0.0.1:0", "--store", &store, "--redis", &redis];
     let (_a, a) = start(&serve, &env);
     let (_b, b) = start(&serve, &env);
@@ -719,7 +719,6 @@ fn a_grafana_dashboard_is_written() {
 fn logs_are_json_with_request_ids_and_never_hold_pii_or_keys() {
     use std::io::BufRead as _;
     let dir = temp_dir("logs");
-    let manifest = dir.join("psf.yaml");
     let text = r#"
 version: 1
 system:
@@ -737,15 +736,13 @@ models:
 providers:
   - {id: mock, kind: openai_compatible, base_url: "${LOG_MOCK}", self_hosted: true}
 "#;
-    assert!(std::fs::write(&manifest, text).is_ok());
-    let (_mock, mock_url) = start(&["mock-upstream", "--listen", "127.0.0.1:0"], &[]);
+    let (m, mock_v1, _mock) = deployment(&dir, text);
     let log_path = dir.join("stderr.log");
     let Ok(log_file) = std::fs::File::create(&log_path) else { panic!("a log file") };
-    let m = manifest.to_string_lossy().to_string();
     let store = format!("sqlite://{}", dir.join("psf.db").display());
     let child = Command::new(env!("CARGO_BIN_EXE_psf"))
         .args(["serve", "--manifest", &m, "--listen", "127.0.0.1:0", "--store", &store])
-        .env("LOG_MOCK", format!("{mock_url}/v1"))
+        .env("LOG_MOCK", &mock_v1)
         .env("LOG_CLIENT_KEY", "client-secret-4242")
         .env("PSF_LOG", "debug")
         .stdout(std::process::Stdio::piped())
