@@ -281,13 +281,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let out = every_point(ctx, &words, |p| {
                 !p.output.content.categories.is_empty() && p.output.content.action != Action::Allow
             });
-            // psf's content detector has not landed: the gateway records `OV-3.content:
-            // unavailable`, so a configured filter is not yet a working one.
-            if out.status == Status::Evidenced {
-                let p = out.becomes(Status::Partial, "content filtering is configured, but psf's content detector has not landed: outputs are not filtered yet");
-                return p.gap("the content-category detector in psf-detect (planned); until then filter outputs upstream and keep its log");
-            }
-            out
+            runtime_stage(ctx, &["OV-3.content", "OV-3.scope"], out)
         }
         "OV-4" => {
             let words = PerPoint {

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use psf_detect::{InjectionDetector, PiiDetector, Source};
+use psf_detect::labelled::content_rows;
+use psf_detect::{Category, ContentDetector, InjectionDetector, PiiDetector, Source};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -21,7 +22,7 @@ pub(crate) enum EvalKind {
     Pii,
     /// Prompt injection: JSONL with `text` and `label` (1 = injection).
     Injection,
-    /// Content categories (not yet available).
+    /// Content categories: the OpenAI moderation JSONL or the HateCheck CSV.
     Content,
 }
 
@@ -66,9 +67,7 @@ pub(crate) fn run(kind: EvalKind, path: &Path, format: OutputFormat) -> io::Resu
     let result = match kind {
         EvalKind::Pii => eval_pii(&text),
         EvalKind::Injection => eval_injection(&text),
-        EvalKind::Content => {
-            Err("content detection has not landed yet; `--eval pii` and `--eval injection` work".into())
-        }
+        EvalKind::Content => eval_content(&text),
     };
     match result {
         Ok(report) => {
@@ -311,6 +310,97 @@ fn eval_injection(text: &str) -> Result<Report, String> {
         "throughput": throughput,
     });
     Ok(Report { text, json })
+}
+
+fn eval_content(text: &str) -> Result<Report, String> {
+    let detector = ContentDetector::new().map_err(|e| e.to_string())?;
+    let rows = content_rows(text)?;
+    let mut per_category = [Counts::default(); 5];
+    let mut any = Counts::default();
+    let mut any_tn = 0usize;
+    // HateCheck: share of cases judged right, per functionality (its hard negatives).
+    let mut functionality: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut latencies = Vec::with_capacity(rows.len());
+    let (mut bytes, mut chars) = (0, 0);
+    let started = Instant::now();
+    for row in &rows {
+        let t = Instant::now();
+        let report = detector.scan(&row.text);
+        latencies.push(t.elapsed());
+        bytes += row.text.len();
+        chars += row.text.chars().count();
+        for c in Category::ALL {
+            if let Some(label) = row.labels[c as usize] {
+                per_category[c as usize].add(outcome(report.flagged.contains(&c), label));
+            }
+        }
+        if let Some(label) = row.any() {
+            let flagged = !report.flagged.is_empty();
+            any.add(outcome(flagged, label));
+            any_tn += usize::from(!flagged && !label);
+            if let Some(f) = &row.functionality {
+                let e = functionality.entry(f.clone()).or_default();
+                e.0 += usize::from(flagged == label);
+                e.1 += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let throughput = Throughput::new(bytes, chars, rows.len(), elapsed, &mut latencies);
+    let mut text = format!(
+        "content evaluation: {} texts, default thresholds (a category counts only on rows annotated for it)\n\n\
+         {:<12} {:>5} {:>5} {:>5}  {:>9} {:>6} {:>6}\n",
+        rows.len(),
+        "category",
+        "tp",
+        "fp",
+        "fn",
+        "precision",
+        "recall",
+        "f1"
+    );
+    let mut line = |name: &str, c: Counts| {
+        text.push_str(&format!(
+            "{name:<12} {:>5} {:>5} {:>5}  {:>9.3} {:>6.3} {:>6.3}\n",
+            c.tp,
+            c.fp,
+            c.fn_,
+            c.precision(),
+            c.recall(),
+            c.f1()
+        ));
+    };
+    for c in Category::ALL {
+        line(c.as_str(), per_category[c as usize]);
+    }
+    line("any", any);
+    let fpr = ratio(any.fp, any.fp + any_tn);
+    text.push_str(&format!("\nany category: false-positive rate {fpr:.3}\n"));
+    if !functionality.is_empty() {
+        text.push_str("\naccuracy per HateCheck functionality:\n");
+        for (f, (right, n)) in &functionality {
+            text.push_str(&format!("  {f:<22} {:.3} ({right}/{n})\n", ratio(*right, *n)));
+        }
+    }
+    text.push_str(&throughput.text());
+    let json = serde_json::json!({
+        "kind": "content",
+        "texts": rows.len(),
+        "per_category": Category::ALL.iter().map(|c| (c.as_str(), metrics(per_category[*c as usize]))).collect::<BTreeMap<_, _>>(),
+        "any": metrics(any),
+        "any_false_positive_rate": fpr,
+        "functionality_accuracy": functionality.iter().map(|(f, (r, n))| (f.clone(), ratio(*r, *n))).collect::<BTreeMap<_, _>>(),
+        "throughput": throughput,
+    });
+    Ok(Report { text, json })
+}
+
+fn outcome(flagged: bool, label: bool) -> Counts {
+    Counts {
+        tp: usize::from(flagged && label),
+        fp: usize::from(flagged && !label),
+        fn_: usize::from(!flagged && label),
+    }
 }
 
 #[derive(Serialize)]

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use psf_detect::{
-    InjectionDetector, OutputSchema, PiiDetector, RedactStyle, SchemaCheck, Source, Vault, redact, sanitize,
+    ContentDetector, InjectionDetector, OutputSchema, PiiDetector, RedactStyle, SchemaCheck, Source, Vault, redact,
+    sanitize,
 };
 use serde_json::json;
 
@@ -30,9 +31,9 @@ pub(crate) fn run(input: &Path, transform: Transform, format: OutputFormat) -> i
             return Ok(ExitCode::from(2));
         }
     };
-    let (pii, injection) = match (PiiDetector::new(), InjectionDetector::new()) {
-        (Ok(p), Ok(i)) => (p, i),
-        (Err(e), _) | (_, Err(e)) => {
+    let (pii, injection, content) = match (PiiDetector::new(), InjectionDetector::new(), ContentDetector::new()) {
+        (Ok(p), Ok(i), Ok(c)) => (p, i, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             eprintln!("psf: cannot build the detectors: {e}");
             return Ok(ExitCode::from(2));
         }
@@ -53,6 +54,7 @@ pub(crate) fn run(input: &Path, transform: Transform, format: OutputFormat) -> i
     }
     let sanitized = sanitize(&text);
     let report = injection.scan(&text, Source::User);
+    let content = content.scan(&text);
     let lines = LineIndex::new(&text);
     match format {
         OutputFormat::Json => {
@@ -70,6 +72,7 @@ pub(crate) fn run(input: &Path, transform: Transform, format: OutputFormat) -> i
                 })).collect::<Vec<_>>(),
                 "sanitize": sanitized.findings,
                 "injection": report,
+                "content": content,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default())?;
         }
@@ -105,6 +108,19 @@ pub(crate) fn run(input: &Path, transform: Transform, format: OutputFormat) -> i
                 report.score,
                 if report.flagged { ", flagged" } else { "" },
                 if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) }
+            )?;
+            let scores: Vec<String> = content
+                .scores
+                .iter()
+                .map(|(c, s)| {
+                    format!("{} {s:.2}{}", c.as_str(), if content.flagged.contains(c) { " flagged" } else { "" })
+                })
+                .collect();
+            writeln!(
+                out,
+                "content: {}{}",
+                scores.join(", "),
+                if content.quote_discounted { " (a quoted passage discounted as reported speech)" } else { "" }
             )?;
             writeln!(out, "{} PII findings, {} unicode findings", findings.len(), sanitized.findings.len())?;
         }

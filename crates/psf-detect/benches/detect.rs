@@ -5,7 +5,7 @@
 
 #![expect(clippy::unwrap_used, reason = "a benchmark whose detector cannot be built has nothing to measure")]
 
-use psf_detect::{InjectionDetector, PiiDetector, Source, Vault, sanitize};
+use psf_detect::{Category, ContentDetector, InjectionDetector, PiiDetector, Source, Vault, sanitize};
 
 mod haystacks;
 use haystacks::prompt_1k;
@@ -82,4 +82,21 @@ fn sanitize_1k(bencher: divan::Bencher) {
     let text = prompt_1k() + "\u{200B}\u{202E}";
     assert_eq!(sanitize(&text).findings.len(), 2, "expected 2 findings");
     bencher.counter(divan::counter::BytesCount::new(text.len())).bench(|| sanitize(divan::black_box(&text)));
+}
+
+#[divan::bench]
+fn content_scan_1k_benign(bencher: divan::Bencher) {
+    let d = ContentDetector::new().unwrap();
+    let text = prompt_1k();
+    assert!(d.scan(&text).flagged.is_empty(), "expected no category");
+    bencher.counter(divan::counter::BytesCount::new(text.len())).bench(|| d.scan(divan::black_box(&text)));
+}
+
+#[divan::bench]
+fn content_scan_1k_threat(bencher: divan::Bencher) {
+    let d = ContentDetector::new().unwrap();
+    let mut text = prompt_1k();
+    text.push_str(" I will kill you if you ever come back to this street.");
+    assert_eq!(d.scan(&text).flagged, [Category::Violence], "expected violence only");
+    bencher.counter(divan::counter::BytesCount::new(text.len())).bench(|| d.scan(divan::black_box(&text)));
 }

@@ -12,8 +12,11 @@
 
 use std::process::ExitCode;
 
+mod support;
+
 use psf_detect::classifier::Model;
 use psf_detect::{InjectionDetector, Source, sanitize};
+use support::{Confusion, shuffle};
 
 const EPOCHS: usize = 40;
 const RATE: f32 = 3.0;
@@ -66,8 +69,8 @@ fn main() -> ExitCode {
         *k += 1;
     }
     let thresholds = [0.5, 0.6, 0.7, 0.8, 0.9];
-    let mut clf = vec![[0usize; 4]; thresholds.len()];
-    let mut full = vec![[0usize; 4]; thresholds.len()];
+    let mut clf = vec![Confusion::default(); thresholds.len()];
+    let mut full = vec![Confusion::default(); thresholds.len()];
     for fold in 0..FOLDS {
         let train: Vec<(String, bool)> =
             rows.iter().zip(&fold_of).filter(|(_, f)| **f != fold).map(|(r, _)| r.clone()).collect();
@@ -80,17 +83,20 @@ fn main() -> ExitCode {
             let p = model.predict(text);
             let s = detector.scan(text, Source::User).score;
             for (t, th) in thresholds.iter().enumerate() {
-                tally(&mut clf[t], p >= *th, *y);
-                tally(&mut full[t], s >= *th, *y);
+                clf[t].add(p >= *th, *y);
+                full[t].add(s >= *th, *y);
             }
         }
     }
     println!("\n{FOLDS}-fold cross-validation (held-out folds only)");
-    println!("threshold | classifier: recall  FPR  | patterns+classifier: recall  FPR");
+    println!("threshold | classifier: recall  FPR  | patterns+classifier: recall  FPR   precision  F1");
     for (t, th) in thresholds.iter().enumerate() {
-        let (r1, f1) = rates(clf[t]);
-        let (r2, f2) = rates(full[t]);
-        println!("   {th:.1}    |             {r1:.3}  {f1:.3}  |                      {r2:.3}  {f2:.3}");
+        let (r1, f1) = (clf[t].recall(), clf[t].fpr());
+        let (r2, f2) = (full[t].recall(), full[t].fpr());
+        let (p2, f2_score) = (full[t].precision(), full[t].f1());
+        println!(
+            "   {th:.1}    |             {r1:.3}  {f1:.3}  |                      {r2:.3}  {f2:.3}  {p2:.3}      {f2_score:.3}"
+        );
     }
     let model = Model::train(&rows, EPOCHS, RATE, L2);
     if let Some(out) = out {
@@ -101,30 +107,4 @@ fn main() -> ExitCode {
         println!("\nwrote {out} (trained on all {} rows)", rows.len());
     }
     ExitCode::SUCCESS
-}
-
-/// [tp, fp, fn, tn]
-fn tally(c: &mut [usize; 4], flagged: bool, label: bool) {
-    c[match (flagged, label) {
-        (true, true) => 0,
-        (true, false) => 1,
-        (false, true) => 2,
-        (false, false) => 3,
-    }] += 1;
-}
-
-fn rates(c: [usize; 4]) -> (f64, f64) {
-    let recall = c[0] as f64 / (c[0] + c[2]).max(1) as f64;
-    let fpr = c[1] as f64 / (c[1] + c[3]).max(1) as f64;
-    (recall, fpr)
-}
-
-/// Fisher–Yates with a fixed xorshift generator, so every run trains the same model.
-fn shuffle<T>(v: &mut [T], mut seed: u64) {
-    for i in (1..v.len()).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        v.swap(i, (seed % (i as u64 + 1)) as usize);
-    }
 }

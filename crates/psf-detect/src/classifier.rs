@@ -98,39 +98,17 @@ impl Model {
     /// The probability that `text` (in detection form) is an injection: the highest of
     /// its chunks of about [`CHUNK`] bytes, cut at whitespace where possible.
     pub fn predict(&self, text: &str) -> f64 {
-        let mut best: f64 = 0.0;
-        let mut rest = text;
-        loop {
-            if rest.len() <= CHUNK {
-                return best.max(self.predict_chunk(rest));
-            }
-            let mut end = CHUNK;
-            while !rest.is_char_boundary(end) {
-                end -= 1;
-            }
-            let cut = rest[..end].rfind(char::is_whitespace).filter(|i| *i > CHUNK / 2).unwrap_or(end);
-            best = best.max(self.predict_chunk(&rest[..cut]));
-            rest = &rest[cut..];
-        }
+        let mut out = [0.0];
+        predict_all(std::slice::from_ref(self), text, &mut out);
+        out[0]
     }
 
-    fn predict_chunk(&self, text: &str) -> f64 {
-        // Each distinct feature counts once, so repeating a phrase does not amplify it.
-        let mut seen = vec![0u64; DIMS / 64];
-        let mut sum = 0.0f32;
-        let mut n = 0usize;
-        for_each_feature(text, |i| {
-            let (word, bit) = (i / 64, 1u64 << (i % 64));
-            if seen[word] & bit == 0 {
-                seen[word] |= bit;
-                sum += self.weights[i];
-                n += 1;
-            }
-        });
-        if n == 0 {
-            return sigmoid(f64::from(self.bias));
+    fn logit(&self, features: &[usize]) -> f64 {
+        if features.is_empty() {
+            return f64::from(self.bias);
         }
-        sigmoid(f64::from(self.bias) + f64::from(sum) / (n as f64).sqrt())
+        let sum: f32 = features.iter().map(|i| self.weights[*i]).sum();
+        f64::from(self.bias) + f64::from(sum) / (features.len() as f64).sqrt()
     }
 
     /// Trains by stochastic gradient descent with L2 regularisation. Deterministic for
@@ -191,6 +169,62 @@ impl Model {
         let weights = body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         Some(Model { weights, bias })
     }
+}
+
+/// Scores `text` (in detection form) with several models that share the feature
+/// space — the heads of a multi-label classifier — hashing its features once per
+/// chunk. `out[i]` receives model `i`'s probability: the highest over the text's
+/// chunks of about [`CHUNK`] bytes, cut at whitespace where possible, so length alone
+/// never raises a score.
+///
+/// # Panics
+/// If `out` is shorter than `models` (a caller's bug, never data).
+pub fn predict_all(models: &[Model], text: &str, out: &mut [f64]) {
+    let out = &mut out[..models.len()];
+    out.fill(0.0);
+    // Each distinct feature counts once, so repeating a phrase does not amplify it.
+    let mut seen = vec![0u64; DIMS / 64];
+    let mut features = Vec::with_capacity(CHUNK * 4);
+    let mut score_chunk = |chunk: &str, out: &mut [f64]| {
+        features.clear();
+        for_each_feature(chunk, |i| {
+            let (word, bit) = (i / 64, 1u64 << (i % 64));
+            if seen[word] & bit == 0 {
+                seen[word] |= bit;
+                features.push(i);
+            }
+        });
+        for i in &features {
+            seen[i / 64] = 0;
+        }
+        for (model, best) in models.iter().zip(out.iter_mut()) {
+            *best = best.max(sigmoid(model.logit(&features)));
+        }
+    };
+    let mut rest = text;
+    loop {
+        if rest.len() <= CHUNK {
+            score_chunk(rest, out);
+            return;
+        }
+        let mut end = CHUNK;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = rest[..end].rfind(char::is_whitespace).filter(|i| *i > CHUNK / 2).unwrap_or(end);
+        score_chunk(&rest[..cut], out);
+        rest = &rest[cut..];
+    }
+}
+
+/// Reads several models written one after another by [`Model::to_bytes`]; `None` if
+/// any is not a model of this build's dimensions.
+pub fn models_from_bytes(bytes: &[u8]) -> Option<Vec<Model>> {
+    const SIZE: usize = 16 + DIMS * 4;
+    if bytes.is_empty() || !bytes.len().is_multiple_of(SIZE) {
+        return None;
+    }
+    bytes.chunks_exact(SIZE).map(Model::from_bytes).collect()
 }
 
 fn sigmoid(x: f64) -> f64 {

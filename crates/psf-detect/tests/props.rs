@@ -1,7 +1,9 @@
 //! Property tests for the detectors and the operations on their findings.
 
 use proptest::prelude::*;
-use psf_detect::{InjectionDetector, PiiDetector, RedactStyle, Source, Vault, extract_json, redact, sanitize};
+use psf_detect::{
+    InjectionDetector, PiiDetector, RedactStyle, Source, StreamScanner, Vault, extract_json, redact, sanitize,
+};
 
 /// Text that mixes prose with PII of several types, so properties see real findings.
 fn texty() -> impl Strategy<Value = String> {
@@ -20,8 +22,39 @@ fn texty() -> impl Strategy<Value = String> {
     proptest::collection::vec(piece, 0..8).prop_map(|parts| parts.join(" "))
 }
 
+/// Longer text: PII-bearing pieces with runs of filler between them, so a stream scan
+/// has to decide findings long before it ends.
+fn long_texty() -> impl Strategy<Value = String> {
+    let filler = (50usize..400).prop_map(|n| "plain words and more plain words. ".repeat(n / 30 + 1));
+    proptest::collection::vec(prop_oneof![texty(), filler], 0..10).prop_map(|parts| parts.join(" "))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_stream_scan_over_any_chunking_finds_what_the_whole_scan_finds(
+        text in long_texty(),
+        sizes in proptest::collection::vec(1usize..64, 1..16),
+    ) {
+        let d = PiiDetector::new().unwrap();
+        let whole: Vec<_> = d.scan(&text).into_iter().map(|f| (f.entity, f.span)).collect();
+        let mut scanner = StreamScanner::new(&d);
+        let mut streamed = Vec::new();
+        let (mut at, mut i) = (0, 0);
+        while at < text.len() {
+            let mut end = (at + sizes[i % sizes.len()]).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            streamed.extend(scanner.feed(&text[at..end]));
+            at = end;
+            i += 1;
+        }
+        streamed.extend(scanner.finish());
+        let streamed: Vec<_> = streamed.into_iter().map(|f| (f.entity, f.span)).collect();
+        prop_assert_eq!(streamed, whole);
+    }
 
     #[test]
     fn findings_are_ordered_disjoint_and_on_char_boundaries(text in texty()) {

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psf_core::Manifest;
-use psf_core::manifest::{Autonomy, DecisionPoint, LowConfidence, ProviderKind};
-use psf_detect::{InjectionDetector, OutputSchema, PiiDetector, PromptLeakDetector};
+use psf_core::manifest::{Action, Autonomy, ContentCategory, DecisionPoint, LowConfidence, ProviderKind};
+use psf_detect::{
+    Category, ContentDetector, InjectionDetector, OutputSchema, PiiDetector, PromptLeakDetector, TopicScope,
+};
 use psf_providers::{Protocol, Provider, ReplyLimits};
 
 use crate::breaker::Breaker;
@@ -60,8 +62,34 @@ pub struct Point {
     pub schema: Option<OutputSchema>,
     /// System-prompt leak check.
     pub leak: Option<PromptLeakDetector>,
+    /// Content-category screening (OV-3); `None` when the policy screens nothing.
+    pub content: Option<ContentFilter>,
+    /// Topic scope (OV-3); `None` when the manifest sets none.
+    pub topics: Option<TopicScope>,
     /// Total time for the chain.
     pub total_timeout: Duration,
+}
+
+/// A decision point's content screening: the shared detector, the categories its
+/// policy names and what a hit does.
+#[derive(Debug)]
+pub struct ContentFilter {
+    /// The detector, shared by every point.
+    pub detector: Arc<ContentDetector>,
+    /// Categories screened.
+    pub categories: Vec<Category>,
+    /// Block or flag.
+    pub action: Action,
+}
+
+fn category(c: ContentCategory) -> Category {
+    match c {
+        ContentCategory::Violence => Category::Violence,
+        ContentCategory::SelfHarm => Category::SelfHarm,
+        ContentCategory::Sexual => Category::Sexual,
+        ContentCategory::Hate => Category::Hate,
+        ContentCategory::Harassment => Category::Harassment,
+    }
 }
 
 /// Everything the gateway serves from one manifest.
@@ -133,6 +161,8 @@ impl Compiled {
         }
         let allowed = manifest.residency.as_ref().map(|r| r.allowed_regions.clone());
         let mut points = HashMap::new();
+        // One content model (1.25 MiB of weights) serves every decision point.
+        let content = Arc::new(ContentDetector::new().map_err(|e| ConfigError(e.to_string()))?);
         for dp in &manifest.decision_points {
             let mut chain = Vec::new();
             let mut next = Some(dp.model.clone());
@@ -186,7 +216,23 @@ impl Compiled {
                 ),
                 None => None,
             };
+            let policy = &dp.output.content;
+            let content = (!policy.categories.is_empty() && policy.action != Action::Allow).then(|| ContentFilter {
+                detector: content.clone(),
+                categories: policy.categories.iter().map(|c| category(*c)).collect(),
+                action: policy.action,
+            });
+            let topics = match &dp.output.topics {
+                Some(t) => Some(
+                    TopicScope::new(&t.allow, &t.deny)
+                        .map_err(|e| ConfigError(format!("decision point `{}`: topics: {e}", dp.id)))?,
+                )
+                .filter(|t| !t.is_empty()),
+                None => None,
+            };
             let point = Point {
+                content,
+                topics,
                 route: dp.route.clone().unwrap_or_else(|| dp.id.clone()),
                 chain,
                 injection,

@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use psf_core::manifest::{Action, LowConfidence, PiiAction};
-use psf_detect::{PiiDetector, RedactStyle, SchemaCheck, Vault, redact};
+use psf_detect::{OutOfScope, PiiDetector, RedactStyle, SchemaCheck, Vault, redact};
 
 use crate::config::Point;
 use crate::error::ApiError;
@@ -22,6 +22,12 @@ use crate::pipeline::{Decision, Trail};
 const HOLD_BACK: usize = 128;
 /// How far back the leak check looks from the newest text.
 const LEAK_WINDOW: usize = 1024;
+/// New text that triggers another content scan of a stream. No more than the hold-back,
+/// so every released byte has been screened.
+const CONTENT_STEP: usize = HOLD_BACK;
+/// Text before the new text that a content scan also reads, so a phrase split across
+/// scans is still seen with its context.
+const CONTENT_CONTEXT: usize = 384;
 
 /// The output checks of one request.
 #[derive(Debug)]
@@ -33,6 +39,10 @@ pub struct OutputGuard {
     chars: usize,
     released: usize,
     leak_flagged: bool,
+    /// Bytes of `text` screened for content and denied topics so far (OV-3).
+    content_scanned: usize,
+    content_flagged: bool,
+    scope_flagged: bool,
     pii_counts: [usize; 2],
     /// Sum and count of the answer's token log-probabilities (OV-4).
     logprobs: (f64, usize),
@@ -75,6 +85,9 @@ impl OutputGuard {
             chars: 0,
             released: 0,
             leak_flagged: false,
+            content_scanned: 0,
+            content_flagged: false,
+            scope_flagged: false,
             pii_counts: [0; 2],
             logprobs: (0.0, 0),
             hide_logprobs,
@@ -140,6 +153,7 @@ impl OutputGuard {
             return Err(ApiError::output("OV-2.length", message));
         }
         self.check_leak(trail, t)?;
+        self.check_content(trail, t, false)?;
         if self.point.schema.is_some() {
             return Ok(String::new());
         }
@@ -203,9 +217,14 @@ impl OutputGuard {
                 trail.record("OV-4.confidence", Decision::Flag, detail, t);
             }
         }
-        // Content categories and topic scope (OV-3) need the content detector, which
-        // has not landed; say so in every record rather than pass silently.
-        trail.record("OV-3.content", Decision::Unavailable, "content detector not available in this version", t);
+        self.check_content(trail, t, true)?;
+        self.check_scope(trail, t)?;
+        if self.point.content.is_some() && !self.content_flagged {
+            trail.record("OV-3.content", Decision::Pass, "", t);
+        }
+        if self.point.topics.is_some() && !self.scope_flagged {
+            trail.record("OV-3.scope", Decision::Pass, "", t);
+        }
         let pii_decision = match self.pii_counts {
             [0, 0] => Decision::Pass,
             [0, _] => Decision::Flag,
@@ -229,6 +248,9 @@ impl OutputGuard {
         self.chars = 0;
         self.released = 0;
         self.leak_flagged = false;
+        self.content_scanned = 0;
+        self.content_flagged = false;
+        self.scope_flagged = false;
         self.pii_counts = [0; 2];
         self.logprobs = (0.0, 0);
         self.audit.clear();
@@ -255,6 +277,69 @@ impl OutputGuard {
                 Ok(())
             }
         }
+    }
+
+    /// Screens the text not yet screened, with some context before it, for content
+    /// categories and denied topics (OV-3): on every [`CONTENT_STEP`] bytes of a stream,
+    /// and on whatever is left at the end (`last`).
+    fn check_content(&mut self, trail: &mut Trail, t: Instant, last: bool) -> Result<(), ApiError> {
+        let len = self.text.len();
+        if len == self.content_scanned || (!last && len - self.content_scanned < CONTENT_STEP) {
+            return Ok(());
+        }
+        let window = &self.text[floor_boundary(&self.text, self.content_scanned.saturating_sub(CONTENT_CONTEXT))..];
+        self.content_scanned = len;
+        if let Some(filter) = self.point.content.as_ref().filter(|_| !self.content_flagged) {
+            let report = filter.detector.scan(window);
+            if let Some(c) = report.flagged.iter().find(|c| filter.categories.contains(c)) {
+                // The category and score only: the audit record never holds the text.
+                let detail = format!("{} (score {:.2})", c.as_str(), report.score(*c));
+                if filter.action == Action::Block {
+                    trail.record("OV-3.content", Decision::Block, detail, t);
+                    let message = format!(
+                        "the answer was withheld: it reads as {} content, which this decision point does not deliver",
+                        c.as_str().replace('_', "-")
+                    );
+                    return Err(ApiError::output("OV-3.content", message));
+                }
+                self.content_flagged = true;
+                trail.record("OV-3.content", Decision::Flag, detail, t);
+            }
+        }
+        if let Some(topic) = self.point.topics.as_ref().filter(|_| !self.scope_flagged).and_then(|s| s.denied(window)) {
+            let message = format!("the answer touches `{topic}`, a topic this decision point must not discuss");
+            return self.out_of_scope(message, trail, t);
+        }
+        Ok(())
+    }
+
+    /// The allow-list half of the topic scope, judged on the whole answer.
+    fn check_scope(&mut self, trail: &mut Trail, t: Instant) -> Result<(), ApiError> {
+        if self.scope_flagged {
+            return Ok(());
+        }
+        match self.point.topics.as_ref().and_then(|s| s.check(&self.text)) {
+            None => Ok(()),
+            Some(OutOfScope::Denied(topic)) => {
+                let message = format!("the answer touches `{topic}`, a topic this decision point must not discuss");
+                self.out_of_scope(message, trail, t)
+            }
+            Some(OutOfScope::NotAllowed) => {
+                let message = "the answer is about none of the topics this decision point is for".to_owned();
+                self.out_of_scope(message, trail, t)
+            }
+        }
+    }
+
+    fn out_of_scope(&mut self, message: String, trail: &mut Trail, t: Instant) -> Result<(), ApiError> {
+        let action = self.point.spec.output.topics.as_ref().map_or(Action::Flag, |s| s.action);
+        if action == Action::Block {
+            trail.record("OV-3.scope", Decision::Block, message.clone(), t);
+            return Err(ApiError::output("OV-3.scope", message));
+        }
+        self.scope_flagged = true;
+        trail.record("OV-3.scope", Decision::Flag, message, t);
+        Ok(())
     }
 
     /// Moves `cut` back so it does not split a placeholder (`[EMAIL_1]`).

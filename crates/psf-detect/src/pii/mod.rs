@@ -5,7 +5,10 @@
 //! checksum beats a valid structure beats context, so a card number is never also
 //! tagged as a phone number.
 
+mod stream;
 pub mod validate;
+
+pub use stream::{HOLD, LOOK_BEHIND, StreamScanner};
 
 use std::ops::Range;
 
