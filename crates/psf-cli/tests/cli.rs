@@ -253,6 +253,54 @@ fn scan_eval_scores_labelled_data() {
 }
 
 #[test]
+fn scan_eval_scores_content_in_both_formats() {
+    let dir = temp_dir("eval-content");
+    let moderation = dir.join("moderation.jsonl");
+    std::fs::write(
+        &moderation,
+        concat!(
+            "{\"prompt\": \"I will kill you if you ever come back to this street.\", \"V\": 1, \"H\": 0, \"S\": 0}\n",
+            "{\"prompt\": \"Your parcel should arrive on Thursday.\", \"V\": 0, \"SH\": 0}\n",
+            "{\"prompt\": \"I want to kill myself tonight.\", \"SH\": 1}\n",
+        ),
+    )
+    .unwrap();
+    let o = psf(&["scan", "--eval", "content", "--format", "json", moderation.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["per_category"]["violence"]["tp"], 1, "{doc}");
+    assert_eq!(doc["per_category"]["violence"]["fp"], 0, "{doc}");
+    assert_eq!(doc["per_category"]["self_harm"]["tp"], 1, "{doc}");
+    // Only the rows annotated for a category count in it: two rows say nothing of hate.
+    assert_eq!(
+        doc["per_category"]["hate"],
+        serde_json::json!({"tp": 0, "fp": 0, "fn": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0})
+    );
+    assert_eq!(doc["any"]["tp"], 2);
+    assert_eq!(doc["any_false_positive_rate"], 0.0);
+
+    let hatecheck = dir.join("hatecheck.csv");
+    std::fs::write(
+        &hatecheck,
+        ",functionality,case_id,test_case,label_gold,target_ident,templ_id\n\
+         0,derog_dehum_h,1,All immigrants are filthy animals and should be thrown out.,hateful,immigrants,1\n\
+         1,counter_quote_nh,2,\"Saying \"\"all immigrants are filthy animals\"\" is disgusting and wrong.\",non-hateful,immigrants,2\n",
+    )
+    .unwrap();
+    let o = psf(&["scan", "--eval", "content", hatecheck.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("derog_dehum_h          1.000 (1/1)"), "{text}");
+    assert!(text.contains("counter_quote_nh       1.000 (1/1)"), "{text}");
+
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "a,b\n1,2\n").unwrap();
+    let o = psf(&["scan", "--eval", "content", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no `test_case` column"));
+}
+
+#[test]
 fn scan_checks_output_against_a_json_schema() {
     let dir = temp_dir("schema");
     let schema = dir.join("schema.json");
