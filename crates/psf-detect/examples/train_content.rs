@@ -32,20 +32,11 @@ const FOLDS: usize = 5;
 const THRESHOLDS: [f64; 5] = [0.3, 0.4, 0.5, 0.6, 0.7];
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
-    let inputs: Vec<&String> = args
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| !a.starts_with("--") && args.get(i.wrapping_sub(1)).is_none_or(|p| p != "--out"))
-        .map(|(_, a)| a)
-        .collect();
-    if inputs.is_empty() {
-        eprintln!("usage: train_content DATA... [--out MODEL.bin]");
+    let Some((inputs, out)) = support::args("train_content DATA... [--out MODEL.bin]") else {
         return ExitCode::from(2);
-    }
+    };
     let mut rows: Vec<ContentRow> = Vec::new();
-    for path in inputs {
+    for path in &inputs {
         let parsed = std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| content_rows(&t));
         match parsed {
             Ok(r) => rows.extend(r),

@@ -24,20 +24,11 @@ const L2: f32 = 1e-6;
 const FOLDS: usize = 5;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
-    let inputs: Vec<&String> = args
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| !a.starts_with("--") && args.get(i.wrapping_sub(1)).is_none_or(|p| p != "--out"))
-        .map(|(_, a)| a)
-        .collect();
-    if inputs.is_empty() {
-        eprintln!("usage: train_injection DATA.jsonl... [--out MODEL.bin]");
+    let Some((inputs, out)) = support::args("train_injection DATA.jsonl... [--out MODEL.bin]") else {
         return ExitCode::from(2);
-    }
+    };
     let mut rows: Vec<(String, bool)> = Vec::new();
-    for path in inputs {
+    for path in &inputs {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {

@@ -1,4 +1,23 @@
-//! What the training programs share: a reproducible shuffle and confusion counts.
+//! What the training programs share: their arguments, a reproducible shuffle and
+//! confusion counts.
+
+/// The data files named on the command line and the `--out` path, if any; `None`
+/// (after printing `usage`) when no data file is named.
+pub fn args(usage: &str) -> Option<(Vec<String>, Option<String>)> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
+    let inputs: Vec<String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && args.get(i.wrapping_sub(1)).is_none_or(|p| p != "--out"))
+        .map(|(_, a)| a.clone())
+        .collect();
+    if inputs.is_empty() {
+        eprintln!("usage: {usage}");
+        return None;
+    }
+    Some((inputs, out))
+}
 
 /// Fisher–Yates with a fixed xorshift generator, so every run trains the same model.
 pub fn shuffle<T>(v: &mut [T], mut seed: u64) {
