@@ -157,23 +157,24 @@ impl ContentDetector {
         let heads = classifier::models_from_bytes(MODELS).ok_or_else(|| {
             BuildError::pattern("content classifier", "the shipped model file is not readable".into())
         })?;
-        ContentDetector::with_heads(heads).ok_or_else(|| {
-            BuildError::pattern("content classifier", "the shipped model has the wrong number of heads".into())
-        })
+        ContentDetector::with_heads(heads)
     }
 
     /// A detector with the given heads (one per category, in [`Category::ALL`] order),
-    /// as the training program builds them; `None` if the count is wrong.
-    pub fn with_heads(heads: Vec<Model>) -> Option<ContentDetector> {
+    /// as the training program builds them.
+    pub fn with_heads(heads: Vec<Model>) -> Result<ContentDetector, BuildError> {
         if heads.len() != Category::ALL.len() {
-            return None;
+            let message = format!("{} heads given, one per category ({}) needed", heads.len(), Category::ALL.len());
+            return Err(BuildError::pattern("content classifier", message));
         }
         // Byte-level, non-Unicode matching over the lowercase text keeps the automaton
-        // small; the patterns are fixed, so a failure here is a bug caught by the tests.
+        // small.
         let patterns: Vec<String> = PATTERNS.iter().map(|(_, _, p)| format!("(?-u){p}")).collect();
-        let set = RegexSet::new(&patterns).ok()?;
-        let singles = patterns.iter().map(|p| regex::bytes::Regex::new(p)).collect::<Result<_, _>>().ok()?;
-        Some(ContentDetector { set, singles, heads, thresholds: Self::THRESHOLDS, quotes: true })
+        let compile_error = |e: regex::Error| BuildError::pattern("content", e.to_string());
+        let set = RegexSet::new(&patterns).map_err(compile_error)?;
+        let singles =
+            patterns.iter().map(|p| regex::bytes::Regex::new(p)).collect::<Result<_, _>>().map_err(compile_error)?;
+        Ok(ContentDetector { set, singles, heads, thresholds: Self::THRESHOLDS, quotes: true })
     }
 
     /// The same detector with another threshold for `category`.
@@ -195,7 +196,10 @@ impl ContentDetector {
         let mut scores = [0.0; 5];
         classifier::predict_all(&self.heads, &detection, &mut scores);
         let mut quote_discounted = false;
-        if let Some((outside, quoted)) = split_quotes(&detection).filter(|_| self.quotes) {
+        // A quote can only lower a score that reached its threshold; below every
+        // threshold there is nothing to discount, and no reason to score the parts.
+        let reached = scores.iter().zip(&self.thresholds).any(|(s, t)| s >= t);
+        if let Some((outside, quoted)) = split_quotes(&detection).filter(|_| self.quotes && reached) {
             let mut around = [0.0; 5];
             classifier::predict_all(&self.heads, &outside, &mut around);
             let mut inside = [0.0; 5];
