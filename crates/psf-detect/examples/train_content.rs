@@ -85,17 +85,21 @@ fn main() -> ExitCode {
             let held = |i: usize| is_moderation(i) == held_out_moderation && fold_of[i] == fold;
             let train: Vec<usize> = order.iter().copied().filter(|i| !held(*i)).collect();
             let heads = train_heads(&rows, &texts, &train);
-            let Some(detector) = ContentDetector::with_heads(heads.clone()) else {
-                eprintln!("wrong number of heads");
-                return ExitCode::from(2);
+            let detector = match ContentDetector::with_heads(heads) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("cannot build the detector: {e}");
+                    return ExitCode::from(2);
+                }
             };
-            let plain = ContentDetector::with_heads(heads).map(|d| d.without_quote_handling());
+            let plain = detector.clone().without_quote_handling();
+            // One detector per threshold, built once per fold.
+            let at_threshold: Vec<ContentDetector> = THRESHOLDS
+                .iter()
+                .map(|th| Category::ALL.iter().fold(detector.clone(), |d, c| d.with_threshold(*c, *th)))
+                .collect();
             for i in (0..rows.len()).filter(|i| held(*i)) {
-                for (t, th) in THRESHOLDS.iter().enumerate() {
-                    let mut d = detector.clone();
-                    for c in Category::ALL {
-                        d = d.with_threshold(c, *th);
-                    }
+                for (t, d) in at_threshold.iter().enumerate() {
                     let report = d.scan(&rows[i].text);
                     for c in Category::ALL {
                         if let Some(label) = rows[i].labels[c as usize] {
@@ -106,7 +110,7 @@ fn main() -> ExitCode {
                         any[t].add(!report.flagged.is_empty(), label);
                     }
                 }
-                if let (Some(f), Some(label), Some(plain)) = (&rows[i].functionality, rows[i].any(), &plain) {
+                if let (Some(f), Some(label)) = (&rows[i].functionality, rows[i].any()) {
                     let entry = functionality.entry(f.clone()).or_default();
                     entry[0].add(!plain.scan(&rows[i].text).flagged.is_empty(), label);
                     entry[1].add(!detector.scan(&rows[i].text).flagged.is_empty(), label);
