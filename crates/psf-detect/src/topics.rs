@@ -63,19 +63,32 @@ impl TopicScope {
         if self.deny.is_empty() {
             return None;
         }
-        let detection = sanitize(text).for_detection;
-        self.deny.iter().find(|(_, re)| re.is_match(&detection)).map(|(t, _)| t.as_str())
+        self.denied_in(&sanitize(text).for_detection)
+    }
+
+    /// Whether `text` is long enough to be about something and mentions none of the
+    /// allowed topics (always `false` without an allow-list).
+    pub fn off_topic(&self, text: &str) -> bool {
+        self.allow.is_some() && self.off_topic_in(&sanitize(text).for_detection)
     }
 
     /// Checks a whole answer against both lists.
     pub fn check(&self, text: &str) -> Option<OutOfScope> {
         let detection = sanitize(text).for_detection;
-        if let Some((topic, _)) = self.deny.iter().find(|(_, re)| re.is_match(&detection)) {
-            return Some(OutOfScope::Denied(topic.clone()));
+        if let Some(topic) = self.denied_in(&detection) {
+            return Some(OutOfScope::Denied(topic.to_owned()));
         }
-        let allow = self.allow.as_ref()?;
+        self.off_topic_in(&detection).then_some(OutOfScope::NotAllowed)
+    }
+
+    fn denied_in(&self, detection: &str) -> Option<&str> {
+        self.deny.iter().find(|(_, re)| re.is_match(detection)).map(|(t, _)| t.as_str())
+    }
+
+    fn off_topic_in(&self, detection: &str) -> bool {
+        let Some(allow) = &self.allow else { return false };
         let words = detection.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count();
-        (words >= MIN_WORDS_FOR_SCOPE && !allow.is_match(&detection)).then_some(OutOfScope::NotAllowed)
+        words >= MIN_WORDS_FOR_SCOPE && !allow.is_match(detection)
     }
 }
 

@@ -162,7 +162,7 @@ impl Compiled {
         let allowed = manifest.residency.as_ref().map(|r| r.allowed_regions.clone());
         let mut points = HashMap::new();
         // One content model (1.25 MiB of weights) serves every decision point.
-        let content = Arc::new(ContentDetector::new().map_err(|e| ConfigError(e.to_string()))?);
+        let content_detector = Arc::new(ContentDetector::new().map_err(|e| ConfigError(e.to_string()))?);
         for dp in &manifest.decision_points {
             let mut chain = Vec::new();
             let mut next = Some(dp.model.clone());
@@ -218,7 +218,7 @@ impl Compiled {
             };
             let policy = &dp.output.content;
             let content = (!policy.categories.is_empty() && policy.action != Action::Allow).then(|| ContentFilter {
-                detector: content.clone(),
+                detector: content_detector.clone(),
                 categories: policy.categories.iter().map(|c| category(*c)).collect(),
                 action: policy.action,
             });

@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use psf_core::manifest::{Action, LowConfidence, PiiAction};
-use psf_detect::{OutOfScope, PiiDetector, RedactStyle, SchemaCheck, Vault, redact};
+use psf_detect::{PiiDetector, RedactStyle, SchemaCheck, Vault, redact};
 
 use crate::config::Point;
 use crate::error::ApiError;
@@ -313,22 +313,13 @@ impl OutputGuard {
         Ok(())
     }
 
-    /// The allow-list half of the topic scope, judged on the whole answer.
+    /// The allow-list half of the topic scope, judged on the whole answer. Denied
+    /// topics were looked for as the text arrived ([`OutputGuard::check_content`]).
     fn check_scope(&mut self, trail: &mut Trail, t: Instant) -> Result<(), ApiError> {
-        if self.scope_flagged {
+        if self.scope_flagged || !self.point.topics.as_ref().is_some_and(|s| s.off_topic(&self.text)) {
             return Ok(());
         }
-        match self.point.topics.as_ref().and_then(|s| s.check(&self.text)) {
-            None => Ok(()),
-            Some(OutOfScope::Denied(topic)) => {
-                let message = format!("the answer touches `{topic}`, a topic this decision point must not discuss");
-                self.out_of_scope(message, trail, t)
-            }
-            Some(OutOfScope::NotAllowed) => {
-                let message = "the answer is about none of the topics this decision point is for".to_owned();
-                self.out_of_scope(message, trail, t)
-            }
-        }
+        self.out_of_scope("the answer is about none of the topics this decision point is for".to_owned(), trail, t)
     }
 
     fn out_of_scope(&mut self, message: String, trail: &mut Trail, t: Instant) -> Result<(), ApiError> {
