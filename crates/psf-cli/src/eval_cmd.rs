@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write as _};
+use std::ops::Range;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use psf_detect::labelled::content_rows;
+use psf_detect::labelled::{SpanCounts, content_rows, json_records, pii_samples, psf_label, score_spans};
 use psf_detect::{Category, ContentDetector, InjectionDetector, PiiDetector, Source};
 use serde::Serialize;
 use serde_json::Value;
@@ -92,106 +93,33 @@ struct Report {
     json: Value,
 }
 
-/// Records of a JSON array or of JSON lines.
-fn records(text: &str) -> Result<Vec<Value>, String> {
-    if text.trim_start().starts_with('[') {
-        return serde_json::from_str::<Vec<Value>>(text).map_err(|e| format!("not a JSON array of records: {e}"));
-    }
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: not JSON: {e}", i + 1)))
-        .collect()
-}
-
-/// The dataset's entity names, mapped to psf's labels; `None` for types psf does not score.
-fn gold_label(name: &str) -> Option<&'static str> {
-    Some(match name.to_ascii_uppercase().as_str() {
-        "EMAIL_ADDRESS" | "EMAIL" => "EMAIL",
-        "PHONE_NUMBER" | "PHONE" => "PHONE",
-        "CREDIT_CARD" => "CREDIT_CARD",
-        "IBAN_CODE" | "IBAN" => "IBAN",
-        "US_SSN" => "US_SSN",
-        "UK_NHS" | "UK_NINO" => "UK_NINO",
-        "IP_ADDRESS" => "IP_ADDRESS",
-        "MAC_ADDRESS" => "MAC_ADDRESS",
-        "CRYPTO" | "CRYPTO_ADDRESS" => "CRYPTO_ADDRESS",
-        "PERSON" => "PERSON",
-        "STREET_ADDRESS" | "ADDRESS" | "LOCATION" => "ADDRESS",
-        _ => return None,
-    })
-}
-
-struct Gold {
-    label: &'static str,
-    start: usize,
-    end: usize,
-}
-
 fn eval_pii(text: &str) -> Result<Report, String> {
     let detector = PiiDetector::new().map_err(|e| e.to_string())?;
-    let mut samples: Vec<(String, Vec<Gold>)> = Vec::new();
-    for (i, record) in records(text)?.into_iter().enumerate() {
-        let body = record
-            .get("full_text")
-            .or_else(|| record.get("text"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("record {}: no `full_text` or `text`", i + 1))?
-            .to_string();
-        // Offsets are code points; psf works in bytes.
-        let bytes_at: Vec<usize> = body.char_indices().map(|(b, _)| b).chain([body.len()]).collect();
-        let mut gold = Vec::new();
-        for span in record.get("spans").and_then(Value::as_array).into_iter().flatten() {
-            let name = span.get("entity_type").and_then(Value::as_str).unwrap_or_default();
-            let get = |a: &str, b: &str| span.get(a).or_else(|| span.get(b)).and_then(Value::as_u64);
-            let (Some(s), Some(e)) = (get("start_position", "start"), get("end_position", "end")) else {
-                return Err(format!("record {}: a span lacks start or end", i + 1));
-            };
-            let (Some(&start), Some(&end)) = (bytes_at.get(s as usize), bytes_at.get(e as usize)) else {
-                return Err(format!("record {}: span {s}..{e} is outside the text", i + 1));
-            };
-            if let Some(label) = gold_label(name) {
-                gold.push(Gold { label, start, end });
-            }
-        }
-        samples.push((body, gold));
-    }
-    let scored: BTreeSet<&str> = samples.iter().flat_map(|(_, g)| g.iter().map(|x| x.label)).collect();
-    let mut per_type: BTreeMap<&str, Counts> = scored.iter().map(|l| (*l, Counts::default())).collect();
+    let samples = pii_samples(text)?;
+    let gold: Vec<Vec<(&str, Range<usize>)>> = samples
+        .iter()
+        .map(|s| s.spans.iter().filter_map(|(t, r)| psf_label(t).map(|l| (l, r.clone()))).collect())
+        .collect();
+    let scored: BTreeSet<&str> = gold.iter().flatten().map(|(l, _)| *l).collect();
+    let mut per_type: BTreeMap<&str, SpanCounts> = scored.iter().map(|l| (*l, SpanCounts::default())).collect();
     let mut latencies = Vec::with_capacity(samples.len());
     let mut bytes = 0usize;
     let mut chars = 0usize;
     let started = Instant::now();
-    for (body, gold) in &samples {
+    for (sample, gold) in samples.iter().zip(&gold) {
         let t = Instant::now();
-        let found = detector.scan(body);
+        let found = detector.scan(&sample.text);
         latencies.push(t.elapsed());
-        bytes += body.len();
-        chars += body.chars().count();
-        let mut matched = vec![false; gold.len()];
-        for f in found.iter().filter(|f| scored.contains(f.entity.label())) {
-            let hit = gold.iter().enumerate().find(|(i, g)| {
-                !matched[*i] && g.label == f.entity.label() && g.start < f.span.end && f.span.start < g.end
-            });
-            let counts = per_type.entry(f.entity.label()).or_default();
-            match hit {
-                Some((i, _)) => {
-                    matched[i] = true;
-                    counts.tp += 1;
-                }
-                None => counts.fp += 1,
-            }
-        }
-        for (g, m) in gold.iter().zip(&matched) {
-            if !m {
-                per_type.entry(g.label).or_default().fn_ += 1;
-            }
-        }
+        bytes += sample.text.len();
+        chars += sample.text.chars().count();
+        let found: Vec<(&str, Range<usize>)> =
+            found.into_iter().map(|f| (f.entity.label(), f.span)).filter(|(l, _)| scored.contains(l)).collect();
+        score_spans(&found, gold, &mut per_type);
     }
     let elapsed = started.elapsed();
     let detected: BTreeSet<&str> = psf_detect::EntityType::ALL.iter().map(|t| t.label()).collect();
-    let mut micro = Counts::default();
-    let mut micro_detected = Counts::default();
+    let mut micro = SpanCounts::default();
+    let mut micro_detected = SpanCounts::default();
     for (label, c) in &per_type {
         micro.add(*c);
         if detected.contains(label) {
@@ -200,13 +128,16 @@ fn eval_pii(text: &str) -> Result<Report, String> {
     }
     let throughput = Throughput::new(bytes, chars, samples.len(), elapsed, &mut latencies);
     let mut text = format!(
-        "PII evaluation: {} texts, {} gold spans of scored types (overlap match, same type)\n\n{:<14} {:>5} {:>5} {:>5} {:>9} {:>7} {:>6}\n",
+        "PII evaluation: {} texts, {} gold spans of scored types\n\
+         (overlap match, same type: a gold span is found when a finding overlaps it; a finding is right when it overlaps a gold span)\n\n\
+         {:<14} {:>5} {:>6} {:>5} {:>6} {:>9} {:>7} {:>6}\n",
         samples.len(),
-        per_type.values().map(|c| c.tp + c.fn_).sum::<usize>(),
+        per_type.values().map(|c| c.gold_found + c.gold_missed).sum::<usize>(),
         "type",
-        "tp",
-        "fp",
-        "fn",
+        "gold",
+        "found",
+        "right",
+        "missed",
         "precision",
         "recall",
         "f1"
@@ -214,10 +145,11 @@ fn eval_pii(text: &str) -> Result<Report, String> {
     for (label, c) in &per_type {
         let note = if detected.contains(label) { "" } else { "  (no psf detector yet)" };
         text.push_str(&format!(
-            "{label:<14} {:>5} {:>5} {:>5} {:>9.3} {:>7.3} {:>6.3}{note}\n",
-            c.tp,
-            c.fp,
-            c.fn_,
+            "{label:<14} {:>5} {:>6} {:>5} {:>6} {:>9.3} {:>7.3} {:>6.3}{note}\n",
+            c.gold_found + c.gold_missed,
+            c.found_right + c.found_wrong,
+            c.found_right,
+            c.gold_missed,
             c.precision(),
             c.recall(),
             c.f1()
@@ -236,12 +168,20 @@ fn eval_pii(text: &str) -> Result<Report, String> {
     let json = serde_json::json!({
         "kind": "pii",
         "texts": samples.len(),
-        "per_type": per_type.iter().map(|(l, c)| (l.to_string(), metrics(*c))).collect::<BTreeMap<_, _>>(),
-        "micro": metrics(micro),
-        "micro_detected_types": metrics(micro_detected),
+        "per_type": per_type.iter().map(|(l, c)| (l.to_string(), span_metrics(*c))).collect::<BTreeMap<_, _>>(),
+        "micro": span_metrics(micro),
+        "micro_detected_types": span_metrics(micro_detected),
         "throughput": throughput,
     });
     Ok(Report { text, json })
+}
+
+fn span_metrics(c: SpanCounts) -> Value {
+    serde_json::json!({
+        "gold_found": c.gold_found, "gold_missed": c.gold_missed,
+        "found_right": c.found_right, "found_wrong": c.found_wrong,
+        "precision": c.precision(), "recall": c.recall(), "f1": c.f1(),
+    })
 }
 
 fn metrics(c: Counts) -> Value {
@@ -251,7 +191,7 @@ fn metrics(c: Counts) -> Value {
 fn eval_injection(text: &str) -> Result<Report, String> {
     let detector = InjectionDetector::new().map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
-    for (i, record) in records(text)?.into_iter().enumerate() {
+    for (i, record) in json_records(text)?.into_iter().enumerate() {
         let body = record.get("text").and_then(Value::as_str).ok_or_else(|| format!("record {}: no `text`", i + 1))?;
         let label = match record.get("label") {
             Some(Value::Number(n)) => n.as_u64() == Some(1),

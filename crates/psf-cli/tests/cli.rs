@@ -228,15 +228,19 @@ fn scan_eval_scores_labelled_data() {
     std::fs::write(
         &pii,
         r#"[{"full_text": "é mail a@example.com", "spans": [{"entity_type": "EMAIL_ADDRESS", "start_position": 7, "end_position": 20}]},
-            {"text": "call 555 0100 now", "spans": [{"entity_type": "PERSON", "start": 0, "end": 4}]}]"#,
+            {"text": "call 555 0100 now", "spans": [{"entity_type": "PERSON", "start": 0, "end": 4}]},
+            {"text": "My name is Mary Smith and I live at 12 Elm Street.", "spans": [{"entity_type": "PERSON", "start": 11, "end": 21}, {"entity_type": "STREET_ADDRESS", "start": 36, "end": 49}]}]"#,
     )
     .unwrap();
     let o = psf(&["scan", "--eval", "pii", "--format", "json", pii.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(doc["per_type"]["EMAIL"]["tp"], 1);
-    assert_eq!(doc["per_type"]["EMAIL"]["fp"], 0);
-    assert_eq!(doc["per_type"]["PERSON"]["fn"], 1);
+    assert_eq!(doc["per_type"]["EMAIL"]["gold_found"], 1);
+    assert_eq!(doc["per_type"]["EMAIL"]["found_wrong"], 0);
+    // "call" is no name; "Mary Smith" is, and "12 Elm Street" an address.
+    assert_eq!(doc["per_type"]["PERSON"]["gold_missed"], 1);
+    assert_eq!(doc["per_type"]["PERSON"]["gold_found"], 1);
+    assert_eq!(doc["per_type"]["ADDRESS"]["gold_found"], 1);
     assert!(doc["throughput"]["megabytes_per_second"].as_f64().unwrap() > 0.0);
 
     let inj = dir.join("inj.jsonl");

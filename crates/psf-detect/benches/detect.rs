@@ -37,6 +37,18 @@ fn pii_scan_1k_prompt(bencher: divan::Bencher) {
     bencher.counter(divan::counter::BytesCount::new(text.len())).bench(|| d.scan(divan::black_box(&text)));
 }
 
+/// The 1 kB prompt signed with a name and a street address: six findings.
+#[divan::bench]
+fn pii_scan_1k_signed(bencher: divan::Bencher) {
+    let d = PiiDetector::new().unwrap();
+    let mut text = prompt_1k();
+    text.truncate(900);
+    text.push_str("\nKind regards,\nLaura Becker\n48 Harbour Road, BS1 5TR");
+    let found: Vec<_> = d.scan(&text).iter().map(|f| f.entity.label()).collect();
+    assert_eq!(found, ["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "PERSON", "ADDRESS"]);
+    bencher.counter(divan::counter::BytesCount::new(text.len())).bench(|| d.scan(divan::black_box(&text)));
+}
+
 #[divan::bench]
 fn pii_scan_1m_prose(bencher: divan::Bencher) {
     let d = PiiDetector::new().unwrap();

@@ -111,30 +111,41 @@ impl Model {
         f64::from(self.bias) + f64::from(sum) / (features.len() as f64).sqrt()
     }
 
-    /// Trains by stochastic gradient descent with L2 regularisation. Deterministic for
-    /// a given order of `samples` and `epochs`.
+    /// Trains on texts (in detection form) by stochastic gradient descent with L2
+    /// regularisation. Deterministic for a given order of `samples` and `epochs`.
     pub fn train(samples: &[(String, bool)], epochs: usize, rate: f32, l2: f32) -> Model {
-        let mut model = Model { weights: vec![0.0; DIMS], bias: 0.0 };
-        let positives = samples.iter().filter(|(_, y)| *y).count().max(1) as f32;
-        let negatives = (samples.len() as f32 - positives).max(1.0);
-        // Balance the classes so the majority class does not win by default.
-        let weight_pos = samples.len() as f32 / (2.0 * positives);
-        let weight_neg = samples.len() as f32 / (2.0 * negatives);
-        let mut features = Vec::new();
-        for epoch in 0..epochs {
-            let step = rate / (1.0 + epoch as f32);
-            for (text, label) in samples {
-                features.clear();
+        let featured: Vec<(Vec<usize>, bool)> = samples
+            .iter()
+            .map(|(text, label)| {
+                let mut features = Vec::new();
                 for_each_feature(text, |i| features.push(i));
                 features.sort_unstable();
                 features.dedup();
+                (features, *label)
+            })
+            .collect();
+        Model::train_features(&featured, epochs, rate, l2)
+    }
+
+    /// Trains on samples given as their feature buckets (each below [`DIMS`]), for
+    /// callers with their own features, such as the entity tagger. The classes are
+    /// balanced, so the majority class does not win by default.
+    pub fn train_features(samples: &[(Vec<usize>, bool)], epochs: usize, rate: f32, l2: f32) -> Model {
+        let mut model = Model { weights: vec![0.0; DIMS], bias: 0.0 };
+        let positives = samples.iter().filter(|(_, y)| *y).count().max(1) as f32;
+        let negatives = (samples.len() as f32 - positives).max(1.0);
+        let weight_pos = samples.len() as f32 / (2.0 * positives);
+        let weight_neg = samples.len() as f32 / (2.0 * negatives);
+        for epoch in 0..epochs {
+            let step = rate / (1.0 + epoch as f32);
+            for (features, label) in samples {
                 let n = features.len();
                 let scale = if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
                 let logit = model.bias + features.iter().map(|i| model.weights[*i]).sum::<f32>() * scale;
                 let p = sigmoid(f64::from(logit)) as f32;
                 let y = if *label { 1.0 } else { 0.0 };
                 let g = (p - y) * if *label { weight_pos } else { weight_neg };
-                for i in &features {
+                for i in features {
                     let w = &mut model.weights[*i];
                     *w -= step * (g * scale + l2 * *w);
                 }
@@ -142,6 +153,12 @@ impl Model {
             }
         }
         model
+    }
+
+    /// The probability of the positive class for a sample given as its feature
+    /// buckets (each below [`DIMS`]).
+    pub fn probability(&self, features: &[usize]) -> f64 {
+        sigmoid(self.logit(features))
     }
 
     /// The model as bytes: magic, dimension count, bias, weights (little-endian f32).

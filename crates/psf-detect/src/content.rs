@@ -154,9 +154,8 @@ impl ContentDetector {
 
     /// The shipped model with the default thresholds.
     pub fn new() -> Result<ContentDetector, BuildError> {
-        let heads = classifier::models_from_bytes(MODELS).ok_or_else(|| {
-            BuildError::pattern("content classifier", "the shipped model file is not readable".into())
-        })?;
+        let heads = classifier::models_from_bytes(MODELS)
+            .ok_or_else(|| BuildError::model("the shipped content model, models/content-v1.bin, is not readable"))?;
         ContentDetector::with_heads(heads)
     }
 
@@ -165,7 +164,7 @@ impl ContentDetector {
     pub fn with_heads(heads: Vec<Model>) -> Result<ContentDetector, BuildError> {
         if heads.len() != Category::ALL.len() {
             let message = format!("{} heads given, one per category ({}) needed", heads.len(), Category::ALL.len());
-            return Err(BuildError::pattern("content classifier", message));
+            return Err(BuildError::model(message));
         }
         // Byte-level, non-Unicode matching over the lowercase text keeps the automaton
         // small.

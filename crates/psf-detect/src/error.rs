@@ -19,11 +19,20 @@ pub enum BuildErrorKind {
         /// The regex engine's message.
         message: String,
     },
+    /// A shipped or given model is unreadable or has the wrong number of heads.
+    Model {
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl BuildError {
     pub(crate) fn pattern(detector: &'static str, message: String) -> BuildError {
         BuildError { kind: BuildErrorKind::Pattern { detector, message } }
+    }
+
+    pub(crate) fn model(message: impl Into<String>) -> BuildError {
+        BuildError { kind: BuildErrorKind::Model { message: message.into() } }
     }
 
     /// What went wrong.
@@ -38,6 +47,7 @@ impl fmt::Display for BuildError {
             BuildErrorKind::Pattern { detector, message } => {
                 write!(f, "the {detector} pattern does not compile: {message}")
             }
+            BuildErrorKind::Model { message } => write!(f, "model: {message}"),
         }
     }
 }

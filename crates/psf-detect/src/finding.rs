@@ -39,11 +39,15 @@ pub enum EntityType {
     Jwt,
     /// A Bitcoin or Ethereum address.
     CryptoAddress,
+    /// A person's name, as the entity tagger reads it.
+    Person,
+    /// A street address, as the entity tagger reads it.
+    Address,
 }
 
 impl EntityType {
     /// Every type, in a stable order.
-    pub const ALL: [EntityType; 15] = [
+    pub const ALL: [EntityType; 17] = [
         EntityType::Email,
         EntityType::Phone,
         EntityType::CreditCard,
@@ -59,6 +63,8 @@ impl EntityType {
         EntityType::PrivateKey,
         EntityType::Jwt,
         EntityType::CryptoAddress,
+        EntityType::Person,
+        EntityType::Address,
     ];
 
     /// The label used in redactions and reports, e.g. `EMAIL`.
@@ -79,6 +85,8 @@ impl EntityType {
             EntityType::PrivateKey => "PRIVATE_KEY",
             EntityType::Jwt => "JWT",
             EntityType::CryptoAddress => "CRYPTO_ADDRESS",
+            EntityType::Person => "PERSON",
+            EntityType::Address => "ADDRESS",
         }
     }
 
@@ -91,8 +99,8 @@ impl EntityType {
             EntityType::UrlCredentials | EntityType::ApiKey | EntityType::PrivateKey | EntityType::Jwt => {
                 DataClass::Credential
             }
-            EntityType::DateOfBirth => DataClass::Personal,
-            EntityType::IpAddress | EntityType::MacAddress => DataClass::Location,
+            EntityType::DateOfBirth | EntityType::Person => DataClass::Personal,
+            EntityType::IpAddress | EntityType::MacAddress | EntityType::Address => DataClass::Location,
         }
     }
 
@@ -138,6 +146,8 @@ impl DataClass {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
+    /// A trained model scored the words and their neighbours; no rule confirms it.
+    Model,
     /// The shape matched and words around it agree.
     Context,
     /// The shape matched and its structure is valid (ranges, lengths, formats).

@@ -1,12 +1,177 @@
-//! Labelled data for measuring and training the content detector, read from text (the
-//! caller does the IO). Two formats, told apart by their first character:
+//! Labelled data for measuring and training the detectors, read from text (the caller
+//! does the IO), and the span scoring that `psf scan --eval pii` and the entity
+//! trainer share.
+//!
+//! Content comes in two formats, told apart by their first character:
 //!
 //! - the OpenAI moderation evaluation set: JSON lines with `prompt` and 0/1 columns
 //!   `S` `H` `V` `HR` `SH` `S3` `H2` `V2` (any may be missing: not annotated);
 //! - the HateCheck suite: CSV with `functionality`, `test_case`, `label_gold`
 //!   (`hateful` / `non-hateful`) and `templ_id`.
+//!
+//! PII comes as a JSON array or JSON lines of objects with `full_text` and `spans` of
+//! `entity_type`/`start_position`/`end_position` (presidio-research's format), or
+//! `text` and `spans` of `entity_type`/`start`/`end`; offsets count code points.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::content::Category;
+
+/// One text with its gold PII spans.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PiiSample {
+    /// The text.
+    pub text: String,
+    /// The dataset's entity type (e.g. `PERSON`) and byte range of each gold span.
+    pub spans: Vec<(String, Range<usize>)>,
+    /// The record's `template_id`, so cross-validation can keep a template's texts in
+    /// one fold.
+    pub group: Option<String>,
+}
+
+/// The records of a JSON array, or of JSON lines (blank lines skipped).
+pub fn json_records(text: &str) -> Result<Vec<Value>, String> {
+    if text.trim_start().starts_with('[') {
+        return serde_json::from_str(text).map_err(|e| format!("not a JSON array of records: {e}"));
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: not JSON: {e}", i + 1)))
+        .collect()
+}
+
+/// Reads PII samples; the error names the record and what is wrong with it.
+pub fn pii_samples(text: &str) -> Result<Vec<PiiSample>, String> {
+    let records = json_records(text)?;
+    let mut samples = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let n = i + 1;
+        let body = record
+            .get("full_text")
+            .or_else(|| record.get("text"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("record {n}: no `full_text` or `text` string"))?;
+        // Offsets are code points; psf works in bytes.
+        let bytes_at: Vec<usize> = body.char_indices().map(|(b, _)| b).chain([body.len()]).collect();
+        let mut spans = Vec::new();
+        for span in record.get("spans").and_then(Value::as_array).into_iter().flatten() {
+            let entity = span
+                .get("entity_type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("record {n}: a span has no `entity_type`"))?;
+            let get = |a: &str, b: &str| span.get(a).or_else(|| span.get(b)).and_then(Value::as_u64);
+            let (Some(s), Some(e)) = (get("start_position", "start"), get("end_position", "end")) else {
+                return Err(format!("record {n}: a span lacks start or end"));
+            };
+            let at = |o: u64| usize::try_from(o).ok().and_then(|o| bytes_at.get(o).copied());
+            let (Some(start), Some(end)) = (at(s), at(e)) else {
+                return Err(format!("record {n}: span {s}..{e} is outside the text"));
+            };
+            if start > end {
+                return Err(format!("record {n}: span {s}..{e} ends before it starts"));
+            }
+            spans.push((entity.to_owned(), start..end));
+        }
+        let group = record.get("template_id").filter(|v| !v.is_null()).map(|v| v.to_string());
+        samples.push(PiiSample { text: body.to_owned(), spans, group });
+    }
+    Ok(samples)
+}
+
+/// The psf label a dataset's entity type is scored as (`STREET_ADDRESS` → `ADDRESS`);
+/// `None` for the types psf does not look for (organisations, titles, dates, ages).
+pub fn psf_label(entity_type: &str) -> Option<&'static str> {
+    Some(match entity_type.to_ascii_uppercase().as_str() {
+        "EMAIL_ADDRESS" | "EMAIL" => "EMAIL",
+        "PHONE_NUMBER" | "PHONE" => "PHONE",
+        "CREDIT_CARD" => "CREDIT_CARD",
+        "IBAN_CODE" | "IBAN" => "IBAN",
+        "US_SSN" => "US_SSN",
+        "UK_NHS" | "UK_NINO" => "UK_NINO",
+        "IP_ADDRESS" => "IP_ADDRESS",
+        "MAC_ADDRESS" => "MAC_ADDRESS",
+        "CRYPTO" | "CRYPTO_ADDRESS" => "CRYPTO_ADDRESS",
+        "PERSON" => "PERSON",
+        // A postcode is part of an address; a town or country alone (GPE) is not.
+        "STREET_ADDRESS" | "ADDRESS" | "ZIP_CODE" => "ADDRESS",
+        _ => return None,
+    })
+}
+
+/// Span counts for one entity type under overlap matching: a gold span is found when a
+/// finding of its type overlaps it, and a finding is right when it overlaps a gold span
+/// of its type. One finding over an address's street line and its postcode line thus
+/// finds both gold spans, as a redaction of it would hide both.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SpanCounts {
+    /// Gold spans a finding overlaps.
+    pub gold_found: usize,
+    /// Gold spans no finding overlaps.
+    pub gold_missed: usize,
+    /// Findings that overlap a gold span.
+    pub found_right: usize,
+    /// Findings that overlap none.
+    pub found_wrong: usize,
+}
+
+impl SpanCounts {
+    /// Right findings over all findings.
+    pub fn precision(&self) -> f64 {
+        ratio(self.found_right, self.found_right + self.found_wrong)
+    }
+    /// Found gold spans over all gold spans.
+    pub fn recall(&self) -> f64 {
+        ratio(self.gold_found, self.gold_found + self.gold_missed)
+    }
+    /// The harmonic mean of precision and recall.
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+    }
+    /// Adds another's counts.
+    pub fn add(&mut self, other: SpanCounts) {
+        self.gold_found += other.gold_found;
+        self.gold_missed += other.gold_missed;
+        self.found_right += other.found_right;
+        self.found_wrong += other.found_wrong;
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Scores one text's findings against its gold spans (both as type label and byte
+/// range), adding to `counts` per type.
+pub fn score_spans<'a>(
+    found: &[(&'a str, Range<usize>)],
+    gold: &[(&'a str, Range<usize>)],
+    counts: &mut BTreeMap<&'a str, SpanCounts>,
+) {
+    let overlaps =
+        |a: &(&str, Range<usize>), b: &(&str, Range<usize>)| a.0 == b.0 && a.1.start < b.1.end && b.1.start < a.1.end;
+    for f in found {
+        let c = counts.entry(f.0).or_default();
+        if gold.iter().any(|g| overlaps(f, g)) {
+            c.found_right += 1;
+        } else {
+            c.found_wrong += 1;
+        }
+    }
+    for g in gold {
+        let c = counts.entry(g.0).or_default();
+        if found.iter().any(|f| overlaps(f, g)) {
+            c.gold_found += 1;
+        } else {
+            c.gold_missed += 1;
+        }
+    }
+}
 
 /// One labelled text.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +261,37 @@ fn hatecheck(text: &str) -> Result<Vec<ContentRow>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_pii_records_in_code_points_and_says_what_is_wrong() {
+        let json = r#"[{"full_text":"é Ann","spans":[{"entity_type":"PERSON","start_position":2,"end_position":5}],"template_id":7}]"#;
+        let s = pii_samples(json).unwrap();
+        assert_eq!(s[0].spans, [("PERSON".to_owned(), 3..6)]);
+        assert_eq!(&s[0].text[3..6], "Ann");
+        assert_eq!(s[0].group.as_deref(), Some("7"));
+        let lines = "{\"text\":\"x\",\"spans\":[{\"entity_type\":\"EMAIL\",\"start\":0,\"end\":1}]}\n";
+        assert_eq!(pii_samples(lines).unwrap()[0].spans[0].1, 0..1);
+        assert!(
+            pii_samples(r#"[{"text":"ab","spans":[{"entity_type":"X","start":1,"end":9}]}]"#)
+                .unwrap_err()
+                .contains("record 1: span 1..9 is outside")
+        );
+        assert!(pii_samples("[{}]").unwrap_err().contains("no `full_text`"));
+    }
+
+    #[test]
+    fn one_finding_over_two_gold_spans_finds_both() {
+        let mut counts = BTreeMap::new();
+        let gold = [("ADDRESS", 0..10), ("ADDRESS", 11..20), ("PERSON", 30..35)];
+        let found = [("ADDRESS", 2..18), ("PERSON", 40..45)];
+        score_spans(&found, &gold, &mut counts);
+        let a = counts["ADDRESS"];
+        assert_eq!((a.gold_found, a.gold_missed, a.found_right, a.found_wrong), (2, 0, 1, 0));
+        let p = counts["PERSON"];
+        assert_eq!((p.gold_found, p.gold_missed, p.found_right, p.found_wrong), (0, 1, 0, 1));
+        assert_eq!(p.f1(), 0.0);
+        assert_eq!(a.f1(), 1.0);
+    }
 
     #[test]
     fn reads_moderation_lines_with_missing_columns() {

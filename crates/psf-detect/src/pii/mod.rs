@@ -6,6 +6,7 @@
 //! tagged as a phone number.
 
 mod stream;
+pub mod tagger;
 pub mod validate;
 
 pub use stream::{HOLD, LOOK_BEHIND, StreamScanner};
@@ -17,6 +18,7 @@ use regex::Regex;
 use crate::error::BuildError;
 use crate::finding::{EntityType, Evidence, Finding};
 use crate::secrets;
+use tagger::{Tag, Tagger};
 
 /// How a candidate is confirmed.
 type Validator = fn(&str, &str, Range<usize>) -> Option<(Evidence, f32, &'static str)>;
@@ -37,6 +39,8 @@ struct Pattern {
 pub struct PiiDetector {
     patterns: Vec<Pattern>,
     secrets: bool,
+    /// The name and address tagger, with the types asked of it.
+    tagger: Option<(Tagger, Vec<EntityType>)>,
 }
 
 impl std::fmt::Debug for Pattern {
@@ -91,7 +95,10 @@ impl PiiDetectorBuilder {
             }
         }
         let secrets = self.entities.iter().any(|e| e.class() == crate::DataClass::Credential);
-        Ok(PiiDetector { patterns, secrets })
+        let tagged: Vec<EntityType> =
+            self.entities.iter().copied().filter(|e| matches!(e, EntityType::Person | EntityType::Address)).collect();
+        let tagger = if tagged.is_empty() { None } else { Some((Tagger::new()?, tagged)) };
+        Ok(PiiDetector { patterns, secrets, tagger })
     }
 }
 
@@ -162,6 +169,23 @@ impl PiiDetector {
                     evidence: Evidence::Structure,
                     validator: "credential_format",
                 });
+            }
+        }
+        if let Some((tagger, wanted)) = &self.tagger {
+            for t in tagger.tag(text) {
+                let entity = match t.tag {
+                    Tag::Person => EntityType::Person,
+                    Tag::Address => EntityType::Address,
+                };
+                if wanted.contains(&entity) {
+                    found.push(Finding {
+                        entity,
+                        span: t.span,
+                        confidence: t.confidence,
+                        evidence: Evidence::Model,
+                        validator: "entity_tagger",
+                    });
+                }
             }
         }
         resolve_overlaps(found)
