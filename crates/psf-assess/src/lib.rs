@@ -176,6 +176,43 @@ pub struct Verdict {
     pub evidence: Vec<Evidence>,
     /// What exactly would meet it, when it is not met.
     pub gaps: Vec<String>,
+    /// The manifest's suppression of its gap, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppressed>,
+}
+
+/// A gap the manifest accepts for a time (`suppressions:`). While active it does not
+/// fail `--fail-on`; it never hides the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suppressed {
+    /// Why the gap is accepted.
+    pub reason: String,
+    /// The last day it holds.
+    pub expires: Date,
+    /// Who accepted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// Whether the assessment day is on or before the expiry.
+    pub active: bool,
+}
+
+impl Verdict {
+    /// Whether an active suppression covers this verdict's gap.
+    pub fn is_suppressed(&self) -> bool {
+        !self.status.is_met() && self.suppression.as_ref().is_some_and(|s| s.active)
+    }
+
+    /// How the suppression reads in a report: `suppressed until 2027-01-31 (reason)`, or
+    /// that it has expired.
+    pub fn suppression_note(&self) -> Option<String> {
+        let s = self.suppression.as_ref()?;
+        let by = s.approved_by.as_deref().map(|p| format!(", accepted by {p}")).unwrap_or_default();
+        Some(if s.active {
+            format!("suppressed until {}{by}: {}", s.expires, s.reason)
+        } else {
+            format!("suppression expired on {}{by}; the gap counts again: {}", s.expires, s.reason)
+        })
+    }
 }
 
 /// One whole assessment.
@@ -270,12 +307,18 @@ impl Assessment {
             .filter(|s| self.counts.get(**s) > 0)
             .map(|s| format!("{} {}", self.counts.get(*s), s.as_str()))
             .collect();
-        format!("{} competencies: {}", self.verdicts.len(), parts.join(", "))
+        let suppressed = self.verdicts.iter().filter(|v| v.is_suppressed()).count();
+        let note = match suppressed {
+            0 => String::new(),
+            1 => " (1 gap suppressed)".to_string(),
+            n => format!(" ({n} gaps suppressed)"),
+        };
+        format!("{} competencies: {}{note}", self.verdicts.len(), parts.join(", "))
     }
 
-    /// The most serious finding, if any.
+    /// The most serious finding that no active suppression covers, if any.
     pub fn worst(&self) -> Option<FindingSeverity> {
-        self.verdicts.iter().filter_map(|v| v.status.severity()).max()
+        self.verdicts.iter().filter(|v| !v.is_suppressed()).filter_map(|v| v.status.severity()).max()
     }
 }
 

@@ -67,6 +67,9 @@ pub fn terminal(a: &Assessment, ansi: bool) -> String {
             if let Some(g) = v.gaps.first() {
                 let _ = writeln!(out, "           fix: {g}");
             }
+            if let Some(note) = v.suppression_note() {
+                let _ = writeln!(out, "           {note}");
+            }
         }
     }
     out
@@ -167,6 +170,9 @@ pub fn markdown(a: &Assessment) -> String {
             for g in &v.gaps {
                 let _ = writeln!(out, "  - to meet it: {g}");
             }
+            if let Some(note) = v.suppression_note() {
+                let _ = writeln!(out, "  - {note}");
+            }
         }
     }
     let _ = writeln!(
@@ -241,7 +247,7 @@ pub fn sarif(a: &Assessment) -> String {
             for g in &v.gaps {
                 let _ = write!(text, "\nTo meet it: {g}");
             }
-            Some(serde_json::json!({
+            let mut result = serde_json::json!({
                 "ruleId": v.id,
                 "level": level,
                 "message": {"text": text},
@@ -250,7 +256,17 @@ pub fn sarif(a: &Assessment) -> String {
                     "region": {"startLine": line.max(1)},
                 }}],
                 "properties": {"status": v.status.as_str()},
-            }))
+            });
+            // SARIF's own field, so code-scanning views show the result as suppressed
+            // rather than drop it.
+            if let (true, Some(s)) = (v.is_suppressed(), &v.suppression) {
+                result["suppressions"] = serde_json::json!([{
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": format!("{} (until {})", s.reason, s.expires),
+                }]);
+            }
+            Some(result)
         })
         .collect();
     let log = serde_json::json!({
@@ -288,11 +304,11 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// JUnit XML, for CI test views: a suite per domain, a test case per competency; missing
-/// and partial ones fail, manual and not-applicable ones are skipped.
+/// and partial ones fail, manual, not-applicable and suppressed ones are skipped.
 pub fn junit(a: &Assessment) -> String {
-    let failing = |s: Status| matches!(s, Status::Missing | Status::Partial);
-    let skipped = |s: Status| matches!(s, Status::Manual | Status::NotApplicable);
-    let total_failures = a.verdicts.iter().filter(|v| failing(v.status)).count();
+    let failing = |v: &crate::Verdict| matches!(v.status, Status::Missing | Status::Partial) && !v.is_suppressed();
+    let skipped = |v: &crate::Verdict| matches!(v.status, Status::Manual | Status::NotApplicable) || v.is_suppressed();
+    let total_failures = a.verdicts.iter().filter(|v| failing(v)).count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
@@ -308,13 +324,13 @@ pub fn junit(a: &Assessment) -> String {
             d.id,
             xml_escape(d.name),
             vs.len(),
-            vs.iter().filter(|v| failing(v.status)).count(),
-            vs.iter().filter(|v| skipped(v.status)).count()
+            vs.iter().filter(|v| failing(v)).count(),
+            vs.iter().filter(|v| skipped(v)).count()
         );
         for v in vs {
             let name = xml_escape(&format!("{} {}", v.id, v.title));
             let _ = write!(out, "    <testcase classname=\"psf.{}\" name=\"{name}\"", d.id);
-            if failing(v.status) {
+            if failing(v) {
                 let mut body = v.summary.clone();
                 for g in &v.gaps {
                     let _ = write!(body, "\nTo meet it: {g}");
@@ -326,8 +342,9 @@ pub fn junit(a: &Assessment) -> String {
                     xml_escape(&v.summary),
                     xml_escape(&body)
                 );
-            } else if skipped(v.status) {
-                let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml_escape(&v.summary));
+            } else if skipped(v) {
+                let message = v.suppression_note().filter(|_| v.is_suppressed()).unwrap_or_else(|| v.summary.clone());
+                let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml_escape(&message));
             } else {
                 let _ = writeln!(out, "/>");
             }

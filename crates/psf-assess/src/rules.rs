@@ -13,7 +13,7 @@ use psf_core::manifest::{
 use serde_json::json;
 
 use crate::context::{Ctx, Evidence};
-use crate::{Status, Verdict};
+use crate::{Status, Suppressed, Verdict};
 
 pub(crate) struct Out {
     status: Status,
@@ -72,6 +72,17 @@ pub(crate) fn decide(ctx: &Ctx<'_>, c: &'static Competency) -> Verdict {
         }
         None => rule(ctx, c.id),
     };
+    let mut evidence = out.evidence;
+    let suppression = ctx.m.suppressions.iter().position(|s| s.competency == c.id).map(|i| {
+        let s = &ctx.m.suppressions[i];
+        evidence.push(ctx.manifest(&format!("/suppressions/{i}"), format!("gap accepted until {}", s.expires)));
+        Suppressed {
+            reason: s.reason.clone(),
+            expires: s.expires,
+            approved_by: s.approved_by.clone(),
+            active: ctx.today <= s.expires,
+        }
+    });
     Verdict {
         id: c.id,
         domain: c.domain,
@@ -79,8 +90,9 @@ pub(crate) fn decide(ctx: &Ctx<'_>, c: &'static Competency) -> Verdict {
         statement: c.statement,
         status: out.status,
         summary: out.summary,
-        evidence: out.evidence,
+        evidence,
         gaps: if out.status.is_met() { Vec::new() } else { out.gaps },
+        suppression,
     }
 }
 

@@ -242,6 +242,54 @@ fn not_applicable_needs_a_reason_and_shows_it() {
     assert!(v.summary.contains("no training or retrieval data"), "{}", v.summary);
 }
 
+#[test]
+fn a_suppression_holds_until_it_expires_and_never_hides_the_gap() {
+    let plain = assess("stale.yaml", STALE, None);
+    assert_eq!(status(&plain, "IR-5"), Status::Missing);
+    let worst = plain.worst();
+    assert!(worst.is_some());
+
+    // Suppress every gap until the day after the assessment: nothing fails, and every
+    // report still names each gap, the reason and the expiry.
+    let gaps: Vec<&str> = plain.verdicts.iter().filter(|v| v.status.severity().is_some()).map(|v| v.id).collect();
+    let entries: String = gaps
+        .iter()
+        .map(|id| format!("  - {{competency: {id}, reason: drill booked for December, expires: 2026-11-24, approved_by: Ana Ruiz}}\n"))
+        .collect();
+    let text = format!("{STALE}suppressions:\n{entries}");
+    let a = assess("suppressed.yaml", &text, None);
+    assert_eq!(a.worst(), None);
+    let v = verdict(&a, "IR-5");
+    assert_eq!(v.status, Status::Missing, "a suppression never changes the verdict");
+    assert!(v.is_suppressed());
+    assert!(v.evidence.iter().any(|e| e.source.contains("/suppressions/")), "{:?}", v.evidence);
+    assert!(a.summary_line().ends_with(&format!("({} gaps suppressed)", gaps.len())), "{}", a.summary_line());
+    let note = "suppressed until 2026-11-24, accepted by Ana Ruiz: drill booked for December";
+    assert!(report::terminal(&a, false).contains(note));
+    assert!(report::markdown(&a).contains(note));
+    assert!(report::json(&a).contains("\"active\": true"));
+    let sarif: Value = serde_json::from_str(&report::sarif(&a)).unwrap();
+    let ir5 = sarif["runs"][0]["results"].as_array().unwrap().iter().find(|r| r["ruleId"] == "IR-5").unwrap();
+    assert_eq!(ir5["suppressions"][0]["kind"], "external");
+    let junit = report::junit(&a);
+    assert!(junit.contains("failures=\"0\"") && junit.contains(note), "{junit}");
+
+    // The day after the expiry the gaps count again, and the reports say why.
+    let parsed = ParsedManifest::new("suppressed.yaml", &text, today()).unwrap();
+    let later = jiff::civil::date(2026, 11, 25);
+    let expired = psf_assess::assess(&parsed.input(), None, &Options { today: later, window_days: 30 });
+    assert!(expired.worst().is_some());
+    assert!(!verdict(&expired, "IR-5").is_suppressed());
+    assert!(report::terminal(&expired, false).contains("suppression expired on 2026-11-24"));
+}
+
+#[test]
+fn a_suppression_of_an_unknown_competency_is_a_check_error() {
+    let text = format!("{STALE}suppressions:\n  - {{competency: IG-9, reason: later, expires: 2027-01-01}}\n");
+    let errors = ParsedManifest::new("bad.yaml", &text, today()).unwrap_err();
+    assert!(errors.iter().any(|d| d.message.contains("`IG-9` is not a PSF control id")), "{errors:?}");
+}
+
 fn runtime(requests: u64, keys: u64, days: u64, points: usize) -> Runtime {
     let mut rt = Runtime::default();
     rt.summary.requests = requests;

@@ -80,6 +80,11 @@ pub struct Manifest {
     /// Competencies that do not apply to this deployment, each with the reason.
     #[serde(default)]
     pub not_applicable: Vec<NotApplicable>,
+    /// Accepted gaps: competencies whose unmet verdict does not fail
+    /// `psf assess --fail-on` until the suppression expires. Every report still shows
+    /// the gap, with the reason and the expiry.
+    #[serde(default)]
+    pub suppressions: Vec<Suppression>,
     /// How the gateway behaves under failure: retries, circuit breakers, timeouts.
     #[serde(default)]
     pub gateway: GatewaySettings,
@@ -1486,6 +1491,22 @@ pub struct NotApplicable {
     /// Why it does not apply.
     #[schemars(length(min = 1))]
     pub reason: String,
+}
+
+/// An accepted, time-boxed gap in the assessment.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Suppression {
+    /// The competency id, e.g. `OB-2`.
+    pub competency: String,
+    /// Why the gap is accepted for now, and what will close it.
+    #[schemars(length(min = 1))]
+    pub reason: String,
+    /// The last day the suppression holds; from the next day the gap fails again.
+    pub expires: Date,
+    /// Who accepted the gap.
+    #[serde(default)]
+    pub approved_by: Option<String>,
 }
 
 impl DecisionPoint {

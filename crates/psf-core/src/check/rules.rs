@@ -217,6 +217,7 @@ impl Rules<'_> {
                 );
             }
         }
+        self.suppressions();
         let mut seen_na: HashMap<&str, usize> = HashMap::new();
         for (i, na) in m.not_applicable.iter().enumerate() {
             let pointer = format!("/not_applicable/{i}/competency");
@@ -229,6 +230,14 @@ impl Rules<'_> {
                     format!("keep one entry; the first is on line {line}"),
                 );
             }
+        }
+    }
+
+    /// A suppression names a real competency; one past its expiry is reported, as the
+    /// gap it hid counts again.
+    fn suppressions(&mut self) {
+        for (i, s) in self.m.suppressions.iter().enumerate() {
+            self.control_id(format!("/suppressions/{i}/competency"), &s.competency);
         }
     }
 
