@@ -16,6 +16,7 @@
 
 pub mod attest;
 mod context;
+pub mod html;
 pub mod oscal;
 pub mod report;
 pub mod rubric;
@@ -226,6 +227,8 @@ pub struct Assessment {
     pub catalog_version: &'static str,
     /// The system assessed.
     pub system: String,
+    /// Its accountable owner (EA-1), `Name <email>`: who the gaps fall to.
+    pub owner: String,
     /// The manifest file and its SHA-256.
     pub manifest: ManifestRef,
     /// The day of the assessment.
@@ -242,6 +245,42 @@ pub struct Assessment {
     pub rubric: Vec<Dimension>,
     /// The risk register, scored.
     pub risks: Vec<rubric::ScoredRisk>,
+    /// What changed since a previous assessment, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_previous: Option<Comparison>,
+}
+
+/// An assessment set against an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// The earlier assessment's day.
+    pub previous_date: String,
+    /// Competencies whose status changed, in catalog order.
+    pub changes: Vec<Change>,
+}
+
+/// One competency's change of status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The competency id.
+    pub id: &'static str,
+    /// Its status before (as the earlier report wrote it).
+    pub from: String,
+    /// Its status now.
+    pub to: Status,
+}
+
+impl Change {
+    /// Whether the competency got better: from unmet to met, or from missing to partial.
+    pub fn is_improvement(&self) -> bool {
+        let rank = |s: &str| match s {
+            "enforced" | "evidenced" | "not applicable" | "not_applicable" => 3,
+            "partial" => 2,
+            "manual" => 1,
+            _ => 0,
+        };
+        rank(self.to.as_str()) > rank(&self.from)
+    }
 }
 
 /// The manifest an assessment read.
@@ -316,6 +355,35 @@ impl Assessment {
         format!("{} competencies: {}{note}", self.verdicts.len(), parts.join(", "))
     }
 
+    /// Sets [`Assessment::since_previous`] from an earlier JSON report
+    /// (`psf.assessment/v1`); the error says what in it is unreadable.
+    pub fn compare_with(&mut self, previous: &serde_json::Value) -> Result<(), String> {
+        if previous["schema"] != SCHEMA_VERSION {
+            return Err(format!("not a {SCHEMA_VERSION} report (its `schema` is {})", previous["schema"]));
+        }
+        if previous["system"] != self.system.as_str() {
+            return Err(format!("the earlier report is of another system ({})", previous["system"]));
+        }
+        let previous_date = previous["date"].as_str().ok_or("the earlier report has no `date`")?.to_string();
+        let before: std::collections::HashMap<&str, &str> = previous["verdicts"]
+            .as_array()
+            .ok_or("the earlier report has no `verdicts` list")?
+            .iter()
+            .filter_map(|v| Some((v["id"].as_str()?, v["status"].as_str()?)))
+            .collect();
+        let changes = self
+            .verdicts
+            .iter()
+            .filter_map(|v| {
+                let from = before.get(v.id).copied().unwrap_or("not assessed");
+                let now = serde_json::to_value(v.status).ok()?;
+                (now.as_str() != Some(from)).then(|| Change { id: v.id, from: from.replace('_', " "), to: v.status })
+            })
+            .collect();
+        self.since_previous = Some(Comparison { previous_date, changes });
+        Ok(())
+    }
+
     /// The most serious finding that no active suppression covers, if any.
     pub fn worst(&self) -> Option<FindingSeverity> {
         self.verdicts.iter().filter(|v| !v.is_suppressed()).filter_map(|v| v.status.severity()).max()
@@ -328,11 +396,13 @@ pub fn assess(input: &ManifestInput<'_>, runtime: Option<&Runtime>, options: &Op
     let verdicts: Vec<Verdict> = psf_core::catalog::COMPETENCIES.iter().map(|c| rules::decide(&ctx, c)).collect();
     let risks = rubric::scored_risks(input.manifest, &verdicts);
     let rubric = rubric::score(input.manifest, runtime, &verdicts, &risks);
+    let owner = &input.manifest.system.owner;
     Assessment {
         schema: SCHEMA_VERSION,
         psf_version: env!("CARGO_PKG_VERSION"),
         catalog_version: psf_core::catalog::PSF_VERSION,
         system: input.manifest.system.name.clone(),
+        owner: format!("{} <{}>", owner.name, owner.email),
         manifest: ManifestRef { file: input.file.to_string(), sha256: input.sha256.clone() },
         date: options.today,
         window_days: options.window_days,
@@ -341,5 +411,6 @@ pub fn assess(input: &ManifestInput<'_>, runtime: Option<&Runtime>, options: &Op
         verdicts,
         rubric,
         risks,
+        since_previous: None,
     }
 }

@@ -55,6 +55,9 @@ pub fn terminal(a: &Assessment, ansi: bool) -> String {
     for d in &a.rubric {
         let _ = writeln!(out, "  {}/4 {:<11} {}: {}", d.level.0, d.level.name(), d.name, d.reason);
     }
+    if let Some(line) = changes_line(a) {
+        let _ = writeln!(out, "\n{line}");
+    }
     let gaps: Vec<_> = a.verdicts.iter().filter(|v| matches!(v.status, Status::Missing | Status::Partial)).collect();
     if !gaps.is_empty() {
         let _ = writeln!(out, "\nGaps, most serious first:");
@@ -73,6 +76,24 @@ pub fn terminal(a: &Assessment, ansi: bool) -> String {
         }
     }
     out
+}
+
+/// "Since the assessment of 2026-10-23: IG-3 partial → enforced, …", or that nothing
+/// changed; `None` when no earlier assessment was given.
+pub(crate) fn changes_line(a: &Assessment) -> Option<String> {
+    let c = a.since_previous.as_ref()?;
+    if c.changes.is_empty() {
+        return Some(format!("Since the assessment of {}: no competency changed status.", c.previous_date));
+    }
+    let list: Vec<String> = c.changes.iter().map(|x| format!("{} {} → {}", x.id, x.from, x.to.as_str())).collect();
+    let better = c.changes.iter().filter(|x| x.is_improvement()).count();
+    Some(format!(
+        "Since the assessment of {}: {} better, {} worse or moved: {}.",
+        c.previous_date,
+        better,
+        c.changes.len() - better,
+        list.join(", ")
+    ))
 }
 
 fn md_escape(s: &str) -> String {
@@ -101,6 +122,9 @@ pub fn markdown(a: &Assessment) -> String {
         None => {
             let _ = writeln!(out, "No runtime records were read, so no competency can be `enforced`.\n");
         }
+    }
+    if let Some(line) = changes_line(a) {
+        let _ = writeln!(out, "{line}\n");
     }
     let _ = writeln!(out, "## At a glance\n\n| domain | 1 | 2 | 3 | 4 | 5 |\n|---|---|---|---|---|---|");
     for d in &psf_core::catalog::DOMAINS {
@@ -286,7 +310,8 @@ pub fn sarif(a: &Assessment) -> String {
     serde_json::to_string_pretty(&log).map_or_else(|e| format!("{{\"error\": \"{e}\"}}"), |s| s + "\n")
 }
 
-fn xml_escape(s: &str) -> String {
+/// Escapes text for XML and HTML content and attribute values.
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -109,6 +109,85 @@ fn example_reports_without_records() {
     }
 }
 
+/// The HTML report: one self-contained page whose first words are the summary line,
+/// with every competency, the workflow diagram and the evidence appendix in it.
+#[test]
+fn the_html_report_is_self_contained_and_complete() {
+    let text = example("loan-prescreening.yaml");
+    let parsed = ParsedManifest::new("examples/loan-prescreening.yaml", &text, today()).unwrap();
+    let a = psf_assess::assess(&parsed.input(), None, &Options { today: today(), window_days: 30 });
+    let page = psf_assess::html::html(&a, parsed.manifest());
+    insta::assert_snapshot!("html-loan-prescreening-yaml", page);
+    // Nothing is fetched: no scripts, no external styles, fonts or images.
+    for banned in ["<script", "src=", "<link", "@import", "url(http", "href=\"http"] {
+        assert!(!page.contains(banned), "{banned}");
+    }
+    let body = &page[page.find("<body>").unwrap()..];
+    let first_text = body.find(&a.summary_line()).unwrap();
+    assert!(first_text < body.find("Executive summary").unwrap(), "the summary line comes first");
+    for v in &a.verdicts {
+        assert!(page.contains(&format!("id=\"{}\"", v.id)), "{} has its own section", v.id);
+    }
+    let evidence_rows = a.verdicts.iter().map(|v| v.evidence.len()).sum::<usize>();
+    let appendix = &page[page.find("id=\"appendix\"").unwrap()..];
+    assert_eq!(appendix.matches("<tr><td>").count(), evidence_rows);
+    // The workflow names every decision point and model of the manifest.
+    let svg = &page[page.find("<svg").unwrap()..page.find("</svg>").unwrap()];
+    for dp in &parsed.manifest().decision_points {
+        assert!(svg.contains(&format!(">{}<", dp.id)), "{}", dp.id);
+    }
+    for m in &parsed.manifest().models {
+        assert!(svg.contains(&format!(">{}<", m.id)), "{}", m.id);
+    }
+    // Top gaps carry the owner and a due date 90 days out for partial ones.
+    assert!(page.contains("Helena") || page.contains(&a.owner), "{}", a.owner);
+    assert!(a.counts.partial == 0 || page.contains("2027-02-21"), "partial gaps are due 90 days after 2026-11-23");
+}
+
+#[test]
+fn text_from_the_manifest_is_escaped_in_the_html_report() {
+    let text = STALE.replacen("name: ", "name: \"<img onerror=x> & co\" # ", 1);
+    let parsed = ParsedManifest::new("x.yaml", &text, today()).unwrap();
+    let a = psf_assess::assess(&parsed.input(), None, &Options { today: today(), window_days: 30 });
+    let page = psf_assess::html::html(&a, parsed.manifest());
+    assert!(!page.contains("<img"), "markup in the manifest stays text");
+    assert!(page.contains("&lt;img onerror=x&gt; &amp; co"));
+}
+
+#[test]
+fn the_change_since_a_previous_assessment_is_reported() {
+    let earlier = assess("stale.yaml", STALE, None);
+    let mut json: Value = serde_json::from_str(&report::json(&earlier)).unwrap();
+    // Pretend IR-5 was met last time and IG-1 missing.
+    for v in json["verdicts"].as_array_mut().unwrap() {
+        match v["id"].as_str() {
+            Some("IR-5") => v["status"] = json!("evidenced"),
+            Some("IG-1") => v["status"] = json!("missing"),
+            _ => {}
+        }
+    }
+    json["date"] = json!("2026-10-23");
+    let mut now = assess("stale.yaml", STALE, None);
+    now.compare_with(&json).unwrap();
+    let c = now.since_previous.as_ref().unwrap();
+    assert_eq!(c.previous_date, "2026-10-23");
+    let ids: Vec<&str> = c.changes.iter().map(|x| x.id).collect();
+    assert_eq!(ids, ["IG-1", "IR-5"], "catalog order");
+    assert!(c.changes[0].is_improvement() && !c.changes[1].is_improvement());
+    let line = "Since the assessment of 2026-10-23: 1 better, 1 worse or moved: IG-1 missing → ";
+    assert!(report::terminal(&now, false).contains(line), "{}", report::terminal(&now, false));
+    assert!(report::markdown(&now).contains(line));
+    assert!(report::json(&now).contains("\"since_previous\""));
+
+    let mut same = assess("stale.yaml", STALE, None);
+    same.compare_with(&serde_json::from_str(&report::json(&earlier)).unwrap()).unwrap();
+    assert!(same.since_previous.unwrap().changes.is_empty());
+    // A report of something else is refused, never silently compared.
+    assert!(now.compare_with(&json!({"schema": "other"})).unwrap_err().contains("not a psf.assessment/v1"));
+    json["system"] = json!("Another system");
+    assert!(now.compare_with(&json).unwrap_err().contains("another system"));
+}
+
 #[tokio::test]
 async fn demo_report_with_records() {
     let rt = runtime_with(&clean_traffic()).await;

@@ -23,6 +23,8 @@ pub enum Format {
     Junit,
     /// OSCAL 1.2.2 assessment results.
     Oscal,
+    /// One self-contained HTML page, fit to print.
+    Html,
 }
 
 /// When `psf assess` exits 1.
@@ -52,10 +54,14 @@ pub struct AssessArgs {
     /// The report printed on standard output.
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
     format: Format,
-    /// Also write report.md, report.json, report.sarif and report.junit.xml into this
-    /// directory.
+    /// Also write report.md, report.html, report.json, report.sarif, report.junit.xml and
+    /// report.oscal.json into this directory. A report.json already there is the
+    /// previous assessment the reports compare with, unless `--previous` names one.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// An earlier JSON report (`--format json`) to show the change since.
+    #[arg(long, value_name = "REPORT.json")]
+    previous: Option<PathBuf>,
     /// Sign the assessment with this private key (`psf keygen`) and write
     /// attestation.dsse.json (an in-toto Statement in a DSSE envelope) into `--out`.
     #[arg(long, value_name = "KEY", requires = "out")]
@@ -131,9 +137,27 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
         }
     };
     let options = Options { today, window_days: args.since };
-    let assessment = psf_assess::assess(&parsed.input(), runtime.as_ref(), &options);
+    let mut assessment = psf_assess::assess(&parsed.input(), runtime.as_ref(), &options);
+    let previous = match (&args.previous, &args.out) {
+        (Some(path), _) => Some((path.clone(), true)),
+        (None, Some(dir)) if dir.join("report.json").is_file() => Some((dir.join("report.json"), false)),
+        _ => None,
+    };
+    if let Some((path, named)) = previous {
+        let compared = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| format!("not JSON: {e}")))
+            .and_then(|v| assessment.compare_with(&v));
+        match compared {
+            Ok(()) => {}
+            // A report the user named must be readable; one merely found in `--out` is
+            // only a convenience.
+            Err(e) if named => return fail(&format!("{}: {e}", path.display())),
+            Err(e) => eprintln!("psf: not comparing with {}: {e}", path.display()),
+        }
+    }
     if let Some(dir) = &args.out
-        && let Err(e) = write_reports(dir, &assessment)
+        && let Err(e) = write_reports(dir, &assessment, parsed.manifest())
     {
         return fail(&format!("cannot write reports into {}: {e}", dir.display()));
     }
@@ -153,6 +177,7 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
         Format::Sarif => report::sarif(&assessment),
         Format::Junit => report::junit(&assessment),
         Format::Oscal => oscal_text(&assessment),
+        Format::Html => psf_assess::html::html(&assessment, parsed.manifest()),
     };
     io::stdout().lock().write_all(text.as_bytes())?;
     let threshold = match args.fail_on {
@@ -181,9 +206,10 @@ fn read_runtime(url: &str, today: jiff::civil::Date, days: u32) -> Result<psf_as
     })
 }
 
-fn write_reports(dir: &Path, a: &psf_assess::Assessment) -> io::Result<()> {
+fn write_reports(dir: &Path, a: &psf_assess::Assessment, manifest: &psf_core::Manifest) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("report.md"), report::markdown(a))?;
+    std::fs::write(dir.join("report.html"), psf_assess::html::html(a, manifest))?;
     std::fs::write(dir.join("report.json"), report::json(a))?;
     std::fs::write(dir.join("report.sarif"), report::sarif(a))?;
     std::fs::write(dir.join("report.junit.xml"), report::junit(a))?;

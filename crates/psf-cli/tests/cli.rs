@@ -363,6 +363,16 @@ fn assess_reports_and_exits_as_ci_tools_do() {
     assert!(out.join("report.md").exists() && out.join("report.json").exists());
     assert!(out.join("report.sarif").exists() && out.join("report.junit.xml").exists());
     assert!(out.join("report.oscal.json").exists());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap_or_default();
+    assert!(html.starts_with("<!doctype html>") && html.contains("<svg"), "report.html is the HTML report");
+    assert!(!text.contains("Since the assessment of"), "a first run has nothing to compare with");
+    // A second run into the same directory compares with the report already there.
+    let o =
+        psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--out", out.to_str().unwrap_or_default()]);
+    assert!(stdout(&o).contains("Since the assessment of 2026-11-23: no competency changed status."), "{}", stdout(&o));
+    let o = psf(&["assess", "--manifest", manifest, "--format", "html", "--previous", "Cargo.toml"]);
+    assert_eq!(o.status.code(), Some(2), "a named previous report must be readable");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Cargo.toml: not JSON"));
     let o = psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--fail-on", "medium"]);
     assert_eq!(o.status.code(), Some(1), "partial findings fail at --fail-on medium");
     let o = psf(&["assess", "--manifest", manifest, "--today", "2026-11-23", "--fail-on", "medium", "--soft-fail"]);
