@@ -90,6 +90,8 @@ codes! {
     BadUrl = "E219", Error, "A URL is not an http or https URL.";
     DuplicateNotApplicable = "E220", Error, "A competency is declared not applicable twice.";
     UnsetVariable = "E221", Error, "A `${VAR}` reference names an environment variable that is not set and has no default.";
+    AlertWithoutCondition = "E222", Error, "An alert rule has none of `above`, `below`, `baseline_factor` or `baseline_sigmas`.";
+    AlertUnknownDecisionPoint = "E223", Error, "An alert rule watches a decision point that is not defined.";
     TermsStale = "W301", Warning, "Vendor terms never reviewed, reviewed over a year ago, or not permitting the use (MS-5).";
     NoDpa = "W302", Warning, "A third-party provider has no data processing agreement on record (MS-5).";
     NoRationale = "W303", Warning, "A model has no documented rationale (MS-1).";
@@ -110,6 +112,7 @@ codes! {
     NoRateLimit = "W318", Warning, "No rate limit applies to the gateway (IG-4).";
     NoOversightReview = "W319", Warning, "The oversight design has never been reviewed (HO-5).";
     NoSystemPrompt = "W320", Warning, "A decision point has no system prompt to guard (IG-5).";
+    EmailAlertSink = "W321", Warning, "An alert notifies an email address, which psf does not send to: it delivers alerts to webhooks and its log (OB-1).";
 }
 
 impl std::fmt::Display for Code {

@@ -118,6 +118,12 @@ pub struct GatewaySettings {
     /// operators' tools. Never the key itself: its SHA-256 or an environment variable.
     #[serde(default)]
     pub admin_keys: Vec<ApiKeyRef>,
+    /// How long one alert minute lasts, in ms: alert rules count `window_minutes`,
+    /// `baseline_minutes` and requests per minute in these. Leave it at a minute; tests
+    /// and drills shorten it.
+    #[serde(default = "GatewaySettings::default_alert_minute_ms")]
+    #[schemars(range(min = 50))]
+    pub alert_minute_ms: u64,
 }
 
 impl GatewaySettings {
@@ -136,6 +142,9 @@ impl GatewaySettings {
     fn default_audit_queue() -> u32 {
         8192
     }
+    fn default_alert_minute_ms() -> u64 {
+        60_000
+    }
 }
 
 impl Default for GatewaySettings {
@@ -147,6 +156,7 @@ impl Default for GatewaySettings {
             stream_idle_timeout_ms: Self::default_stream_idle_timeout_ms(),
             audit_queue: Self::default_audit_queue(),
             admin_keys: Vec::new(),
+            alert_minute_ms: Self::default_alert_minute_ms(),
         }
     }
 }
@@ -1416,7 +1426,25 @@ pub struct AlertRule {
     #[serde(default)]
     #[schemars(range(min = 1.0))]
     pub baseline_factor: Option<f64>,
-    /// Minutes the condition must hold.
+    /// Fire when the metric is this many standard deviations from its baseline (e.g. 3.0).
+    #[serde(default)]
+    #[schemars(range(min = 0.5))]
+    pub baseline_sigmas: Option<f64>,
+    /// Minutes of history the rolling baseline weighs (an exponentially weighted mean
+    /// and variance); it learns from minutes in which the rule is not breached.
+    #[serde(default = "AlertRule::default_baseline")]
+    #[schemars(range(min = 2))]
+    pub baseline_minutes: u32,
+    /// Requests a minute must see to count (the latency or error rate of two requests
+    /// says little); requests per minute is judged every minute.
+    #[serde(default = "AlertRule::default_min_requests")]
+    #[schemars(range(min = 1))]
+    pub min_requests: u32,
+    /// The decision point it watches; each decision point on its own when left out.
+    #[serde(default)]
+    pub decision_point: Option<String>,
+    /// Minutes the condition must hold before the alert fires, and be clear before it
+    /// resolves.
     #[serde(default = "AlertRule::default_window")]
     #[schemars(range(min = 1))]
     pub window_minutes: u32,
@@ -1430,6 +1458,12 @@ pub struct AlertRule {
 
 impl AlertRule {
     fn default_window() -> u32 {
+        5
+    }
+    fn default_baseline() -> u32 {
+        60
+    }
+    fn default_min_requests() -> u32 {
         5
     }
 }

@@ -11,6 +11,7 @@
 //! with a bounded hold-back, and a violation ends the stream with an error event.
 #![deny(missing_docs)]
 
+mod alerts;
 mod audit;
 mod breaker;
 pub mod cluster;

@@ -54,6 +54,19 @@ pub(crate) struct AppLabel {
     pub app: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct AlertLabel {
+    /// The rule's id from the manifest.
+    pub rule: String,
+    pub decision_point: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct AlertSink {
+    /// `sent`, `failed` or `dropped`.
+    pub result: String,
+}
+
 /// Time inside psf is sub-millisecond when all is well; these bounds resolve it.
 fn overhead_buckets() -> impl Iterator<Item = f64> {
     [0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5]
@@ -86,6 +99,8 @@ pub struct Metrics {
     pub(crate) reviews_pending: Gauge,
     pub(crate) incidents: Gauge,
     pub(crate) redis_errors: Counter,
+    pub(crate) alerts_firing: Family<AlertLabel, Gauge>,
+    pub(crate) alert_notices: Family<AlertSink, Counter>,
 }
 
 impl Metrics {
@@ -142,6 +157,14 @@ impl Metrics {
             "Rate-limit checks that fell back to this instance's limiter",
             redis_errors.clone(),
         );
+        let alerts_firing = Family::<AlertLabel, Gauge>::default();
+        registry.register(
+            "alerts_firing",
+            "1 while an alert rule fires for a decision point (OB-1)",
+            alerts_firing.clone(),
+        );
+        let alert_notices = Family::<AlertSink, Counter>::default();
+        registry.register("alert_notices", "Alert webhook notices by result", alert_notices.clone());
         Metrics {
             registry,
             requests,
@@ -161,6 +184,8 @@ impl Metrics {
             reviews_pending,
             incidents,
             redis_errors,
+            alerts_firing,
+            alert_notices,
         }
     }
 
@@ -240,6 +265,8 @@ impl Metrics {
         self.override_attempts.get_or_create(&Point { decision_point: s() }).inc();
         self.reviews_held.get_or_create(&Point { decision_point: s() }).inc();
         self.redis_errors.inc();
+        self.alerts_firing.get_or_create(&AlertLabel { rule: s(), decision_point: s() }).set(0);
+        self.alert_notices.get_or_create(&AlertSink { result: s() }).inc();
     }
 }
 

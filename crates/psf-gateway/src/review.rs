@@ -377,6 +377,16 @@ pub(crate) async fn list_incidents(State(gw): State<Arc<Gateway>>, _: Admin, Que
     }
 }
 
+/// `GET /v1/psf/admin/alerts`: the alerts firing now, and the alert events of the last
+/// day (fired and resolved), oldest first.
+pub(crate) async fn list_alerts(State(gw): State<Arc<Gateway>>, _: Admin) -> Response {
+    let since = psf_store::now_ms() - 24 * 3600 * 1000;
+    match gw.store.events(Some("OB-1.alert"), since, 500).await {
+        Ok(events) => Json(json!({"firing": gw.alerts.firing(), "events": events})).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeclareBody {

@@ -64,6 +64,8 @@ pub struct Gateway {
     redis_warned_ms: AtomicI64,
     /// For review webhooks.
     pub(crate) http: reqwest::Client,
+    /// Alert rules, their baselines and the current minute (OB-1).
+    pub(crate) alerts: crate::alerts::Alerts,
 }
 
 impl Gateway {
@@ -81,6 +83,7 @@ impl Gateway {
         let (audit, writer) = audit::start(store.clone(), compiled.manifest.gateway.audit_queue as usize);
         let gateway = Gateway {
             limits: Limits::new(&compiled.manifest),
+            alerts: crate::alerts::Alerts::new(&compiled.manifest),
             compiled,
             store_keys: RwLock::new(KeyTable::default()),
             metrics: Metrics::new(),
@@ -253,6 +256,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/v1/psf/admin/reviews/{id}/decision", post(review::decide))
         .route("/v1/psf/admin/overrides", post(review::override_answer))
         .route("/v1/psf/admin/incidents", get(review::list_incidents).post(review::declare))
+        .route("/v1/psf/admin/alerts", get(review::list_alerts))
         .route("/v1/psf/admin/incidents/{id}/resolve", post(review::resolve))
         .route("/v1/psf/admin/drills", post(review::record_drill))
         .route("/v1/psf/admin/erasures", post(review::erase))
@@ -313,6 +317,10 @@ pub async fn serve(
         })
     };
     let pushes = gateway.cluster.as_ref().map(|c| tokio::spawn(incident_pushes(c.url().to_string(), gateway.clone())));
+    let alerting = gateway.alerts.is_active().then(|| {
+        let senders = gateway.alerts.start_senders(gateway.http.clone(), gateway.metrics.alert_notices.clone());
+        (senders, tokio::spawn(judge_alerts(gateway.clone())))
+    });
     // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm holds the
     // last one until the client's delayed ACK (40 ms on Linux) — measured by bench/.
     let listener = listener.tap_io(|tcp| {
@@ -325,9 +333,39 @@ pub async fn serve(
     if let Some(p) = pushes {
         p.abort();
     }
+    if let Some((senders, judge)) = alerting {
+        judge.abort();
+        senders.abort();
+    }
     let written = writer.finish().await;
     gateway.store.close().await;
     result.map(|()| written)
+}
+
+/// Closes each alert minute: judges the rules, and for each alert that fired or
+/// resolved, logs it, stores it as an `OB-1.alert` event and queues its webhooks.
+async fn judge_alerts(gw: Arc<Gateway>) {
+    let mut tick = tokio::time::interval(gw.alerts.minute());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        for e in gw.alerts.tick(psf_store::now_ms()) {
+            gw.alerts.announce(&e, &gw.metrics);
+            let event = psf_store::Event {
+                ts_ms: e.ts_ms,
+                kind: "OB-1.alert".into(),
+                severity: e.severity.into(),
+                app: None,
+                key_id: None,
+                summary: e.summary.clone(),
+                detail: serde_json::to_value(&e).unwrap_or_default(),
+            };
+            if let Err(err) = gw.store.insert_event(&event).await {
+                tracing::error!(error = %err, "could not record an alert");
+            }
+        }
+    }
 }
 
 /// Re-reads incidents whenever another instance announces a change; reconnects after
@@ -480,6 +518,14 @@ impl Gateway {
             overhead_ms = overhead.as_secs_f64() * 1000.0,
             "request finished"
         );
+        self.alerts.observe(&crate::alerts::Observation {
+            decision_point: &point,
+            latency_ms: total.as_secs_f64() * 1000.0,
+            error: status.is_server_error(),
+            blocked: outcome == "blocked",
+            rate_limited: outcome == "rate_limited",
+            fallback: ctx.attempts.len() > 1,
+        });
         let m = &self.metrics;
         m.requests
             .get_or_create(&metrics::Outcome { decision_point: point.clone(), outcome: outcome.to_string() })

@@ -218,6 +218,7 @@ impl Rules<'_> {
             }
         }
         self.suppressions();
+        self.alerts();
         let mut seen_na: HashMap<&str, usize> = HashMap::new();
         for (i, na) in m.not_applicable.iter().enumerate() {
             let pointer = format!("/not_applicable/{i}/competency");
@@ -229,6 +230,46 @@ impl Rules<'_> {
                     format!("`{}` is declared not applicable twice", na.competency),
                     format!("keep one entry; the first is on line {line}"),
                 );
+            }
+        }
+    }
+
+    /// An alert rule needs a condition, watches a decision point that exists, and is
+    /// delivered somewhere psf can deliver.
+    fn alerts(&mut self) {
+        let points: Vec<&str> = self.m.decision_points.iter().map(|d| d.id.as_str()).collect();
+        for (i, rule) in self.m.alerts.iter().enumerate() {
+            if rule.above.is_none()
+                && rule.below.is_none()
+                && rule.baseline_factor.is_none()
+                && rule.baseline_sigmas.is_none()
+            {
+                self.at(
+                    Code::AlertWithoutCondition,
+                    format!("/alerts/{i}/id"),
+                    format!("alert `{}` has no condition, so it can never fire", rule.id),
+                    "add `above:` or `below:` (a fixed threshold), or `baseline_sigmas:` or `baseline_factor:` (against the rolling baseline)",
+                );
+            }
+            if let Some(dp) = &rule.decision_point
+                && !points.contains(&dp.as_str())
+            {
+                self.at(
+                    Code::AlertUnknownDecisionPoint,
+                    format!("/alerts/{i}/decision_point"),
+                    format!("alert `{}` watches decision point `{dp}`, which is not defined", rule.id),
+                    unknown_help(dp, &points, "decision_points"),
+                );
+            }
+            for (j, target) in rule.notify.iter().enumerate() {
+                if target.contains('@') && !target.contains("://") {
+                    self.at(
+                        Code::EmailAlertSink,
+                        format!("/alerts/{i}/notify/{j}"),
+                        format!("alert `{}` notifies `{target}`, an email address psf does not send to", rule.id),
+                        "give a webhook URL (Slack, PagerDuty-style or your own receiver); the alert is also in the log and the admin API",
+                    );
+                }
             }
         }
     }
