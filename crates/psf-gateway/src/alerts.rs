@@ -57,6 +57,8 @@ pub(crate) struct Observation<'a> {
     pub blocked: bool,
     pub rate_limited: bool,
     pub fallback: bool,
+    /// The sampled output's quality score (OB-2), when this request was sampled.
+    pub quality: Option<f64>,
 }
 
 /// One decision point's requests in the current minute.
@@ -67,6 +69,8 @@ struct Bucket {
     blocked: u32,
     rate_limited: u32,
     fallbacks: u32,
+    /// Sum and count of the sampled quality scores.
+    quality: (f64, u32),
     latencies: Vec<f64>,
     /// State of the reservoir sampler's generator.
     seed: u64,
@@ -79,6 +83,10 @@ impl Bucket {
         self.blocked += u32::from(o.blocked);
         self.rate_limited += u32::from(o.rate_limited);
         self.fallbacks += u32::from(o.fallback);
+        if let Some(q) = o.quality {
+            self.quality.0 += q;
+            self.quality.1 += 1;
+        }
         if self.latencies.len() < LATENCY_SAMPLES {
             self.latencies.push(o.latency_ms);
         } else {
@@ -100,6 +108,11 @@ impl Bucket {
         // One alert minute is the unit, however long it is set to last.
         if metric == AlertMetric::RequestsPerMinute {
             return Some(n);
+        }
+        // Quality counts the sampled outputs, not all requests.
+        if metric == AlertMetric::QualityScore {
+            let (sum, k) = self.quality;
+            return (k >= min_requests).then(|| sum / f64::from(k));
         }
         if self.requests < min_requests {
             return None;
@@ -130,7 +143,7 @@ pub(crate) struct Ewma {
 }
 
 impl Ewma {
-    fn learn(&mut self, x: f64, alpha: f64) {
+    pub fn learn(&mut self, x: f64, alpha: f64) {
         if self.minutes == 0 {
             self.mean = x;
             self.variance = 0.0;
@@ -273,8 +286,18 @@ pub(crate) struct Alerts {
 
 impl Alerts {
     pub fn new(m: &Manifest) -> Alerts {
+        let mut rules = m.alerts.clone();
+        // `quality_sampling.min_score` is a rule of its own unless one is written.
+        if let Some(min) = m.quality_sampling.as_ref().and_then(|q| q.min_score)
+            && !rules.iter().any(|r| r.metric == AlertMetric::QualityScore)
+        {
+            let rule = json!({"id": "quality-sampling", "metric": "quality_score", "below": min, "min_requests": 3});
+            if let Ok(rule) = serde_json::from_value(rule) {
+                rules.push(rule);
+            }
+        }
         Alerts {
-            rules: m.alerts.clone(),
+            rules,
             points: m.decision_points.iter().map(|d| d.id.clone()).collect(),
             minute: Duration::from_millis(m.gateway.alert_minute_ms.max(1)),
             current: Mutex::new(HashMap::new()),
@@ -288,17 +311,20 @@ impl Alerts {
         self.minute
     }
 
-    /// Whether any rule is configured; without one nothing is counted.
-    pub fn is_active(&self) -> bool {
-        !self.rules.is_empty()
+    /// Whether a request is in the quality sample: decided by its id, so the choice is
+    /// reproducible and needs no random source.
+    pub fn sampled(&self, rate: f64, request_id: &str) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in request_id.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        ((h >> 11) as f64 / (1u64 << 53) as f64) < rate
     }
 
     /// Counts a finished request. On the request path: a short lock, no allocation
     /// after the decision point's first request.
     pub fn observe(&self, o: &Observation<'_>) {
-        if !self.is_active() {
-            return;
-        }
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         match current.get_mut(o.decision_point) {
             Some(b) => b.add(o),
@@ -313,9 +339,15 @@ impl Alerts {
     }
 
     /// Closes the current minute: judges every rule for every decision point it
-    /// watches, and returns the alerts that fired or resolved.
-    pub fn tick(&self, now_ms: i64) -> Vec<AlertEvent> {
+    /// watches, and returns the alerts that fired or resolved, and the minute's mean
+    /// sampled quality per decision point that had samples.
+    pub fn tick(&self, now_ms: i64) -> (Vec<AlertEvent>, Vec<(String, f64)>) {
         let mut buckets = std::mem::take(&mut *self.current.lock().unwrap_or_else(PoisonError::into_inner));
+        let quality: Vec<(String, f64)> = buckets
+            .iter()
+            .filter(|(_, b)| b.quality.1 > 0)
+            .map(|(p, b)| (p.clone(), b.quality.0 / f64::from(b.quality.1)))
+            .collect();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut events = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
@@ -363,7 +395,7 @@ impl Alerts {
                 }
             }
         }
-        events
+        (events, quality)
     }
 
     /// The alerts firing now, for the admin API.
@@ -475,6 +507,7 @@ mod tests {
             blocked: false,
             rate_limited: false,
             fallback: false,
+            quality: None,
         }
     }
 
@@ -498,7 +531,7 @@ mod tests {
             for k in 0..10 {
                 a.observe(&obs(ms + f64::from(k % 3)));
             }
-            a.tick(0)
+            a.tick(0).0
         };
         for _ in 0..8 {
             assert!(minute(50.0).is_empty(), "a steady baseline is quiet");
@@ -525,12 +558,12 @@ mod tests {
             a.observe(&Observation { error: true, ..obs(10.0) });
         }
         a.observe(&Observation { decision_point: "not-in-the-manifest", ..obs(10.0) });
-        assert!(a.tick(0).is_empty());
+        assert!(a.tick(0).0.is_empty());
         assert!(a.current.lock().unwrap_or_else(PoisonError::into_inner).is_empty());
         for _ in 0..6 {
             a.observe(&Observation { error: true, ..obs(10.0) });
         }
-        let fired = a.tick(0);
+        let fired = a.tick(0).0;
         assert_eq!(fired.len(), 1);
         assert!(fired[0].summary.contains("1.000 is above 0.5"), "{}", fired[0].summary);
     }

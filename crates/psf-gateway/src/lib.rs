@@ -22,6 +22,7 @@ pub mod incident;
 mod keys;
 mod limits;
 mod metrics;
+mod monitor;
 mod output;
 pub mod oversight;
 mod pipeline;

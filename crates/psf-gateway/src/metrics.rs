@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Outcome {
@@ -62,6 +63,12 @@ pub(crate) struct AlertLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct MonitorKind {
+    /// `OB-3.anomaly` or `HO-5.review_due`.
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct AlertSink {
     /// `sent`, `failed` or `dropped`.
     pub result: String,
@@ -101,6 +108,8 @@ pub struct Metrics {
     pub(crate) redis_errors: Counter,
     pub(crate) alerts_firing: Family<AlertLabel, Gauge>,
     pub(crate) alert_notices: Family<AlertSink, Counter>,
+    pub(crate) quality: Family<Point, Gauge<f64, AtomicU64>>,
+    pub(crate) monitor_events: Family<MonitorKind, Counter>,
 }
 
 impl Metrics {
@@ -165,6 +174,18 @@ impl Metrics {
         );
         let alert_notices = Family::<AlertSink, Counter>::default();
         registry.register("alert_notices", "Alert webhook notices by result", alert_notices.clone());
+        let quality = Family::<Point, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "quality_score",
+            "Mean quality of the last minute's sampled outputs, 0 to 1 (OB-2)",
+            quality.clone(),
+        );
+        let monitor_events = Family::<MonitorKind, Counter>::default();
+        registry.register(
+            "monitor_events",
+            "Usage anomalies and oversight reviews due, by kind",
+            monitor_events.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -186,6 +207,8 @@ impl Metrics {
             redis_errors,
             alerts_firing,
             alert_notices,
+            quality,
+            monitor_events,
         }
     }
 
@@ -267,6 +290,8 @@ impl Metrics {
         self.redis_errors.inc();
         self.alerts_firing.get_or_create(&AlertLabel { rule: s(), decision_point: s() }).set(0);
         self.alert_notices.get_or_create(&AlertSink { result: s() }).inc();
+        self.quality.get_or_create(&Point { decision_point: s() }).set(1.0);
+        self.monitor_events.get_or_create(&MonitorKind { kind: s() }).inc();
     }
 }
 

@@ -31,7 +31,7 @@ use crate::keys::{KeyOwner, KeyTable, digest_from_hex};
 use crate::limits::{self, Limits, Unit};
 use crate::metrics::{self, Metrics};
 use crate::output::{Confidence, OutputGuard};
-use crate::pipeline::{self, Trail};
+use crate::pipeline::{self, Decision, Trail};
 use crate::review;
 use crate::router::{self, Answer, Attempt, Failure};
 
@@ -64,8 +64,10 @@ pub struct Gateway {
     redis_warned_ms: AtomicI64,
     /// For review webhooks.
     pub(crate) http: reqwest::Client,
-    /// Alert rules, their baselines and the current minute (OB-1).
+    /// Alert rules, their baselines and the current minute (OB-1, OB-2).
     pub(crate) alerts: crate::alerts::Alerts,
+    /// Per-key usage histories and the model versions providers report (OB-3, HO-5).
+    pub(crate) monitor: crate::monitor::Monitor,
 }
 
 impl Gateway {
@@ -84,6 +86,7 @@ impl Gateway {
         let gateway = Gateway {
             limits: Limits::new(&compiled.manifest),
             alerts: crate::alerts::Alerts::new(&compiled.manifest),
+            monitor: crate::monitor::Monitor::default(),
             compiled,
             store_keys: RwLock::new(KeyTable::default()),
             metrics: Metrics::new(),
@@ -317,10 +320,8 @@ pub async fn serve(
         })
     };
     let pushes = gateway.cluster.as_ref().map(|c| tokio::spawn(incident_pushes(c.url().to_string(), gateway.clone())));
-    let alerting = gateway.alerts.is_active().then(|| {
-        let senders = gateway.alerts.start_senders(gateway.http.clone(), gateway.metrics.alert_notices.clone());
-        (senders, tokio::spawn(judge_alerts(gateway.clone())))
-    });
+    let senders = gateway.alerts.start_senders(gateway.http.clone(), gateway.metrics.alert_notices.clone());
+    let judge = tokio::spawn(judge_minutes(gateway.clone()));
     // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm holds the
     // last one until the client's delayed ACK (40 ms on Linux) — measured by bench/.
     let listener = listener.tap_io(|tcp| {
@@ -333,25 +334,51 @@ pub async fn serve(
     if let Some(p) = pushes {
         p.abort();
     }
-    if let Some((senders, judge)) = alerting {
-        judge.abort();
-        senders.abort();
-    }
+    judge.abort();
+    senders.abort();
     let written = writer.finish().await;
     gateway.store.close().await;
     result.map(|()| written)
 }
 
-/// Closes each alert minute: judges the rules, and for each alert that fired or
-/// resolved, logs it, stores it as an `OB-1.alert` event and queues its webhooks.
-async fn judge_alerts(gw: Arc<Gateway>) {
+/// The quality of one answer (OB-2), from the output checks it went through: the share
+/// of schema, length, content, scope, state and confidence checks it passed; `None`
+/// when no output check ran (the request never reached a model).
+fn quality_score(stages: &[pipeline::StageRecord]) -> Option<f64> {
+    const CHECKS: [&str; 6] =
+        ["OV-2.schema", "OV-2.length", "OV-3.content", "OV-3.scope", "OV-5.state", "OV-4.confidence"];
+    let judged: Vec<bool> = stages
+        .iter()
+        .filter(|s| CHECKS.contains(&s.code))
+        .filter_map(|s| match s.decision {
+            Decision::Pass => Some(true),
+            Decision::Flag | Decision::Block => Some(false),
+            _ => None,
+        })
+        .collect();
+    (!judged.is_empty()).then(|| judged.iter().filter(|ok| **ok).count() as f64 / judged.len() as f64)
+}
+
+/// Closes each alert minute: judges the alert rules and the per-key histories. Each
+/// alert that fired or resolved is logged, stored as an `OB-1.alert` event and queued
+/// for its webhooks; a quality alert that fires marks its decision point for review;
+/// anomalies are stored as `OB-3.anomaly` events.
+async fn judge_minutes(gw: Arc<Gateway>) {
     let mut tick = tokio::time::interval(gw.alerts.minute());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        for e in gw.alerts.tick(psf_store::now_ms()) {
+        let (alerts, quality) = gw.alerts.tick(psf_store::now_ms());
+        for (point, q) in quality {
+            gw.metrics.quality.get_or_create(&metrics::Point { decision_point: point }).set(q);
+        }
+        let mut findings = gw.monitor.tick();
+        for e in alerts {
             gw.alerts.announce(&e, &gw.metrics);
+            if e.metric == "quality_score" && e.state == "firing" {
+                findings.push(crate::monitor::quality_review_due(&e.decision_point, &e.summary));
+            }
             let event = psf_store::Event {
                 ts_ms: e.ts_ms,
                 kind: "OB-1.alert".into(),
@@ -364,6 +391,35 @@ async fn judge_alerts(gw: Arc<Gateway>) {
             if let Err(err) = gw.store.insert_event(&event).await {
                 tracing::error!(error = %err, "could not record an alert");
             }
+        }
+        for f in findings {
+            gw.record_finding(f).await;
+        }
+    }
+}
+
+impl Gateway {
+    /// Logs, counts and stores an anomaly or a review that fell due.
+    pub(crate) async fn record_finding(&self, f: crate::monitor::Finding) {
+        tracing::warn!(
+            kind = f.kind,
+            app = f.app.as_deref().unwrap_or("-"),
+            key_id = f.key_id.as_deref().unwrap_or("-"),
+            "{}",
+            f.summary
+        );
+        self.metrics.monitor_events.get_or_create(&metrics::MonitorKind { kind: f.kind.to_string() }).inc();
+        let event = psf_store::Event {
+            ts_ms: psf_store::now_ms(),
+            kind: f.kind.into(),
+            severity: "warning".into(),
+            app: f.app,
+            key_id: f.key_id,
+            summary: f.summary,
+            detail: f.detail,
+        };
+        if let Err(e) = self.store.insert_event(&event).await {
+            tracing::error!(error = %e, "could not record a monitoring event");
         }
     }
 }
@@ -518,6 +574,16 @@ impl Gateway {
             overhead_ms = overhead.as_secs_f64() * 1000.0,
             "request finished"
         );
+        let decided = |code: &str, decisions: &[Decision]| {
+            ctx.trail.stages.iter().any(|s| s.code == code && decisions.contains(&s.decision))
+        };
+        let quality = self
+            .compiled
+            .manifest
+            .quality_sampling
+            .as_ref()
+            .filter(|q| self.alerts.sampled(q.rate, &ctx.request_id))
+            .and_then(|_| quality_score(&ctx.trail.stages));
         self.alerts.observe(&crate::alerts::Observation {
             decision_point: &point,
             latency_ms: total.as_secs_f64() * 1000.0,
@@ -525,7 +591,20 @@ impl Gateway {
             blocked: outcome == "blocked",
             rate_limited: outcome == "rate_limited",
             fallback: ctx.attempts.len() > 1,
+            quality,
         });
+        if let (Some(app), Some(key_id)) = (&ctx.app, &ctx.key_id) {
+            let caught = [Decision::Block, Decision::Flag];
+            self.monitor.observe(
+                app,
+                key_id,
+                crate::monitor::KeyUse {
+                    injection: decided("IG-1.injection", &caught),
+                    pii: decided("DG-1.pii", &[Decision::Transform, Decision::Block, Decision::Flag]),
+                    out_of_scope: decided("OV-3.scope", &caught),
+                },
+            );
+        }
         let m = &self.metrics;
         m.requests
             .get_or_create(&metrics::Outcome { decision_point: point.clone(), outcome: outcome.to_string() })
@@ -867,6 +946,22 @@ async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: S
     let link = &point.chain[index];
     ctx.model = Some(link.model_id.clone());
     ctx.provider = Some(link.provider.id.clone());
+    let reported = match &answer {
+        Answer::Complete(v) | Answer::Stream(v, _) => v.get("model").and_then(Value::as_str).unwrap_or_default(),
+    };
+    // Every decision point that can reach this model, as first choice or fallback.
+    let mut users: Vec<String> = gw
+        .compiled
+        .points
+        .values()
+        .filter(|p| p.chain.iter().any(|l| l.model_id == link.model_id))
+        .map(|p| p.spec.id.clone())
+        .collect();
+    users.sort();
+    if let Some(f) = gw.monitor.model_reported(&link.provider.id, &link.model_id, reported, &users) {
+        let gw = gw.clone();
+        tokio::spawn(async move { gw.record_finding(f).await });
+    }
     let mut guard = OutputGuard::new(point.clone(), gw.compiled.pii.clone(), prepared.vault, prepared.hide_logprobs);
     if hold != Hold::Never {
         // Values go back in only once it is known the answer is delivered now.

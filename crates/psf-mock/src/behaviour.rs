@@ -28,6 +28,9 @@ pub struct Behaviour {
     pub reply: Option<String>,
     /// Report this mean log-probability per token (OpenAI `logprobs`).
     pub logprob: Option<f64>,
+    /// Report this model in replies instead of the one asked for, as a provider names
+    /// the version that served (`gpt-4o` answered as `gpt-4o-2024-08-06`).
+    pub report_model: Option<String>,
 }
 
 /// The mock's whole configuration.

@@ -250,6 +250,7 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
     s.record(path, &headers, &request);
     let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
     let b = s.behaviour(&model);
+    let model = b.report_model.clone().unwrap_or(model);
     if b.hang {
         std::future::pending::<()>().await;
     }

@@ -1,0 +1,269 @@
+//! Usage anomalies per key (OB-3) and changes of the model a provider reports (HO-5,
+//! MS-2), judged alongside the alert rules each alert minute.
+//!
+//! Each API key is held to its own history: requests per minute, and the shares of its
+//! requests that carried a blocked or flagged injection, personal data, or an
+//! out-of-scope answer, each an exponentially weighted mean and variance over
+//! [`HISTORY_MINUTES`]. A minute far outside a key's own history (at least
+//! [`SIGMAS`] standard deviations and a floor that keeps a quiet key's first odd request
+//! from counting) is an anomaly: one event when it starts, with the evidence, and none
+//! again until that signal has been normal for a minute.
+//!
+//! A provider that starts answering with another model version than it did (the
+//! `model` field of its replies) has changed what the oversight design was reviewed
+//! against: that raises "oversight review due" for every decision point using it.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use serde_json::{Value, json};
+
+use crate::alerts::Ewma;
+
+/// Minutes of history a key's baseline weighs.
+pub(crate) const HISTORY_MINUTES: f64 = 30.0;
+/// Minutes of a key's history before it can be judged.
+const WARM_UP: u32 = 5;
+/// How far outside its history a minute must be.
+const SIGMAS: f64 = 4.0;
+/// Keys followed at most; beyond it the longest idle are forgotten.
+const MAX_KEYS: usize = 10_000;
+
+/// What one request says about its key.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyUse {
+    pub injection: bool,
+    pub pii: bool,
+    pub out_of_scope: bool,
+}
+
+/// The signals followed per key, in order.
+const SIGNALS: [&str; 4] =
+    ["requests per minute", "share of injections", "share with personal data", "share out of scope"];
+
+#[derive(Debug, Default, Clone)]
+struct KeyState {
+    app: String,
+    /// This minute: requests, injections, with PII, out of scope.
+    now: [u32; 4],
+    history: [Ewma; 4],
+    /// Signals in an anomaly now (reported once).
+    active: [bool; 4],
+    idle_minutes: u32,
+}
+
+/// An anomaly or a change worth an event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Finding {
+    /// `OB-3.anomaly` or `HO-5.review_due`.
+    pub kind: &'static str,
+    pub app: Option<String>,
+    pub key_id: Option<String>,
+    pub summary: String,
+    pub detail: Value,
+}
+
+/// Per-key histories and the model versions seen.
+#[derive(Debug, Default)]
+pub(crate) struct Monitor {
+    keys: Mutex<HashMap<String, KeyState>>,
+    /// Per provider and configured model: the model the provider last reported.
+    versions: Mutex<HashMap<(String, String), String>>,
+}
+
+impl Monitor {
+    /// Counts one request of a key.
+    pub fn observe(&self, app: &str, key_id: &str, u: KeyUse) {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if !keys.contains_key(key_id) && keys.len() >= MAX_KEYS {
+            return;
+        }
+        let s =
+            keys.entry(key_id.to_string()).or_insert_with(|| KeyState { app: app.to_string(), ..KeyState::default() });
+        s.now[0] += 1;
+        s.now[1] += u32::from(u.injection);
+        s.now[2] += u32::from(u.pii);
+        s.now[3] += u32::from(u.out_of_scope);
+    }
+
+    /// Closes the minute for every key: the anomalies that started.
+    pub fn tick(&self) -> Vec<Finding> {
+        let alpha = 2.0 / (HISTORY_MINUTES + 1.0);
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut found = Vec::new();
+        for (key_id, s) in keys.iter_mut() {
+            let now = std::mem::take(&mut s.now);
+            s.idle_minutes = if now[0] == 0 { s.idle_minutes.saturating_add(1) } else { 0 };
+            let requests = f64::from(now[0]);
+            // Requests per minute counts every minute, quiet ones too; the shares only
+            // minutes with requests.
+            let values: [Option<f64>; 4] = [
+                Some(requests),
+                (now[0] > 0).then(|| f64::from(now[1]) / requests),
+                (now[0] > 0).then(|| f64::from(now[2]) / requests),
+                (now[0] > 0).then(|| f64::from(now[3]) / requests),
+            ];
+            for (i, value) in values.into_iter().enumerate() {
+                let Some(value) = value else { continue };
+                let h = s.history[i];
+                // Floors: a rate must at least triple and reach 10 a minute; a share
+                // must rise by 0.25 and come from at least 3 requests.
+                let (floor, enough) =
+                    if i == 0 { ((h.mean * 3.0).max(10.0), true) } else { (h.mean + 0.25, now[i] >= 3) };
+                let unusual = h.minutes >= WARM_UP
+                    && enough
+                    && value > floor
+                    && value > h.mean + SIGMAS * h.variance.sqrt().max(if i == 0 { 1.0 } else { 0.05 });
+                if unusual && !s.active[i] {
+                    s.active[i] = true;
+                    found.push(Finding {
+                        kind: "OB-3.anomaly",
+                        app: Some(s.app.clone()),
+                        key_id: Some(key_id.clone()),
+                        summary: format!(
+                            "key {key_id} of app {}: {} is {} against its usual {:.2} ± {:.2}",
+                            s.app,
+                            SIGNALS[i],
+                            if i == 0 { format!("{value:.0}") } else { format!("{value:.2}") },
+                            h.mean,
+                            h.variance.sqrt()
+                        ),
+                        detail: json!({
+                            "signal": SIGNALS[i],
+                            "value": value,
+                            "baseline_mean": h.mean,
+                            "baseline_sd": h.variance.sqrt(),
+                            "baseline_minutes": h.minutes,
+                            "minute": {"requests": now[0], "injections": now[1], "with_pii": now[2], "out_of_scope": now[3]},
+                        }),
+                    });
+                }
+                if !unusual {
+                    s.active[i] = false;
+                    // The history learns from normal minutes only, so an attack in
+                    // progress does not become the key's normal.
+                    s.history[i].learn(value, alpha);
+                }
+            }
+        }
+        if keys.len() > MAX_KEYS / 2 {
+            keys.retain(|_, s| s.idle_minutes < 24 * 60);
+        }
+        found
+    }
+
+    /// Notes the model a provider reported for a configured model; a change from the
+    /// one it reported before is a finding ("oversight review due") for `points`.
+    pub fn model_reported(&self, provider: &str, model_id: &str, reported: &str, points: &[String]) -> Option<Finding> {
+        if reported.is_empty() {
+            return None;
+        }
+        let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (provider.to_string(), model_id.to_string());
+        match versions.get(&key) {
+            Some(before) if before == reported => None,
+            None => {
+                versions.insert(key, reported.to_string());
+                None
+            }
+            Some(before) => {
+                let before = before.clone();
+                versions.insert(key, reported.to_string());
+                Some(Finding {
+                    kind: "HO-5.review_due",
+                    app: None,
+                    key_id: None,
+                    summary: format!(
+                        "oversight review due: provider {provider} now answers model {model_id} as {reported} (was {before}), \
+                         which changes what {} was reviewed against",
+                        points.join(", ")
+                    ),
+                    detail: json!({
+                        "reason": "model_version_changed",
+                        "provider": provider,
+                        "model": model_id,
+                        "before": before,
+                        "now": reported,
+                        "decision_points": points,
+                    }),
+                })
+            }
+        }
+    }
+}
+
+/// A finding about a decision point whose quality alert fired: it is due for review.
+pub(crate) fn quality_review_due(decision_point: &str, summary: &str) -> Finding {
+    Finding {
+        kind: "HO-5.review_due",
+        app: None,
+        key_id: None,
+        summary: format!("oversight review due for {decision_point}: its sampled output quality dropped ({summary})"),
+        detail: json!({"reason": "quality_dropped", "decision_points": [decision_point]}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minute(m: &Monitor, requests: u32, injections: u32) -> Vec<Finding> {
+        for k in 0..requests {
+            m.observe("app", "key-1", KeyUse { injection: k < injections, ..KeyUse::default() });
+        }
+        m.tick()
+    }
+
+    #[test]
+    fn a_key_that_starts_sending_injections_is_an_anomaly_once() {
+        let m = Monitor::default();
+        for _ in 0..10 {
+            assert!(minute(&m, 6, 0).is_empty(), "its own normal");
+        }
+        let found = minute(&m, 6, 5);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, "OB-3.anomaly");
+        assert_eq!(found[0].detail["signal"], "share of injections");
+        assert_eq!(found[0].detail["minute"]["injections"], 5);
+        assert!(
+            found[0].summary.starts_with("key key-1 of app app: share of injections is 0.83"),
+            "{}",
+            found[0].summary
+        );
+        assert!(minute(&m, 6, 5).is_empty(), "reported when it starts, not every minute");
+        assert!(minute(&m, 6, 0).is_empty());
+        assert_eq!(minute(&m, 6, 6).len(), 1, "a new episode is reported again");
+    }
+
+    #[test]
+    fn a_burst_is_judged_against_the_key_s_own_rate_and_a_new_key_is_not_judged() {
+        let m = Monitor::default();
+        assert!(minute(&m, 50, 0).is_empty(), "no history yet");
+        let m = Monitor::default();
+        for _ in 0..10 {
+            minute(&m, 4, 0);
+        }
+        let found = minute(&m, 60, 0);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].detail["signal"], "requests per minute");
+        // A busy key's ordinary wobble is not a burst.
+        let busy = Monitor::default();
+        for k in 0..10 {
+            minute(&busy, 100 + k, 0);
+        }
+        assert!(minute(&busy, 115, 0).is_empty());
+    }
+
+    #[test]
+    fn a_new_model_version_is_a_review_due_and_the_first_sight_is_not() {
+        let m = Monitor::default();
+        let points = vec!["chat".to_string()];
+        assert_eq!(m.model_reported("p", "m", "gpt-x-2024-08-06", &points), None);
+        assert_eq!(m.model_reported("p", "m", "gpt-x-2024-08-06", &points), None);
+        let f = m.model_reported("p", "m", "gpt-x-2025-01-31", &points).unwrap();
+        assert_eq!(f.kind, "HO-5.review_due");
+        assert_eq!(f.detail["before"], "gpt-x-2024-08-06");
+        assert!(f.summary.contains("which changes what chat was reviewed against"), "{}", f.summary);
+        assert_eq!(m.model_reported("p", "m", "", &points), None, "a reply without a model says nothing");
+    }
+}
