@@ -124,6 +124,11 @@ pub struct GatewaySettings {
     #[serde(default = "GatewaySettings::default_alert_minute_ms")]
     #[schemars(range(min = 50))]
     pub alert_minute_ms: u64,
+    /// Alert minutes in a drift window: the first full window of traffic is the
+    /// reference each later window is compared with (HO-5).
+    #[serde(default = "GatewaySettings::default_drift_window_minutes")]
+    #[schemars(range(min = 1))]
+    pub drift_window_minutes: u32,
 }
 
 impl GatewaySettings {
@@ -145,6 +150,9 @@ impl GatewaySettings {
     fn default_alert_minute_ms() -> u64 {
         60_000
     }
+    fn default_drift_window_minutes() -> u32 {
+        60
+    }
 }
 
 impl Default for GatewaySettings {
@@ -157,6 +165,7 @@ impl Default for GatewaySettings {
             audit_queue: Self::default_audit_queue(),
             admin_keys: Vec::new(),
             alert_minute_ms: Self::default_alert_minute_ms(),
+            drift_window_minutes: Self::default_drift_window_minutes(),
         }
     }
 }

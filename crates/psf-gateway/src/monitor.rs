@@ -12,8 +12,15 @@
 //! A provider that starts answering with another model version than it did (the
 //! `model` field of its replies) has changed what the oversight design was reviewed
 //! against: that raises "oversight review due" for every decision point using it.
+//!
+//! Drift (HO-5, MS-2): per decision point, the distributions of prompt length, answer
+//! length, and the shares of requests with an injection or personal data found, over
+//! the last `drift_window_minutes`, are compared with the first such window the gateway
+//! saw (the reference) by the population stability index. A PSI above
+//! [`PSI_DRIFT`] is drift: "oversight review due", once, until it falls below
+//! [`PSI_SETTLED`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
@@ -63,15 +70,176 @@ pub(crate) struct Finding {
     pub detail: Value,
 }
 
-/// Per-key histories and the model versions seen.
+/// A population stability index above this is drift.
+pub(crate) const PSI_DRIFT: f64 = 0.25;
+/// Below this, drift has settled and may be reported again later.
+const PSI_SETTLED: f64 = 0.1;
+/// Requests a window needs before it is compared.
+const DRIFT_MIN_REQUESTS: u32 = 50;
+/// Bins per feature.
+const BINS: usize = 6;
+/// The features drift is judged on.
+const FEATURES: [&str; 4] = ["prompt length", "answer length", "injection found", "personal data found"];
+
+/// Counts per feature and bin.
+type Histogram = [[u32; BINS]; FEATURES.len()];
+
+/// What one request says about its decision point's traffic.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Traffic {
+    pub prompt_tokens: Option<i64>,
+    pub answer_tokens: Option<i64>,
+    pub injection: bool,
+    pub pii: bool,
+}
+
+/// Token counts in bins that double: under 16, 16–63, 64–255, 256–1023, 1024–4095,
+/// 4096 and over.
+fn length_bin(tokens: i64) -> usize {
+    match tokens {
+        ..16 => 0,
+        16..64 => 1,
+        64..256 => 2,
+        256..1024 => 3,
+        1024..4096 => 4,
+        _ => 5,
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct DriftState {
+    now: Histogram,
+    /// The last minutes, newest last.
+    recent: VecDeque<Histogram>,
+    reference: Option<Histogram>,
+    drifting: bool,
+}
+
+fn sum(window: &VecDeque<Histogram>) -> Histogram {
+    let mut total = [[0u32; BINS]; FEATURES.len()];
+    for h in window {
+        for (t, row) in total.iter_mut().zip(h) {
+            for (a, b) in t.iter_mut().zip(row) {
+                *a += b;
+            }
+        }
+    }
+    total
+}
+
+/// The population stability index of `current` against `reference`, over one
+/// feature's bins, with half a count added to every bin so an empty bin is finite.
+pub(crate) fn psi(reference: &[u32], current: &[u32]) -> f64 {
+    let n_ref = reference.iter().sum::<u32>() as f64 + 0.5 * reference.len() as f64;
+    let n_cur = current.iter().sum::<u32>() as f64 + 0.5 * current.len() as f64;
+    reference
+        .iter()
+        .zip(current)
+        .map(|(r, c)| {
+            let p = (f64::from(*r) + 0.5) / n_ref;
+            let q = (f64::from(*c) + 0.5) / n_cur;
+            (q - p) * (q / p).ln()
+        })
+        .sum()
+}
+
+/// Per-key histories, the model versions seen, and each decision point's drift.
 #[derive(Debug, Default)]
 pub(crate) struct Monitor {
+    /// The manifest's decision points: the only ones followed for drift.
+    points: Vec<String>,
     keys: Mutex<HashMap<String, KeyState>>,
     /// Per provider and configured model: the model the provider last reported.
     versions: Mutex<HashMap<(String, String), String>>,
+    drift: Mutex<HashMap<String, DriftState>>,
 }
 
 impl Monitor {
+    /// A monitor for the manifest's decision points.
+    pub fn new(points: Vec<String>) -> Monitor {
+        Monitor { points, ..Monitor::default() }
+    }
+
+    /// Counts one request of a decision point for drift; only the manifest's decision
+    /// points are followed, so request data never makes a key.
+    pub fn observe_traffic(&self, point: &str, t: Traffic) {
+        let mut drift = self.drift.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = match drift.get_mut(point) {
+            Some(s) => s,
+            None if self.points.iter().any(|p| p == point) => drift.entry(point.to_string()).or_default(),
+            None => return,
+        };
+        let bins = [
+            t.prompt_tokens.map(length_bin),
+            t.answer_tokens.map(length_bin),
+            Some(usize::from(t.injection)),
+            Some(usize::from(t.pii)),
+        ];
+        for (row, bin) in state.now.iter_mut().zip(bins) {
+            if let Some(slot) = bin.and_then(|b| row.get_mut(b)) {
+                *slot += 1;
+            }
+        }
+    }
+
+    /// Closes the minute for drift: the decision points whose traffic drifted from
+    /// their reference over the last `window` minutes.
+    pub fn drift_tick(&self, window: usize) -> Vec<Finding> {
+        let mut drift = self.drift.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut found = Vec::new();
+        for (point, s) in drift.iter_mut() {
+            let minute = std::mem::take(&mut s.now);
+            s.recent.push_back(minute);
+            if s.recent.len() < window {
+                continue;
+            }
+            while s.recent.len() > window {
+                s.recent.pop_front();
+            }
+            let current = sum(&s.recent);
+            let requests: u32 = current[2].iter().sum();
+            if requests < DRIFT_MIN_REQUESTS {
+                continue;
+            }
+            let Some(reference) = s.reference else {
+                // The first full window is the reference; the next is judged against it.
+                s.reference = Some(current);
+                s.recent.clear();
+                continue;
+            };
+            let scores: Vec<f64> = reference.iter().zip(&current).map(|(r, c)| psi(r, c)).collect();
+            let (worst, score) = scores
+                .iter()
+                .copied()
+                .enumerate()
+                .fold((0, 0.0), |best, (i, v)| if v > best.1 { (i, v) } else { best });
+            if score > PSI_DRIFT && !s.drifting {
+                s.drifting = true;
+                found.push(Finding {
+                    kind: "HO-5.review_due",
+                    app: None,
+                    key_id: None,
+                    summary: format!(
+                        "oversight review due for {point}: its traffic drifted from the reference window                          ({} PSI {score:.2}, above {PSI_DRIFT})",
+                        FEATURES[worst]
+                    ),
+                    detail: json!({
+                        "reason": "drift",
+                        "decision_points": [point],
+                        "feature": FEATURES[worst],
+                        "psi": FEATURES.iter().zip(&scores).map(|(f, v)| (f.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                        "reference": reference.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
+                        "current": current.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
+                        "window_minutes": window,
+                    }),
+                });
+            } else if score < PSI_SETTLED {
+                s.drifting = false;
+            }
+        }
+        found
+    }
+
     /// Counts one request of a key.
     pub fn observe(&self, app: &str, key_id: &str, u: KeyUse) {
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
@@ -252,6 +420,38 @@ mod tests {
             minute(&busy, 100 + k, 0);
         }
         assert!(minute(&busy, 115, 0).is_empty());
+    }
+
+    #[test]
+    fn psi_is_zero_for_the_same_distribution_and_large_for_a_shift() {
+        assert!(psi(&[50, 30, 20, 0, 0, 0], &[50, 30, 20, 0, 0, 0]).abs() < 1e-9);
+        assert!(psi(&[50, 30, 20, 0, 0, 0], &[48, 31, 21, 0, 0, 0]) < PSI_SETTLED);
+        assert!(psi(&[100, 0, 0, 0, 0, 0], &[0, 0, 100, 0, 0, 0]) > PSI_DRIFT);
+    }
+
+    #[test]
+    fn prompts_that_grow_long_are_drift_once() {
+        let m = Monitor::new(vec!["chat".to_string()]);
+        let minute = |tokens: i64| {
+            for _ in 0..20 {
+                let t = Traffic { prompt_tokens: Some(tokens), answer_tokens: Some(40), ..Traffic::default() };
+                m.observe_traffic("chat", t);
+            }
+            m.observe_traffic("elsewhere", Traffic::default());
+            m.drift_tick(3)
+        };
+        for _ in 0..9 {
+            assert!(minute(10).is_empty(), "a reference window, then the same traffic");
+        }
+        let mut found = Vec::new();
+        for _ in 0..3 {
+            found.extend(minute(2000));
+        }
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].detail["feature"], "prompt length");
+        assert!(found[0].detail["psi"]["prompt length"].as_f64().unwrap() > PSI_DRIFT);
+        assert!(minute(2000).is_empty(), "once per episode");
+        assert_eq!(m.drift.lock().unwrap().len(), 1, "only the manifest's decision points are followed");
     }
 
     #[test]

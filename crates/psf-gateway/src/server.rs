@@ -86,7 +86,9 @@ impl Gateway {
         let gateway = Gateway {
             limits: Limits::new(&compiled.manifest),
             alerts: crate::alerts::Alerts::new(&compiled.manifest),
-            monitor: crate::monitor::Monitor::default(),
+            monitor: crate::monitor::Monitor::new(
+                compiled.manifest.decision_points.iter().map(|d| d.id.clone()).collect(),
+            ),
             compiled,
             store_keys: RwLock::new(KeyTable::default()),
             metrics: Metrics::new(),
@@ -374,6 +376,7 @@ async fn judge_minutes(gw: Arc<Gateway>) {
             gw.metrics.quality.get_or_create(&metrics::Point { decision_point: point }).set(q);
         }
         let mut findings = gw.monitor.tick();
+        findings.extend(gw.monitor.drift_tick(gw.compiled.manifest.gateway.drift_window_minutes as usize));
         for e in alerts {
             gw.alerts.announce(&e, &gw.metrics);
             if e.metric == "quality_score" && e.state == "firing" {
@@ -593,16 +596,23 @@ impl Gateway {
             fallback: ctx.attempts.len() > 1,
             quality,
         });
+        let injection = decided("IG-1.injection", &[Decision::Block, Decision::Flag]);
+        let pii = decided("DG-1.pii", &[Decision::Transform, Decision::Block, Decision::Flag]);
+        self.monitor.observe_traffic(
+            &point,
+            crate::monitor::Traffic {
+                prompt_tokens: ctx.prompt_tokens,
+                answer_tokens: ctx.completion_tokens,
+                injection,
+                pii,
+            },
+        );
         if let (Some(app), Some(key_id)) = (&ctx.app, &ctx.key_id) {
             let caught = [Decision::Block, Decision::Flag];
             self.monitor.observe(
                 app,
                 key_id,
-                crate::monitor::KeyUse {
-                    injection: decided("IG-1.injection", &caught),
-                    pii: decided("DG-1.pii", &[Decision::Transform, Decision::Block, Decision::Flag]),
-                    out_of_scope: decided("OV-3.scope", &caught),
-                },
+                crate::monitor::KeyUse { injection, pii, out_of_scope: decided("OV-3.scope", &caught) },
             );
         }
         let m = &self.metrics;

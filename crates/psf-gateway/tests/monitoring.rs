@@ -155,3 +155,29 @@ async fn a_new_model_version_from_the_provider_makes_an_oversight_review_due() -
     app.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn prompts_that_drift_from_the_reference_window_make_an_oversight_review_due() -> R {
+    let manifest = MANIFEST.replace("alert_minute_ms: 200", "alert_minute_ms: 200\n  drift_window_minutes: 3");
+    let mut app = common::spawn(&manifest, replying(r#"{"decision": "refer"}"#, "mock-model"), None).await?;
+    let (stop, switch) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let long = "Please weigh every detail of this application carefully. ".repeat(40);
+    let clients: Vec<_> =
+        (0..2).map(|_| asking(&app, stop.clone(), switch.clone(), "Short question?", &long)).collect();
+    // A reference window and a window like it: no drift.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert!(app.store.events(Some("HO-5.review_due"), 0, 10).await?.is_empty(), "the same traffic is no drift");
+    switch.store(true, Ordering::Relaxed);
+    let due = event(&app, "HO-5.review_due", |e| e.detail["reason"] == "drift", Duration::from_secs(10))
+        .await
+        .ok_or("no drift was found")?;
+    assert_eq!(due.detail["feature"], "prompt length");
+    assert!(due.detail["psi"]["prompt length"].as_f64().unwrap_or(0.0) > 0.25, "{}", due.detail);
+    assert_eq!(due.detail["decision_points"][0], "chat");
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await?;
+    }
+    app.shutdown().await?;
+    Ok(())
+}
