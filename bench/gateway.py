@@ -175,6 +175,9 @@ def main() -> None:
     parser.add_argument("--stream-rate", type=int, default=500, help="rate of the streaming runs")
     parser.add_argument("--streams", type=int, default=1000, help="concurrent streams held for the memory run")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--manifest", default="bench/psf.yaml",
+                        help="the manifest psf serves (bench/psf-monitored.yaml adds alert rules, "
+                             "quality sampling of every answer and drift windows)")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",") if r]
 
@@ -188,11 +191,11 @@ def main() -> None:
         store = f"sqlite://{tmp}/bench.db"
         mock = subprocess.Popen([psf, "mock-upstream", "--listen", f"127.0.0.1:{mock_port}",
                                  "--latency-ms", str(UPSTREAM_LATENCY_MS)], stdout=subprocess.DEVNULL)
-        created = subprocess.run([psf, "keys", "create", "--app", "bench", "--manifest", "bench/psf.yaml",
+        created = subprocess.run([psf, "keys", "create", "--app", "bench", "--manifest", args.manifest,
                                   "--store", store], cwd=ROOT, check=True, capture_output=True, text=True).stdout
         key = next(line.split(": ", 1)[1] for line in created.splitlines() if line.startswith("API key: "))
         env = {**os.environ, "PSF_BENCH_UPSTREAM": f"http://127.0.0.1:{mock_port}/v1", "PSF_LOG": "warn"}
-        gateway = subprocess.Popen([psf, "serve", "--manifest", "bench/psf.yaml", "--listen", f"127.0.0.1:{gw_port}",
+        gateway = subprocess.Popen([psf, "serve", "--manifest", args.manifest, "--listen", f"127.0.0.1:{gw_port}",
                                     "--store", store], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         try:
             wait_ready(f"http://127.0.0.1:{mock_port}/v1/models")
