@@ -86,11 +86,14 @@ fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The in-toto Statement of an assessment.
-pub fn statement(a: &Assessment) -> Value {
+/// The in-toto Statement of an assessment: its first subject is the manifest, and
+/// `files` (path and hex SHA-256, e.g. an export bundle's) follow.
+pub fn statement(a: &Assessment, files: &[(String, String)]) -> Value {
+    let mut subject = vec![json!({"name": a.manifest.file, "digest": {"sha256": a.manifest.sha256}})];
+    subject.extend(files.iter().map(|(name, sha256)| json!({"name": name, "digest": {"sha256": sha256}})));
     json!({
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": a.manifest.file, "digest": {"sha256": a.manifest.sha256}}],
+        "subject": subject,
         "predicateType": PREDICATE_TYPE,
         "predicate": a,
     })
@@ -98,7 +101,12 @@ pub fn statement(a: &Assessment) -> Value {
 
 /// The signed envelope of an assessment, as JSON text.
 pub fn sign(a: &Assessment, key: &SigningKey) -> String {
-    let payload = statement(a).to_string();
+    sign_bundle(a, key, &[])
+}
+
+/// The signed envelope of an assessment and the files that go with it (`psf export`).
+pub fn sign_bundle(a: &Assessment, key: &SigningKey, files: &[(String, String)]) -> String {
+    let payload = statement(a, files).to_string();
     let sig = key.pair.sign(&pae(PAYLOAD_TYPE, payload.as_bytes()));
     let envelope = json!({
         "payloadType": PAYLOAD_TYPE,
@@ -120,8 +128,17 @@ pub struct Verified {
 impl Verified {
     /// The manifest the assessment is about: `(path, sha256)`.
     pub fn subject(&self) -> Option<(&str, &str)> {
-        let s = self.statement.pointer("/subject/0")?;
-        Some((s.get("name")?.as_str()?, s.pointer("/digest/sha256")?.as_str()?))
+        self.subjects().into_iter().next()
+    }
+
+    /// Every subject, `(path, sha256)`: the manifest, then any bundle files.
+    pub fn subjects(&self) -> Vec<(&str, &str)> {
+        self.statement["subject"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((s.get("name")?.as_str()?, s.pointer("/digest/sha256")?.as_str()?)))
+            .collect()
     }
 }
 

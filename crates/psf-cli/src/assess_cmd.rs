@@ -78,7 +78,7 @@ pub struct AssessArgs {
     today: Option<jiff::civil::Date>,
 }
 
-fn parse_window(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_window(s: &str) -> Result<u32, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u32 = n.parse().map_err(|_| format!("`{s}` is not a window; write it as `30d` or `12w`"))?;
     let days = match unit {
@@ -97,54 +97,63 @@ fn fail(message: &str) -> io::Result<ExitCode> {
     Ok(ExitCode::from(2))
 }
 
-/// `psf assess`.
-pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
-    let text = match read_manifest(&args.manifest) {
-        Ok(t) => t,
-        Err(e) => return fail(&e),
-    };
-    let today = args.today.unwrap_or_else(crate::today);
-    let file = args.manifest.display().to_string();
-    let parsed = match ParsedManifest::new(&file, &text, today) {
+/// What `psf assess` and `psf export` both start from: the manifest checked, the store
+/// read, the assessment made and set against an earlier report.
+pub(crate) struct Assessed {
+    pub parsed: ParsedManifest,
+    /// The manifest file's bytes, as assessed.
+    pub text: String,
+    pub assessment: psf_assess::Assessment,
+    pub key: Option<attest::SigningKey>,
+}
+
+/// Where the inputs of an assessment are.
+pub(crate) struct Inputs<'a> {
+    pub manifest: &'a Path,
+    pub store: Option<&'a str>,
+    pub since: u32,
+    pub today: jiff::civil::Date,
+    pub sign: Option<&'a Path>,
+    /// An earlier JSON report, and whether the user named it (then it must be readable).
+    pub previous: Option<(PathBuf, bool)>,
+}
+
+/// Checks the manifest (printing its errors), reads the store, loads the signing key,
+/// assesses, and compares with the earlier report; the error is the message to print.
+pub(crate) fn prepare(i: &Inputs<'_>) -> Result<Assessed, String> {
+    let text = read_manifest(i.manifest)?;
+    let file = i.manifest.display().to_string();
+    let parsed = match ParsedManifest::new(&file, &text, i.today) {
         Ok(p) => p,
         Err(diagnostics) => {
             for d in &diagnostics {
                 eprint!("{}", d.render(&file, &text));
             }
-            return fail(&format!(
+            return Err(format!(
                 "{file}: cannot assess a manifest with errors ({}); `psf check {file}` shows them",
                 diagnostics.len()
             ));
         }
     };
-    let runtime = match &args.store {
+    let runtime = match i.store {
         None => None,
-        Some(url) => match read_runtime(url, today, args.since) {
-            Ok(r) => Some(r),
-            Err(e) => return fail(&format!("cannot read the store {url}: {e}")),
-        },
-    };
-    let key = match &args.sign {
-        None => None,
-        Some(path) => {
-            let loaded = std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|t| attest::SigningKey::from_text(&t).map_err(|e| e.to_string()));
-            match loaded {
-                Ok(k) => Some(k),
-                Err(e) => return fail(&format!("{}: {e}", path.display())),
-            }
+        Some(url) => {
+            Some(read_runtime(url, i.today, i.since).map_err(|e| format!("cannot read the store {url}: {e}"))?)
         }
     };
-    let options = Options { today, window_days: args.since };
-    let mut assessment = psf_assess::assess(&parsed.input(), runtime.as_ref(), &options);
-    let previous = match (&args.previous, &args.out) {
-        (Some(path), _) => Some((path.clone(), true)),
-        (None, Some(dir)) if dir.join("report.json").is_file() => Some((dir.join("report.json"), false)),
-        _ => None,
+    let key = match i.sign {
+        None => None,
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| attest::SigningKey::from_text(&t).map_err(|e| e.to_string()))
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        ),
     };
-    if let Some((path, named)) = previous {
-        let compared = std::fs::read_to_string(&path)
+    let options = Options { today: i.today, window_days: i.since };
+    let mut assessment = psf_assess::assess(&parsed.input(), runtime.as_ref(), &options);
+    if let Some((path, named)) = &i.previous {
+        let compared = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| format!("not JSON: {e}")))
             .and_then(|v| assessment.compare_with(&v));
@@ -152,10 +161,36 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
             Ok(()) => {}
             // A report the user named must be readable; one merely found in `--out` is
             // only a convenience.
-            Err(e) if named => return fail(&format!("{}: {e}", path.display())),
+            Err(e) if *named => return Err(format!("{}: {e}", path.display())),
             Err(e) => eprintln!("psf: not comparing with {}: {e}", path.display()),
         }
     }
+    Ok(Assessed { parsed, text, assessment, key })
+}
+
+/// The earlier report to compare with: the one named, or a report.json already in `dir`.
+pub(crate) fn previous_report(named: Option<&Path>, dir: Option<&Path>) -> Option<(PathBuf, bool)> {
+    match (named, dir) {
+        (Some(path), _) => Some((path.to_path_buf(), true)),
+        (None, Some(dir)) if dir.join("report.json").is_file() => Some((dir.join("report.json"), false)),
+        _ => None,
+    }
+}
+
+/// `psf assess`.
+pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
+    let inputs = Inputs {
+        manifest: &args.manifest,
+        store: args.store.as_deref(),
+        since: args.since,
+        today: args.today.unwrap_or_else(crate::today),
+        sign: args.sign.as_deref(),
+        previous: previous_report(args.previous.as_deref(), args.out.as_deref()),
+    };
+    let Assessed { parsed, assessment, key, .. } = match prepare(&inputs) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
     if let Some(dir) = &args.out
         && let Err(e) = write_reports(dir, &assessment, parsed.manifest())
     {
@@ -189,7 +224,7 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
     Ok(if failing && !args.soft_fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn read_runtime(url: &str, today: jiff::civil::Date, days: u32) -> Result<psf_assess::Runtime, String> {
+pub(crate) fn read_runtime(url: &str, today: jiff::civil::Date, days: u32) -> Result<psf_assess::Runtime, String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let store = psf_store::Store::open(url).await.map_err(|e| e.to_string())?;
@@ -206,14 +241,23 @@ fn read_runtime(url: &str, today: jiff::civil::Date, days: u32) -> Result<psf_as
     })
 }
 
+/// Every report format, by file name.
+pub(crate) fn reports(a: &psf_assess::Assessment, manifest: &psf_core::Manifest) -> Vec<(&'static str, String)> {
+    vec![
+        ("report.md", report::markdown(a)),
+        ("report.html", psf_assess::html::html(a, manifest)),
+        ("report.json", report::json(a)),
+        ("report.sarif", report::sarif(a)),
+        ("report.junit.xml", report::junit(a)),
+        ("report.oscal.json", oscal_text(a)),
+    ]
+}
+
 fn write_reports(dir: &Path, a: &psf_assess::Assessment, manifest: &psf_core::Manifest) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("report.md"), report::markdown(a))?;
-    std::fs::write(dir.join("report.html"), psf_assess::html::html(a, manifest))?;
-    std::fs::write(dir.join("report.json"), report::json(a))?;
-    std::fs::write(dir.join("report.sarif"), report::sarif(a))?;
-    std::fs::write(dir.join("report.junit.xml"), report::junit(a))?;
-    std::fs::write(dir.join("report.oscal.json"), oscal_text(a))?;
+    for (name, text) in reports(a, manifest) {
+        std::fs::write(dir.join(name), text)?;
+    }
     Ok(())
 }
 
@@ -257,8 +301,18 @@ fn write_private(path: &Path, text: &str) -> io::Result<()> {
     std::fs::write(path, text)
 }
 
-/// `psf verify`: checks an attestation's signature, and that it is about `manifest`.
-pub fn verify(attestation: &Path, key: &Path, manifest: Option<&Path>) -> io::Result<ExitCode> {
+/// What `psf verify` checks besides the signature.
+pub struct VerifyChecks<'a> {
+    /// The assessment is about this manifest, byte for byte.
+    pub manifest: Option<&'a Path>,
+    /// Every file the attestation names is in this bundle directory, unchanged.
+    pub bundle: Option<&'a Path>,
+    /// The assessment is at most this many days old.
+    pub max_age: Option<u32>,
+}
+
+/// `psf verify`: checks an attestation's signature, and what `checks` asks.
+pub fn verify(attestation: &Path, key: &Path, checks: &VerifyChecks<'_>) -> io::Result<ExitCode> {
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let (envelope, public) = match (read(attestation), read(key)) {
         (Ok(e), Ok(k)) => (e, k),
@@ -274,12 +328,29 @@ pub fn verify(attestation: &Path, key: &Path, manifest: Option<&Path>) -> io::Re
     };
     let (name, digest) = verified.subject().unwrap_or_default();
     let p = &verified.statement["predicate"];
+    let date = p["date"].as_str().unwrap_or_default();
     writeln!(out, "verified: signed by key {}", verified.key_id)?;
     writeln!(out, "system    {}", p["system"].as_str().unwrap_or_default())?;
-    writeln!(out, "date      {}", p["date"].as_str().unwrap_or_default())?;
+    writeln!(out, "date      {date}")?;
     writeln!(out, "manifest  {name} (sha256 {digest})")?;
     writeln!(out, "counts    {}", p["counts"])?;
-    if let Some(path) = manifest {
+    if let Some(days) = checks.max_age {
+        let age = date.parse::<jiff::civil::Date>().ok().map(|d| (crate::today() - d).get_days());
+        match age {
+            Some(age) if age <= i32::try_from(days).unwrap_or(i32::MAX) => {
+                writeln!(out, "and it is {age} days old, within {days}")?;
+            }
+            Some(age) => {
+                writeln!(out, "NOT VERIFIED: the assessment is {age} days old, older than {days}")?;
+                return Ok(ExitCode::from(1));
+            }
+            None => {
+                writeln!(out, "NOT VERIFIED: the assessment's date {date:?} is not a date")?;
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    if let Some(path) = checks.manifest {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => return fail(&format!("cannot read {}: {e}", path.display())),
@@ -290,6 +361,30 @@ pub fn verify(attestation: &Path, key: &Path, manifest: Option<&Path>) -> io::Re
             return Ok(ExitCode::from(1));
         }
         writeln!(out, "and {} is the manifest that was assessed", path.display())?;
+    }
+    if let Some(dir) = checks.bundle {
+        // The first subject is the manifest where it was assessed; the bundle's files follow.
+        let files = &verified.subjects()[1..];
+        if files.is_empty() {
+            writeln!(
+                out,
+                "NOT VERIFIED: the attestation names no bundle files (it was made by `psf assess`, not `psf export`)"
+            )?;
+            return Ok(ExitCode::from(1));
+        }
+        let mut bad = Vec::new();
+        for (file, want) in files {
+            match std::fs::read(dir.join(file)) {
+                Ok(bytes) if attest::digest(&bytes) == *want => {}
+                Ok(_) => bad.push(format!("{file} was changed")),
+                Err(e) => bad.push(format!("{file}: {e}")),
+            }
+        }
+        if !bad.is_empty() {
+            writeln!(out, "NOT VERIFIED: {}", bad.join("; "))?;
+            return Ok(ExitCode::from(1));
+        }
+        writeln!(out, "and all {} files of the bundle in {} are as signed", files.len(), dir.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }

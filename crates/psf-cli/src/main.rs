@@ -12,6 +12,7 @@ mod catalog_cmd;
 mod check_cmd;
 mod drill_cmd;
 mod eval_cmd;
+mod export_cmd;
 mod oversight_cmd;
 mod scan_cmd;
 mod serve_cmd;
@@ -196,7 +197,16 @@ enum Command {
         /// Also check that the assessment is about this manifest, byte for byte.
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// Also re-hash every file the attestation names, in this exported bundle (`psf export`).
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+        /// Refuse an assessment older than this many days.
+        #[arg(long, value_name = "DAYS")]
+        max_age: Option<u32>,
     },
+    /// Export the evidence bundle for auditors: manifest, every report, the evidence cited,
+    /// checksums, and a signed attestation over them all (`--sign`).
+    Export(export_cmd::ExportArgs),
     /// Write monitoring dashboards for the gateway's metrics.
     Dashboards {
         /// A Grafana dashboard (JSON model; import it and pick the Prometheus data source).
@@ -293,7 +303,12 @@ fn main() -> ExitCode {
         Command::Drill(args) => drill_cmd::run(&args),
         Command::Dashboards { grafana, out } => dashboards(grafana, out.as_deref()),
         Command::Keygen { out, force } => assess_cmd::keygen(&out, force),
-        Command::Verify { attestation, key, manifest } => assess_cmd::verify(&attestation, &key, manifest.as_deref()),
+        Command::Verify { attestation, key, manifest, bundle, max_age } => assess_cmd::verify(
+            &attestation,
+            &key,
+            &assess_cmd::VerifyChecks { manifest: manifest.as_deref(), bundle: bundle.as_deref(), max_age },
+        ),
+        Command::Export(args) => export_cmd::run(&args),
         Command::Migrate { store } => oversight_cmd::migrate(&store),
         Command::Erase { subject, by, store, format } => oversight_cmd::erase(&subject, &by, &store, format),
         Command::Retention { command, manifest, store } => oversight_cmd::retention(command, &manifest, &store),

@@ -40,13 +40,12 @@ fn help_lists_what_exists() {
         "assess",
         "review",
         "incident",
+        "export",
     ] {
         assert!(out.contains(cmd), "{cmd} missing from --help");
     }
     // Nothing that does not exist yet.
-    for absent in ["export", "studio"] {
-        assert!(!out.contains(absent), "--help mentions `{absent}`");
-    }
+    assert!(!out.contains("studio"), "--help mentions `studio`");
 }
 
 #[test]
@@ -880,4 +879,94 @@ providers:
     for id in &ids {
         assert!(logs.contains(id.as_str()), "no log line names {id}");
     }
+}
+
+#[test]
+fn an_exported_bundle_is_complete_signed_and_tamper_evident() {
+    let dir = temp_dir("export");
+    let d = dir.to_string_lossy().to_string();
+    assert!(psf(&["keygen", "--out", &d]).status.success());
+    let (key, public) = (format!("{d}/psf-signing.key"), format!("{d}/psf-signing.pub"));
+    let store = format!("sqlite://{d}/psf.db");
+    assert!(psf(&["migrate", "--store", &store]).status.success());
+    let bundle = format!("{d}/bundle");
+    let m = "examples/loan-prescreening.yaml";
+    let args =
+        ["export", "--manifest", m, "--today", "2026-11-23", "--store", &store, "--sign", &key, "--out", &bundle];
+    let o = psf(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).starts_with("exported 14 files to "), "{}", stdout(&o));
+    let b = Path::new(&bundle);
+    for file in [
+        "manifest/loan-prescreening.yaml",
+        "manifest/psf.schema.json",
+        "assessment/report.html",
+        "assessment/report.oscal.json",
+        "evidence/manifest-nodes.json",
+        "evidence/events.jsonl",
+        "evidence/runtime.json",
+        "README.txt",
+        "SHA256SUMS",
+        "attestation.dsse.json",
+    ] {
+        assert!(b.join(file).is_file(), "{file}");
+    }
+    // Every cited manifest node is there, and hashes to the digest its evidence carries.
+    let nodes: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("evidence/manifest-nodes.json")).unwrap_or_default())
+            .unwrap_or_default();
+    let nodes = nodes["nodes"].as_array().cloned().unwrap_or_default();
+    assert!(!nodes.is_empty());
+    for n in &nodes {
+        let digest = psf_assess::attest::digest(n["node"].to_string().as_bytes());
+        assert_eq!(n["sha256"], digest.as_str(), "{}", n["source"]);
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("assessment/report.json")).unwrap_or_default())
+            .unwrap_or_default();
+    let cited = report["verdicts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|v| v["evidence"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["kind"] == "manifest")
+        .count();
+    assert_eq!(nodes.len(), cited);
+
+    let verify = |extra: &[&str]| {
+        let mut a = vec!["verify", "attestation.dsse.json", "--key", public.as_str(), "--bundle", "."];
+        a.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_psf")).args(&a).current_dir(b).output().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let o = verify(&[]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains("and all 13 files of the bundle in . are as signed"), "{}", stdout(&o));
+    let o = verify(&["--max-age", "1"]);
+    assert_eq!(o.status.code(), Some(1), "an assessment of 2026-11-23 is older than a day");
+    assert!(stdout(&o).contains("days old, older than 1"), "{}", stdout(&o));
+
+    // A changed report is caught, by name.
+    std::fs::write(b.join("assessment/report.html"), "<p>all good</p>").unwrap_or_default();
+    let o = verify(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("NOT VERIFIED: assessment/report.html was changed"), "{}", stdout(&o));
+
+    // The same bundle as one archive, byte for byte the same on a second export.
+    let (t1, t2) = (format!("{d}/one.tar.gz"), format!("{d}/two.tar.gz"));
+    for t in [&t1, &t2] {
+        let o = psf(&["export", "--manifest", m, "--today", "2026-11-23", "--out", t]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (one, two) = (std::fs::read(&t1).unwrap_or_default(), std::fs::read(&t2).unwrap_or_default());
+    assert!(!one.is_empty() && one == two, "exports are reproducible");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(one.as_slice()));
+    let names: Vec<String> = archive
+        .entries()
+        .map(|es| es.filter_map(|e| e.ok()?.path().ok().map(|p| p.display().to_string())).collect())
+        .unwrap_or_default();
+    assert!(
+        names.contains(&"assessment/report.json".to_string()) && names.contains(&"SHA256SUMS".to_string()),
+        "{names:?}"
+    );
+    assert_eq!(psf(&["export", "--manifest", m, "--out", &t1]).status.code(), Some(2), "never overwrites");
 }

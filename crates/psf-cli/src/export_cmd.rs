@@ -1,0 +1,250 @@
+//! `psf export` (EA-4): one bundle for auditors and regulators — the manifest and its
+//! schema, the assessment in every format, the evidence it cites, checksums, and a
+//! signed attestation whose subjects are every file of the bundle.
+//!
+//! The bundle is a directory, or one `.tar.gz` file when `--out` ends so. Its bytes
+//! depend only on the inputs and `--today` (sorted entries, fixed times and owners in
+//! the archive), so two exports of the same evidence are the same file.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use psf_assess::attest;
+use serde_json::{Value, json};
+
+use crate::assess_cmd::{self, Inputs};
+
+/// What `psf export` was asked.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The manifest.
+    #[arg(long, default_value = "psf.yaml")]
+    manifest: PathBuf,
+    /// The gateway's store, for runtime evidence (`sqlite://psf.db`).
+    #[arg(long)]
+    store: Option<String>,
+    /// The evaluation window: `30d`, `12w`.
+    #[arg(long, default_value = "30d", value_parser = assess_cmd::parse_window)]
+    since: u32,
+    /// Assess as of this date; default today.
+    #[arg(long, value_name = "DATE")]
+    today: Option<jiff::civil::Date>,
+    /// Sign the bundle with this private key (`psf keygen`): attestation.dsse.json.
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
+    /// An earlier JSON report, for the change since.
+    #[arg(long, value_name = "REPORT.json")]
+    previous: Option<PathBuf>,
+    /// A new directory, or a file ending in `.tar.gz`.
+    #[arg(long, value_name = "DIR|FILE.tar.gz")]
+    out: PathBuf,
+}
+
+/// Events copied into the bundle at most.
+const MAX_EVENTS: u32 = 100_000;
+
+/// `psf export`.
+pub fn run(args: &ExportArgs) -> io::Result<ExitCode> {
+    let fail = |m: &str| {
+        eprintln!("psf: {m}");
+        Ok(ExitCode::from(2))
+    };
+    let tarball = is_tarball(&args.out);
+    if args.out.exists() && (tarball || std::fs::read_dir(&args.out).map(|mut d| d.next().is_some()).unwrap_or(true)) {
+        return fail(&format!("{} already exists; export into a new directory or file", args.out.display()));
+    }
+    let today = args.today.unwrap_or_else(crate::today);
+    let inputs = Inputs {
+        manifest: &args.manifest,
+        store: args.store.as_deref(),
+        since: args.since,
+        today,
+        sign: args.sign.as_deref(),
+        previous: args.previous.as_deref().map(|p| (p.to_path_buf(), true)),
+    };
+    let assessed = match assess_cmd::prepare(&inputs) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let events = match &args.store {
+        Some(url) => match read_events(url, today, args.since) {
+            Ok(e) => Some(e),
+            Err(e) => return fail(&format!("cannot read the store {url}: {e}")),
+        },
+        None => None,
+    };
+    let files = bundle(&assessed, &args.manifest, events.as_deref());
+    let mut all = files.clone();
+    if let Some(key) = &assessed.key {
+        let subjects: Vec<(String, String)> =
+            files.iter().map(|(name, bytes)| (name.clone(), attest::digest(bytes))).collect();
+        all.insert(
+            "attestation.dsse.json".into(),
+            attest::sign_bundle(&assessed.assessment, key, &subjects).into_bytes(),
+        );
+    }
+    let written = if tarball { write_tarball(&args.out, &all, today) } else { write_dir(&args.out, &all) };
+    if let Err(e) = written {
+        return fail(&format!("cannot write {}: {e}", args.out.display()));
+    }
+    let mut out = io::stdout().lock();
+    writeln!(out, "exported {} files to {}", all.len(), args.out.display())?;
+    writeln!(out, "{}", assessed.assessment.summary_line())?;
+    if let Some(key) = &assessed.key {
+        writeln!(
+            out,
+            "signed with key {}; check it with `psf verify attestation.dsse.json --key PUB --bundle DIR`",
+            key.key_id()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_tarball(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    name.ends_with(".tar.gz") || name.ends_with(".tgz")
+}
+
+/// The bundle's files by path, attestation aside.
+fn bundle(
+    a: &assess_cmd::Assessed,
+    manifest_path: &Path,
+    events: Option<&[psf_store::Event]>,
+) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let manifest_name =
+        manifest_path.file_name().map_or_else(|| "psf.yaml".into(), |n| n.to_string_lossy().to_string());
+    files.insert(format!("manifest/{manifest_name}"), a.text.as_bytes().to_vec());
+    files.insert("manifest/psf.schema.json".into(), pretty(&psf_core::Manifest::json_schema()));
+    for (name, text) in assess_cmd::reports(&a.assessment, a.parsed.manifest()) {
+        files.insert(format!("assessment/{name}"), text.into_bytes());
+    }
+    files.insert("evidence/manifest-nodes.json".into(), pretty(&manifest_nodes(a)));
+    if let Some(events) = events {
+        let mut lines = String::new();
+        for e in events {
+            lines.push_str(&serde_json::to_string(e).unwrap_or_default());
+            lines.push('\n');
+        }
+        files.insert("evidence/events.jsonl".into(), lines.into_bytes());
+    }
+    if let Some(r) = &a.assessment.runtime {
+        files.insert("evidence/runtime.json".into(), pretty(&serde_json::to_value(r).unwrap_or_default()));
+    }
+    files.insert("README.txt".into(), readme(a, events.is_some()).into_bytes());
+    let sums: String = files.iter().map(|(name, bytes)| format!("{}  {name}\n", attest::digest(bytes))).collect();
+    files.insert("SHA256SUMS".into(), sums.into_bytes());
+    files
+}
+
+/// Every manifest node the assessment cites, with where it is and its SHA-256 (the
+/// digest the report's evidence carries).
+fn manifest_nodes(a: &assess_cmd::Assessed) -> Value {
+    let input = a.parsed.input();
+    let mut nodes = Vec::new();
+    for v in &a.assessment.verdicts {
+        for e in v.evidence.iter().filter(|e| e.kind == "manifest") {
+            // `file:line /pointer`
+            let pointer = e.source.rsplit_once(' ').map_or("", |(_, p)| p);
+            let pointer = if pointer == "/" { "" } else { pointer };
+            nodes.push(json!({
+                "competency": v.id,
+                "source": e.source,
+                "sha256": e.sha256,
+                "node": input.value.pointer(pointer).cloned().unwrap_or(Value::Null),
+            }));
+        }
+    }
+    json!({"manifest": a.assessment.manifest.file, "nodes": nodes})
+}
+
+fn readme(a: &assess_cmd::Assessed, with_events: bool) -> String {
+    let x = &a.assessment;
+    format!(
+        "PSF evidence bundle: {}\n\
+         Assessed {} by psf {} against PSF catalog v{}, evaluation window {} days.\n\
+         {}\n\n\
+         manifest/                 the manifest as assessed, and the JSON Schema it validates against\n\
+         assessment/report.html    the report to read or print; .md, .json (psf.assessment/v1), .sarif,\n\
+         \x20                         .junit.xml and .oscal.json (OSCAL 1.2.2 assessment results) say the same\n\
+         evidence/manifest-nodes.json  every manifest node the verdicts cite, with its SHA-256\n\
+         {}\
+         SHA256SUMS                the SHA-256 of every file above (`sha256sum -c SHA256SUMS`)\n\
+         attestation.dsse.json     when signed: an in-toto Statement over all these files, Ed25519 in DSSE;\n\
+         \x20                         `psf verify attestation.dsse.json --key psf-signing.pub --bundle .`\n",
+        x.system,
+        x.date,
+        x.psf_version,
+        x.catalog_version,
+        x.window_days,
+        x.summary_line(),
+        if with_events {
+            "evidence/events.jsonl     the gateway's events in the window (alerts, anomalies, reviews, incidents)\n\
+             evidence/runtime.json     the counts read from the gateway's records\n"
+        } else {
+            "(no store was given: the bundle holds no runtime evidence)\n"
+        }
+    )
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s.into_bytes()
+}
+
+fn read_events(url: &str, today: jiff::civil::Date, days: u32) -> Result<Vec<psf_store::Event>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = psf_store::Store::open(url).await.map_err(|e| e.to_string())?;
+        let start = today
+            .checked_sub(jiff::Span::new().days(i64::from(days)))
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+            .map_err(|e| e.to_string())?
+            .timestamp()
+            .as_millisecond();
+        let events = store.events(None, start, MAX_EVENTS).await.map_err(|e| e.to_string());
+        store.close().await;
+        events
+    })
+}
+
+fn write_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> io::Result<()> {
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, bytes)?;
+    }
+    Ok(())
+}
+
+/// A gzipped tar whose bytes depend only on the files and the day: sorted entries,
+/// every time the assessment day, owner root, mode 0644.
+fn write_tarball(path: &Path, files: &BTreeMap<String, Vec<u8>>, day: jiff::civil::Date) -> io::Result<()> {
+    let mtime = day
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp().as_second())
+        .ok()
+        .and_then(|s| u64::try_from(s).ok())
+        .unwrap_or(0);
+    let file = std::fs::File::create(path)?;
+    let gz =
+        flate2::GzBuilder::new().mtime(u32::try_from(mtime).unwrap_or(0)).write(file, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    tar.mode(tar::HeaderMode::Deterministic);
+    for (name, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, bytes.as_slice())?;
+    }
+    tar.into_inner()?.finish()?.sync_all()
+}
