@@ -444,7 +444,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 .filter(|e| e.kind == EvaluationKind::RegressionGate)
                 .collect();
             let fresh = gates.iter().filter(|e| ctx.fresh(e.date)).count();
-            if fresh > 0 {
+            let out = if fresh > 0 {
                 met(format!("{fresh} regression gate runs on record within the year"))
             } else if gates.is_empty() {
                 missing("no regression gate on record")
@@ -452,7 +452,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 partial("regression gate runs are on record, but none within the year")
             }
             .ev(ctx.manifest("/models", format!("{} regression-gate evaluations", gates.len())))
-            .gap("run a golden suite against the candidate before each model change and record it (kind `regression_gate`)")
+            .gap("run a golden suite against the candidate before each model change (`psf eval`) and record it (kind `regression_gate`)");
+            event_evidence(ctx, out, "MS-3.regression_gate", "regression-gate runs (`psf eval --store`)")
         }
         "MS-4" => {
             let words = PerPoint {
@@ -779,7 +780,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
         "EA-2" => {
             let fairness = m.fairness_evaluations.iter().filter(|f| ctx.fresh(f.date)).count();
             let limits = m.limitations.len();
-            if fairness > 0 && limits > 0 {
+            let out = if fairness > 0 && limits > 0 {
                 met(format!("{fairness} fairness evaluations in the year and {limits} documented limitations"))
             } else if fairness > 0 || limits > 0 {
                 partial(if fairness > 0 { "no documented limitations" } else { "no fairness evaluation in the year" })
@@ -788,7 +789,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             }
             .ev(ctx.manifest("/fairness_evaluations", format!("{} fairness evaluations", m.fairness_evaluations.len())))
             .ev(ctx.manifest("/limitations", format!("{limits} limitations")))
-            .gap("evaluate fairness for this use case (`fairness_evaluations`) and list `limitations`")
+            .gap("evaluate fairness for this use case (`fairness_evaluations`; `psf eval` with counterfactual pairs) and list `limitations`");
+            event_evidence(ctx, out, "EA-2.fairness", "counterfactual fairness runs (`psf eval --store`)")
         }
         "EA-3" => {
             let n = m.regulations.len();

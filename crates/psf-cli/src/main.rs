@@ -13,6 +13,7 @@ mod check_cmd;
 mod drill_cmd;
 mod eval_cmd;
 mod export_cmd;
+mod gate_cmd;
 mod oversight_cmd;
 mod scan_cmd;
 mod serve_cmd;
@@ -204,6 +205,10 @@ enum Command {
         #[arg(long, value_name = "DAYS")]
         max_age: Option<u32>,
     },
+    /// The regression gate: run a golden suite through the gateway against the baseline
+    /// and the candidate model, compare pass rates per check kind (exit 1 on a
+    /// regression), and report counterfactual fairness pairs.
+    Eval(gate_cmd::GateArgs),
     /// Export the evidence bundle for auditors: manifest, every report, the evidence cited,
     /// checksums, and a signed attestation over them all (`--sign`).
     Export(export_cmd::ExportArgs),
@@ -309,6 +314,7 @@ fn main() -> ExitCode {
             &assess_cmd::VerifyChecks { manifest: manifest.as_deref(), bundle: bundle.as_deref(), max_age },
         ),
         Command::Export(args) => export_cmd::run(&args),
+        Command::Eval(args) => gate_cmd::run(&args),
         Command::Migrate { store } => oversight_cmd::migrate(&store),
         Command::Erase { subject, by, store, format } => oversight_cmd::erase(&subject, &by, &store, format),
         Command::Retention { command, manifest, store } => oversight_cmd::retention(command, &manifest, &store),
