@@ -12,6 +12,7 @@ use psf_store::Store;
 use tokio::net::TcpListener;
 
 use crate::{read_manifest, today};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
 /// The demo's manifest, built into the binary so `psf demo` works from any directory.
 const DEMO_MANIFEST: &str = include_str!("../../../examples/demo/psf.yaml");
@@ -20,9 +21,55 @@ fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
-fn logging() {
+/// JSON logs on stderr (`PSF_LOG` filters them); with `otlp`, the request spans and
+/// their stage events also go to the collector. The provider returned must be shut down
+/// at exit, which sends what is still queued.
+fn logging(otlp: Option<(&psf_core::manifest::OtlpSettings, &str)>) -> Option<SdkTracerProvider> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PSF_LOG").unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).json().try_init();
+    let fmt = tracing_subscriber::fmt::layer().json().with_writer(io::stderr).with_filter(filter);
+    let (otel, provider) = match otlp.map(|(o, name)| otel_layer(o, name)) {
+        Some(Ok((layer, provider))) => (Some(layer), Some(provider)),
+        Some(Err(e)) => {
+            eprintln!("psf: traces will not be exported: {e}");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry().with(fmt).with(otel).try_init();
+    provider
+}
+
+/// The OpenTelemetry layer: spans of the gateway (requests, with their stage events)
+/// sampled at `sample_ratio` and batched to the OTLP/HTTP endpoint from the SDK's own
+/// thread, so a slow collector never holds a request.
+fn otel_layer<S>(
+    o: &psf_core::manifest::OtlpSettings,
+    service: &str,
+) -> Result<(Box<dyn tracing_subscriber::Layer<S> + Send + Sync>, SdkTracerProvider), String>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+{
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use tracing_subscriber::Layer as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(o.endpoint.clone())
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(opentelemetry_sdk::trace::Sampler::TraceIdRatioBased(o.sample_ratio))
+        .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(service.to_string()).build())
+        .build();
+    let tracer = provider.tracer("psf-gateway");
+    let filter = tracing_subscriber::EnvFilter::new("warn,psf_gateway=debug");
+    Ok((tracing_opentelemetry::layer().with_tracer(tracer).with_filter(filter).boxed(), provider))
 }
 
 async fn shutdown_signal() {
@@ -96,9 +143,16 @@ pub fn serve(manifest: &Path, listen: &str, store: &str, redis: Option<&str>) ->
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
-    logging();
     let file = manifest.display().to_string();
-    runtime()?.block_on(async {
+    let env = |name: &str| std::env::var(name).ok();
+    // The manifest says whether traces are exported, so it is read before logging starts.
+    let Some(loaded) = load(&file, &text, &env) else {
+        return Ok(ExitCode::from(1));
+    };
+    let service = loaded.system.name.clone();
+    let otlp = loaded.gateway.otlp.as_ref().map(|o| (o, o.service_name.as_deref().unwrap_or(&service)));
+    let traces = logging(otlp);
+    let result = runtime()?.block_on(async {
         let listener = match TcpListener::bind(listen).await {
             Ok(l) => l,
             Err(e) => return fail(&format!("cannot listen on {listen}: {e}")),
@@ -113,7 +167,13 @@ pub fn serve(manifest: &Path, listen: &str, store: &str, redis: Option<&str>) ->
         let written = psf_gateway::serve(listener, gateway, writer, shutdown_signal()).await?;
         writeln!(io::stdout().lock(), "psf gateway stopped; {written} audit records written")?;
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    if let Some(provider) = traces
+        && let Err(e) = provider.shutdown()
+    {
+        eprintln!("psf: the last traces could not be sent: {e}");
+    }
+    result
 }
 
 /// `psf mock-upstream`.
@@ -138,7 +198,7 @@ pub fn mock_upstream(listen: &str, latency_ms: u64) -> io::Result<ExitCode> {
 
 /// `psf demo`: the mock upstream and the gateway in one process.
 pub fn demo(listen: &str, upstream_latency_ms: u64, store: &str) -> io::Result<ExitCode> {
-    logging();
+    logging(None);
     runtime()?.block_on(async {
         let mock = match MockServer::bind("127.0.0.1:0", MockConfig::with_latency(upstream_latency_ms)).await {
             Ok(m) => m,

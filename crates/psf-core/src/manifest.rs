@@ -129,6 +129,30 @@ pub struct GatewaySettings {
     #[serde(default = "GatewaySettings::default_drift_window_minutes")]
     #[schemars(range(min = 1))]
     pub drift_window_minutes: u32,
+    /// Export request traces over OTLP/HTTP to a collector (OB-1); off when left out.
+    #[serde(default)]
+    pub otlp: Option<OtlpSettings>,
+}
+
+/// Where and how the gateway exports its traces.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSettings {
+    /// The collector's OTLP/HTTP traces endpoint, e.g. `http://127.0.0.1:4318/v1/traces`.
+    pub endpoint: String,
+    /// The service name the traces carry; the system's name when left out.
+    #[serde(default)]
+    pub service_name: Option<String>,
+    /// Share of requests traced, 0 to 1.
+    #[serde(default = "OtlpSettings::default_sample_ratio")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub sample_ratio: f64,
+}
+
+impl OtlpSettings {
+    fn default_sample_ratio() -> f64 {
+        1.0
+    }
 }
 
 impl GatewaySettings {
@@ -166,6 +190,7 @@ impl Default for GatewaySettings {
             admin_keys: Vec::new(),
             alert_minute_ms: Self::default_alert_minute_ms(),
             drift_window_minutes: Self::default_drift_window_minutes(),
+            otlp: None,
         }
     }
 }

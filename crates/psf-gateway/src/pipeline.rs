@@ -72,6 +72,9 @@ pub struct Trail {
 impl Trail {
     pub(crate) fn record(&mut self, code: &'static str, decision: Decision, detail: impl Into<String>, since: Instant) {
         let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // An event in the request's span: a trace shows each stage's decision and time
+        // (codes and decisions only; details can name what a detector found).
+        tracing::debug!(stage = code, decision = decision.as_str(), us, "stage");
         self.stages.push(StageRecord { code, decision, detail: detail.into(), us });
     }
 

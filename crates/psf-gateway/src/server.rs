@@ -565,6 +565,10 @@ impl Gateway {
         let point = ctx.point_id();
         let overhead = ctx.overhead();
         let total = ctx.t0.elapsed();
+        let span = tracing::Span::current();
+        span.record("decision_point", point.as_str());
+        span.record("status", status.as_u16());
+        span.record("outcome", outcome);
         // One line per request, ids and codes only: never request text, keys or PII.
         tracing::debug!(
             request_id = %ctx.request_id,
@@ -696,7 +700,13 @@ fn disclosure_headers(headers: &mut HeaderMap, point: &Point, ctx: &Ctx) {
 async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
     use tracing::Instrument as _;
     let id = request_id();
-    let span = tracing::info_span!("request", request_id = %id);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        decision_point = tracing::field::Empty,
+        status = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
     handle(gw, headers, body, id).instrument(span).await
 }
 

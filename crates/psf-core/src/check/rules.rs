@@ -262,7 +262,9 @@ impl Rules<'_> {
                 );
             }
             for (j, target) in rule.notify.iter().enumerate() {
-                if target.contains('@') && !target.contains("://") {
+                if !target.contains('@') || target.contains("://") {
+                    self.url(format!("/alerts/{i}/notify/{j}"), target, "https://hooks.example.com/psf-alerts");
+                } else {
                     self.at(
                         Code::EmailAlertSink,
                         format!("/alerts/{i}/notify/{j}"),
@@ -271,6 +273,19 @@ impl Rules<'_> {
                     );
                 }
             }
+        }
+    }
+
+    /// An http or https URL (or a `${VAR}` that will hold one).
+    fn url(&mut self, pointer: String, url: &str, example: &str) {
+        let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) && !is_env_ref(url) {
+            self.at(
+                Code::BadUrl,
+                pointer,
+                format!("`{url}` is not an http or https URL"),
+                format!("write the receiver's URL, e.g. {example}"),
+            );
         }
     }
 
@@ -375,16 +390,12 @@ impl Rules<'_> {
             }
         }
         for (i, dp) in m.decision_points.iter().enumerate() {
-            let Some(url) = dp.review_webhook.as_deref() else { continue };
-            let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-            if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) && !is_env_ref(url) {
-                self.at(
-                    Code::BadUrl,
-                    format!("/decision_points/{i}/review_webhook"),
-                    format!("`{url}` is not an http or https URL"),
-                    "write the receiver's URL, e.g. https://hooks.example.com/psf",
-                );
+            if let Some(url) = dp.review_webhook.as_deref() {
+                self.url(format!("/decision_points/{i}/review_webhook"), url, "https://hooks.example.com/psf");
             }
+        }
+        if let Some(otlp) = &m.gateway.otlp {
+            self.url("/gateway/otlp/endpoint".into(), &otlp.endpoint, "http://127.0.0.1:4318/v1/traces");
         }
         let app_keys =
             m.apps.iter().enumerate().flat_map(|(a, app)| {
