@@ -2,42 +2,12 @@
 //! run through the gateway against a baseline and a candidate route, the exit code, the
 //! fairness pairs, and the evidence the assessment then reads.
 
-use std::net::TcpListener;
+mod processes;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
-/// A child process killed when the test ends, pass or fail.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn psf() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_psf"));
-    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
-    c
-}
-
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
-}
-
-fn ready(url: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let ok = std::net::TcpStream::connect(url.trim_start_matches("http://")).is_ok();
-        if ok {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+use processes::{Running, free_port, psf, wait_for};
 
 const KEY: &str = "psf-eval-test-key-0123456789abcdef";
 const NEXT_KEY: &str = "psf-eval-test-key-candidate-0123456";
@@ -94,7 +64,7 @@ fn the_gate_catches_a_regressing_candidate_and_records_the_evidence() {
     let dir: PathBuf = std::env::temp_dir().join(format!("psf-gate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (mock_port, gw_port) = (port(), port());
+    let (mock_port, gw_port) = (free_port(), free_port());
     std::fs::write(dir.join("psf.yaml"), manifest(mock_port)).unwrap();
     std::fs::write(dir.join("suite.jsonl"), SUITE).unwrap();
     let store = format!("sqlite://{}", dir.join("psf.db").display());
@@ -115,7 +85,7 @@ fn the_gate_catches_a_regressing_candidate_and_records_the_evidence() {
             .spawn()
             .unwrap(),
     );
-    assert!(ready(&format!("http://127.0.0.1:{mock_port}")) && ready(&format!("http://127.0.0.1:{gw_port}")));
+    assert!(wait_for(mock_port) && wait_for(gw_port));
     let gateway = format!("http://127.0.0.1:{gw_port}/v1");
 
     // The candidate refuses the long answers: `contains` and `must_not_refuse` drop.

@@ -1,21 +1,14 @@
 //! Traces over OTLP/HTTP: `psf serve` with `gateway.otlp` set sends its request spans to
 //! a local collector, and never the request's text.
 
+mod processes;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use processes::{Running, free_port, psf, wait_for};
 
 /// What the collector received: path, content type, body.
 type Received = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
@@ -70,23 +63,6 @@ fn serve(stream: TcpStream, keep: &Received) {
     }
 }
 
-fn psf() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_psf"));
-    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
-    c
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
-}
-
-fn wait_for(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn request_spans_reach_the_collector_without_the_request_text() {
     let (collector_port, received) = collector();
@@ -124,8 +100,7 @@ gateway:
             .spawn()
             .unwrap(),
     );
-    wait_for(mock_port);
-    wait_for(gw_port);
+    assert!(wait_for(mock_port) && wait_for(gw_port));
     let secret = "my card is 4111 1111 1111 1111 and my email jane@example.com";
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let status = runtime.block_on(async {
