@@ -7,7 +7,9 @@
 //! [`HISTORY_MINUTES`]. A minute far outside a key's own history (at least
 //! [`SIGMAS`] standard deviations and a floor that keeps a quiet key's first odd request
 //! from counting) is an anomaly: one event when it starts, with the evidence, and none
-//! again until that signal has been normal for a minute.
+//! again until that signal has been normal for a minute. A key with a week or more of
+//! history that is used in an hour of the day (UTC) it has never been used in is an
+//! anomaly too: a stolen key is often used while its owner sleeps.
 //!
 //! A provider that starts answering with another model version than it did (the
 //! `model` field of its replies) has changed what the oversight design was reviewed
@@ -35,6 +37,10 @@ const WARM_UP: u32 = 5;
 const SIGMAS: f64 = 4.0;
 /// Keys followed at most; beyond it the longest idle are forgotten.
 const MAX_KEYS: usize = 10_000;
+/// History a key needs before a new hour of use is news.
+const HOURS_HISTORY_MS: i64 = 7 * 24 * 3600 * 1000;
+/// Requests a key needs in its history before a new hour of use is news.
+const HOURS_MIN_REQUESTS: u32 = 50;
 
 /// What one request says about its key.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,6 +63,19 @@ struct KeyState {
     /// Signals in an anomaly now (reported once).
     active: [bool; 4],
     idle_minutes: u32,
+    /// Requests by hour of the day (UTC) before this minute.
+    hours: [u32; 24],
+    /// Hours of the day with requests this minute.
+    hours_now: [u32; 24],
+    /// When the key was first seen (ms).
+    first_ms: Option<i64>,
+    /// The last hour reported as new, so it is reported once.
+    new_hour_reported: Option<usize>,
+}
+
+/// The hour of the day (UTC) of a time in ms.
+fn hour_of(ts_ms: i64) -> usize {
+    (ts_ms.rem_euclid(24 * 3600 * 1000) / (3600 * 1000)) as usize
 }
 
 /// An anomaly or a change worth an event.
@@ -240,8 +259,8 @@ impl Monitor {
         found
     }
 
-    /// Counts one request of a key.
-    pub fn observe(&self, app: &str, key_id: &str, u: KeyUse) {
+    /// Counts one request of a key, made at `ts_ms`.
+    pub fn observe(&self, app: &str, key_id: &str, u: KeyUse, ts_ms: i64) {
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         if !keys.contains_key(key_id) && keys.len() >= MAX_KEYS {
             return;
@@ -252,14 +271,21 @@ impl Monitor {
         s.now[1] += u32::from(u.injection);
         s.now[2] += u32::from(u.pii);
         s.now[3] += u32::from(u.out_of_scope);
+        s.first_ms = Some(s.first_ms.map_or(ts_ms, |f| f.min(ts_ms)));
+        if let Some(h) = s.hours_now.get_mut(hour_of(ts_ms)) {
+            *h += 1;
+        }
     }
 
-    /// Closes the minute for every key: the anomalies that started.
-    pub fn tick(&self) -> Vec<Finding> {
+    /// Closes the minute for every key, at `now_ms`: the anomalies that started.
+    pub fn tick(&self, now_ms: i64) -> Vec<Finding> {
         let alpha = 2.0 / (HISTORY_MINUTES + 1.0);
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         let mut found = Vec::new();
         for (key_id, s) in keys.iter_mut() {
+            if let Some(f) = new_hour(key_id, s, now_ms) {
+                found.push(f);
+            }
             let now = std::mem::take(&mut s.now);
             s.idle_minutes = if now[0] == 0 { s.idle_minutes.saturating_add(1) } else { 0 };
             let requests = f64::from(now[0]);
@@ -360,6 +386,36 @@ impl Monitor {
     }
 }
 
+/// A key used in an hour of the day it has never been used in, with a week of history:
+/// the finding, once per new hour. Folds this minute's hours into the history.
+fn new_hour(key_id: &str, s: &mut KeyState, now_ms: i64) -> Option<Finding> {
+    let now = std::mem::take(&mut s.hours_now);
+    let history: u32 = s.hours.iter().sum();
+    let seasoned = s.first_ms.is_some_and(|f| now_ms - f >= HOURS_HISTORY_MS) && history >= HOURS_MIN_REQUESTS;
+    let fresh = (0..24).find(|h| now[*h] > 0 && s.hours[*h] == 0);
+    let finding = match fresh {
+        Some(hour) if seasoned && s.new_hour_reported != Some(hour) => {
+            s.new_hour_reported = Some(hour);
+            let usual: Vec<usize> = (0..24).filter(|h| s.hours[*h] > 0).collect();
+            Some(Finding {
+                kind: "OB-3.anomaly",
+                app: Some(s.app.clone()),
+                key_id: Some(key_id.to_string()),
+                summary: format!(
+                    "key {key_id} of app {}: used at {hour:02}:00 UTC, an hour it has never been used in ({history} requests on record)",
+                    s.app
+                ),
+                detail: json!({"signal": "new usage hour", "hour_utc": hour, "usual_hours_utc": usual, "requests_on_record": history, "requests_this_minute": now[hour]}),
+            })
+        }
+        _ => None,
+    };
+    for (h, n) in s.hours.iter_mut().zip(now) {
+        *h = h.saturating_add(n);
+    }
+    finding
+}
+
 /// A finding about a decision point whose quality alert fired: it is due for review.
 pub(crate) fn quality_review_due(decision_point: &str, summary: &str) -> Finding {
     Finding {
@@ -377,9 +433,41 @@ mod tests {
 
     fn minute(m: &Monitor, requests: u32, injections: u32) -> Vec<Finding> {
         for k in 0..requests {
-            m.observe("app", "key-1", KeyUse { injection: k < injections, ..KeyUse::default() });
+            m.observe("app", "key-1", KeyUse { injection: k < injections, ..KeyUse::default() }, 0);
         }
-        m.tick()
+        m.tick(0)
+    }
+
+    #[test]
+    fn a_seasoned_key_used_at_a_new_hour_is_an_anomaly_once() {
+        const HOUR: i64 = 3600 * 1000;
+        let m = Monitor::default();
+        let at = |day: i64, hour: i64| day * 24 * HOUR + hour * HOUR;
+        let mut found = Vec::new();
+        // Eight days of office hours, 09:00 to 17:00.
+        for day in 0..8 {
+            for hour in 9..17 {
+                m.observe("app", "key-1", KeyUse::default(), at(day, hour));
+                found.extend(m.tick(at(day, hour)));
+            }
+        }
+        assert!(found.is_empty(), "{found:?}");
+        m.observe("app", "key-1", KeyUse::default(), at(8, 3));
+        let found = m.tick(at(8, 3));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].detail["signal"], "new usage hour");
+        assert_eq!(found[0].detail["hour_utc"], 3);
+        assert!(found[0].summary.contains("used at 03:00 UTC"), "{}", found[0].summary);
+        m.observe("app", "key-1", KeyUse::default(), at(8, 3) + 60_000);
+        assert!(m.tick(at(8, 3) + 60_000).iter().all(|f| f.detail["signal"] != "new usage hour"), "once");
+        // A young key has no usual hours yet.
+        let young = Monitor::default();
+        for hour in 0..24 {
+            for _ in 0..5 {
+                young.observe("app", "key-2", KeyUse::default(), at(0, hour));
+            }
+            assert!(young.tick(at(0, hour)).is_empty());
+        }
     }
 
     #[test]

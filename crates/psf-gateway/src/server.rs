@@ -375,7 +375,7 @@ async fn judge_minutes(gw: Arc<Gateway>) {
         for (point, q) in quality {
             gw.metrics.quality.get_or_create(&metrics::Point { decision_point: point }).set(q);
         }
-        let mut findings = gw.monitor.tick();
+        let mut findings = gw.monitor.tick(psf_store::now_ms());
         findings.extend(gw.monitor.drift_tick(gw.compiled.manifest.gateway.drift_window_minutes as usize));
         for e in alerts {
             gw.alerts.announce(&e, &gw.metrics);
@@ -617,6 +617,7 @@ impl Gateway {
                 app,
                 key_id,
                 crate::monitor::KeyUse { injection, pii, out_of_scope: decided("OV-3.scope", &caught) },
+                ctx.ts_ms,
             );
         }
         let m = &self.metrics;
