@@ -50,9 +50,13 @@ pub struct GateArgs {
     /// The environment variable holding the candidate's API key, when it is another app's.
     #[arg(long)]
     candidate_key_env: Option<String>,
-    /// The largest drop in a check kind's pass rate that is not a regression (0 to 1).
-    #[arg(long, default_value_t = 0.02)]
-    tolerance: f64,
+    /// The largest drop in a check kind's pass rate that is not a regression (0 to 1);
+    /// by default the manifest's `regression_gate.tolerance`, or 0.02.
+    #[arg(long)]
+    tolerance: Option<f64>,
+    /// The manifest whose `regression_gate` settings apply.
+    #[arg(long, default_value = "psf.yaml")]
+    manifest: PathBuf,
     /// Record the result as evidence in this store.
     #[arg(long)]
     store: Option<String>,
@@ -219,8 +223,13 @@ pub fn run(args: &GateArgs) -> io::Result<ExitCode> {
         Ok(c) => c,
         Err(e) => return fail(format!("{}: {e}", args.suite.display())),
     };
-    if !(0.0..=1.0).contains(&args.tolerance) {
-        return fail(format!("--tolerance {} is not between 0 and 1", args.tolerance));
+    let tolerance = match (args.tolerance, manifest_tolerance(&args.manifest)) {
+        (Some(t), _) => t,
+        (None, Ok(t)) => t,
+        (None, Err(e)) => return fail(e),
+    };
+    if !(0.0..=1.0).contains(&tolerance) {
+        return fail(format!("--tolerance {tolerance} is not between 0 and 1"));
     }
     let Ok(key) = std::env::var(&args.key_env) else {
         return fail(format!(
@@ -279,7 +288,7 @@ pub fn run(args: &GateArgs) -> io::Result<ExitCode> {
                 candidate: c,
                 difference,
                 ci95: difference_interval((b.passed, b.total), (c.passed, c.total)),
-                regressed: difference < -args.tolerance,
+                regressed: difference < -tolerance,
             }
         })
         .collect();
@@ -291,7 +300,7 @@ pub fn run(args: &GateArgs) -> io::Result<ExitCode> {
         "cases": cases.len(),
         "baseline": args.baseline,
         "candidate": args.candidate,
-        "tolerance": args.tolerance,
+        "tolerance": tolerance,
         "kinds": kinds,
         "fairness": fairness,
         "verdict": if regressed { "regression" } else { "pass" },
@@ -307,6 +316,21 @@ pub fn run(args: &GateArgs) -> io::Result<ExitCode> {
         OutputFormat::Text => write!(out, "{}", text(&result, &kinds))?,
     }
     Ok(if regressed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The manifest's `regression_gate.tolerance`; the default when there is no manifest
+/// file or no such section. A manifest that exists but does not check is an error.
+fn manifest_tolerance(path: &std::path::Path) -> Result<f64, String> {
+    let default = psf_core::manifest::RegressionGate::DEFAULT_TOLERANCE;
+    if !path.exists() {
+        return Ok(default);
+    }
+    let text = crate::read_manifest(path)?;
+    let checked = psf_core::check(&text, &psf_core::CheckOptions { today: crate::today() });
+    match checked.manifest {
+        Some(m) if checked.is_valid() => Ok(m.regression_gate.map_or(default, |g| g.tolerance)),
+        _ => Err(format!("{}: the manifest has errors; `psf check` shows them", path.display())),
+    }
 }
 
 /// Sends one case; `None` when the gateway refused it (any status but 200).

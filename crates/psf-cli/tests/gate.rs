@@ -108,6 +108,31 @@ fn the_gate_catches_a_regressing_candidate_and_records_the_evidence() {
     assert_eq!(r["fairness"]["candidate"]["pairs"], 1);
     assert_eq!(r["fairness"]["candidate"]["differing"], 0);
 
+    // The manifest's tolerance applies when --tolerance is not given: a third fewer
+    // `contains` passes is within 0.4, a lost `max_length` case is not.
+    let tolerant = dir.join("tolerant.yaml");
+    std::fs::write(&tolerant, format!("{}regression_gate: {{tolerance: 0.4}}\n", manifest(mock_port))).unwrap();
+    let o = psf()
+        .env("EVAL_KEY", KEY)
+        .env("EVAL_NEXT_KEY", NEXT_KEY)
+        .args(["eval", "--suite", &dir.join("suite.jsonl").display().to_string(), "--gateway", &gateway])
+        .args(["--baseline", "live", "--candidate", "candidate", "--key-env", "EVAL_KEY"])
+        .args([
+            "--candidate-key-env",
+            "EVAL_NEXT_KEY",
+            "--manifest",
+            &tolerant.display().to_string(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["tolerance"], 0.4);
+    let kind = |k: &str| r["kinds"].as_array().unwrap().iter().find(|x| x["kind"] == k).cloned().unwrap();
+    assert_eq!(kind("contains")["regressed"], false);
+    assert_eq!(kind("max_length")["regressed"], true);
+
     // The same route against itself passes.
     let o = eval(&dir, &gateway, "live", &store);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));

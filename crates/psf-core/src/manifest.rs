@@ -77,6 +77,9 @@ pub struct Manifest {
     /// Sampling of outputs for quality review (OB-2).
     #[serde(default)]
     pub quality_sampling: Option<QualitySampling>,
+    /// How `psf eval` judges a candidate model against the current one (MS-3).
+    #[serde(default)]
+    pub regression_gate: Option<RegressionGate>,
     /// Competencies that do not apply to this deployment, each with the reason.
     #[serde(default)]
     pub not_applicable: Vec<NotApplicable>,
@@ -1548,6 +1551,28 @@ pub struct QualitySampling {
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub min_score: Option<f64>,
+}
+
+/// The regression gate's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegressionGate {
+    /// The largest drop in a check kind's pass rate that is not a regression, 0 to 1.
+    #[serde(default = "RegressionGate::default_tolerance")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub tolerance: f64,
+    /// The golden suite, for the record (`psf eval --suite` names the file it runs).
+    #[serde(default)]
+    pub suite: Option<String>,
+}
+
+impl RegressionGate {
+    /// The tolerance when the manifest gives none.
+    pub const DEFAULT_TOLERANCE: f64 = 0.02;
+
+    fn default_tolerance() -> f64 {
+        Self::DEFAULT_TOLERANCE
+    }
 }
 
 /// A competency that does not apply, and why.
