@@ -79,8 +79,21 @@ impl Runtime {
 
 /// Scans audit records' redacted input and output for PII that should not be there.
 pub fn scan_records(detector: &PiiDetector, records: &[psf_store::AuditRecord]) -> PiiSample {
+    scan_records_with(detector, records, &mut |_, _| {})
+}
+
+/// [`scan_records`], telling `progress` how many records are done, every 50.
+fn scan_records_with(
+    detector: &PiiDetector,
+    records: &[psf_store::AuditRecord],
+    progress: &mut dyn FnMut(u64, u64),
+) -> PiiSample {
     let mut sample = PiiSample::default();
-    for r in records {
+    let total = records.len() as u64;
+    for (i, r) in records.iter().enumerate() {
+        if i % 50 == 0 {
+            progress(i as u64, total);
+        }
         sample.records += 1;
         let input = r.input_redacted.to_string();
         let mut found = false;
@@ -94,7 +107,20 @@ pub fn scan_records(detector: &PiiDetector, records: &[psf_store::AuditRecord]) 
             sample.request_ids.push(r.request_id.clone());
         }
     }
+    progress(total, total);
     sample
+}
+
+/// A step of [`gather_with`], for a progress display: what is being read, and how far
+/// it has got (`done` of `total`, both 0 when it cannot be counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// What is being read.
+    pub step: &'static str,
+    /// Units done.
+    pub done: u64,
+    /// Units in all.
+    pub total: u64,
 }
 
 /// Reads the runtime evidence for the window `[today - window_days, today]` (UTC days),
@@ -105,14 +131,34 @@ pub async fn gather(
     window_days: u32,
     until_ms: i64,
 ) -> Result<Runtime, StoreError> {
+    gather_with(store, today, window_days, until_ms, &mut |_| {}).await
+}
+
+/// [`gather`], telling `progress` each step as it starts and, while audit records are
+/// scanned, how many are done: a large store takes a while, and a person waiting should
+/// see it move.
+pub async fn gather_with(
+    store: &Store,
+    today: jiff::civil::Date,
+    window_days: u32,
+    until_ms: i64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Runtime, StoreError> {
     let since_ms = until_ms - i64::from(window_days) * 86_400_000;
+    let mut step = |step: &'static str, done: u64, total: u64| progress(Progress { step, done, total });
+    step("counting the audit log", 0, 0);
     let summary = store.audit_summary(since_ms, until_ms).await?;
+    step("reading the newest audit records", 0, 0);
     let records = store
         .audit_records(&AuditQuery { since_ms: Some(since_ms), limit: Some(PII_SAMPLE), ..AuditQuery::default() })
         .await?;
     let detector = PiiDetector::new().map_err(|e| StoreError::other(e.to_string()))?;
-    let pii_sample = scan_records(&detector, &records);
+    let pii_sample = scan_records_with(&detector, &records, &mut |done, total| {
+        step("scanning records for personal data", done, total)
+    });
+    step("counting events", 0, 0);
     let events = store.event_counts(since_ms, until_ms).await?;
+    step("reading incidents", 0, 0);
     let incidents =
         store.incidents(false).await?.into_iter().filter(|i| (since_ms..until_ms).contains(&i.declared_ms)).collect();
     let from = today.checked_sub(jiff::Span::new().days(i64::from(window_days))).unwrap_or(today);

@@ -82,6 +82,31 @@ async fn runtime_with(records: &[AuditRecord]) -> Runtime {
     psf_assess::runtime::gather(&store, today(), 30, end_ms()).await.unwrap()
 }
 
+#[tokio::test]
+async fn reading_the_store_reports_its_progress_in_order() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    store.insert_audit(&clean_traffic()).await.unwrap();
+    let mut seen = Vec::new();
+    let rt = psf_assess::runtime::gather_with(&store, today(), 30, end_ms(), &mut |p| seen.push(p)).await.unwrap();
+    let mut steps: Vec<&str> = seen.iter().map(|p| p.step).collect();
+    steps.dedup();
+    assert_eq!(
+        steps,
+        [
+            "counting the audit log",
+            "reading the newest audit records",
+            "scanning records for personal data",
+            "counting events",
+            "reading incidents"
+        ]
+    );
+    let scans: Vec<_> = seen.iter().filter(|p| p.step == "scanning records for personal data").collect();
+    assert_eq!((scans[0].done, scans[0].total), (0, 120));
+    assert_eq!(scans.last().map(|p| (p.done, p.total)), Some((120, 120)));
+    assert!(scans.windows(2).all(|w| w[0].done <= w[1].done));
+    assert_eq!(rt.pii_sample.records, 120);
+}
+
 /// 120 clean requests from 3 keys over 10 days.
 fn clean_traffic() -> Vec<AuditRecord> {
     (0..120)

@@ -235,7 +235,18 @@ pub(crate) fn read_runtime(url: &str, today: jiff::civil::Date, days: u32) -> Re
             .map_err(|e| e.to_string())?
             .timestamp()
             .as_millisecond();
-        let r = psf_assess::runtime::gather(&store, today, days, end).await.map_err(|e| e.to_string());
+        // A progress line on a terminal: a large store takes a while to read.
+        let tty = io::stderr().is_terminal();
+        let mut show = |p: psf_assess::runtime::Progress| {
+            if tty {
+                let count = if p.total > 0 { format!(" {}/{}", p.done, p.total) } else { String::new() };
+                eprint!("\r\x1b[2Kpsf: reading the store: {}{count}", p.step);
+            }
+        };
+        let r = psf_assess::runtime::gather_with(&store, today, days, end, &mut show).await.map_err(|e| e.to_string());
+        if tty {
+            eprint!("\r\x1b[2K");
+        }
         store.close().await;
         r
     })
