@@ -573,7 +573,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 .oversight_reviews
                 .iter()
                 .any(|r| matches!(r.trigger, ReviewTrigger::ModelChange | ReviewTrigger::ScopeChange));
-            match latest_review {
+            let out = match latest_review {
                 None => missing("oversight has never been reviewed")
                     .gap("record the initial review under `oversight_reviews`"),
                 Some(d) if latest_change.is_some_and(|c| c > d) => {
@@ -587,7 +587,40 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     if after_change { ", including after changes" } else { "" }
                 )),
             }
-            .ev(ctx.manifest("/oversight_reviews", format!("{} oversight reviews", m.oversight_reviews.len())))
+            .ev(ctx.manifest("/oversight_reviews", format!("{} oversight reviews", m.oversight_reviews.len())));
+            // The records beat the manifest: a change the gateway saw after the last
+            // review (a new model version, drift, a quality drop) leaves the review due.
+            match ctx.runtime {
+                None => out,
+                Some(rt) => {
+                    let unreviewed: Vec<&(jiff::civil::Date, String)> =
+                        rt.reviews_due.iter().filter(|(day, _)| latest_review.is_none_or(|r| *day > r)).collect();
+                    let query = "events where kind = HO-5.review_due in the window";
+                    let observation = format!(
+                        "{} reasons for a review recorded, {} after the last review",
+                        rt.reviews_due.len(),
+                        unreviewed.len()
+                    );
+                    let ev = ctx.store(
+                        "events",
+                        query,
+                        observation,
+                        &json!(rt.reviews_due.iter().map(|(d, s)| json!([d, s])).collect::<Vec<_>>()),
+                    );
+                    match unreviewed.last() {
+                        Some((day, why)) if out.status.is_met() => {
+                            let summary = format!(
+                                "the gateway found a reason for an oversight review on {day} that no review has followed: {why}"
+                            );
+                            out.becomes(Status::Partial, summary).ev(ev).gap(
+                                "review oversight after the change the gateway recorded and add it under \
+                                 `oversight_reviews` (trigger `model_change` or `scope_change`)",
+                            )
+                        }
+                        _ => out.ev(ev),
+                    }
+                }
+            }
         }
         "OB-1" => {
             let has = |metric: AlertMetric| m.alerts.iter().any(|a| a.metric == metric);

@@ -23,6 +23,9 @@ pub struct Runtime {
     pub events: BTreeMap<String, u64>,
     /// Incidents declared in the window, with their post-incident reviews.
     pub incidents: Vec<psf_store::Incident>,
+    /// Reasons the gateway gave in the window for an oversight review (`HO-5.review_due`:
+    /// a new model version, drift, a quality drop), oldest first: the day and the summary.
+    pub reviews_due: Vec<(jiff::civil::Date, String)>,
     /// The window, as dates, for reports.
     pub window: (jiff::civil::Date, jiff::civil::Date),
 }
@@ -161,6 +164,16 @@ pub async fn gather_with(
     step("reading incidents", 0, 0);
     let incidents =
         store.incidents(false).await?.into_iter().filter(|i| (since_ms..until_ms).contains(&i.declared_ms)).collect();
+    let reviews_due = store
+        .events(Some("HO-5.review_due"), since_ms, 1000)
+        .await?
+        .into_iter()
+        .filter(|e| e.ts_ms < until_ms)
+        .filter_map(|e| {
+            let day = jiff::Timestamp::from_millisecond(e.ts_ms).ok()?.to_zoned(jiff::tz::TimeZone::UTC).date();
+            Some((day, e.summary))
+        })
+        .collect();
     let from = today.checked_sub(jiff::Span::new().days(i64::from(window_days))).unwrap_or(today);
-    Ok(Runtime { summary, pii_sample, events, incidents, window: (from, today) })
+    Ok(Runtime { summary, pii_sample, events, incidents, reviews_due, window: (from, today) })
 }

@@ -406,6 +406,24 @@ fn runtime(requests: u64, keys: u64, days: u64, points: usize) -> Runtime {
 }
 
 #[test]
+fn a_change_the_gateway_saw_after_the_last_review_leaves_oversight_review_due() {
+    let text = example("loan-prescreening.yaml");
+    let before = assess("examples/loan-prescreening.yaml", &text, None);
+    assert!(status(&before, "HO-5").is_met(), "{:?}", verdict(&before, "HO-5"));
+    let mut rt = runtime(1000, 3, 20, 1);
+    let why = "oversight review due: provider azure-eu now answers model credit-primary as gpt-4o-2025-06-01";
+    rt.reviews_due.push((jiff::civil::date(2026, 11, 20), why.to_string()));
+    let after = assess("examples/loan-prescreening.yaml", &text, Some(&rt));
+    let v = verdict(&after, "HO-5");
+    assert_eq!(v.status, Status::Partial, "{v:?}");
+    assert!(v.summary.contains("on 2026-11-20") && v.summary.contains("gpt-4o-2025-06-01"), "{}", v.summary);
+    assert!(v.evidence.iter().any(|e| e.observation == "1 reasons for a review recorded, 1 after the last review"));
+    // A reason older than the last review is already answered.
+    rt.reviews_due[0].0 = jiff::civil::date(2020, 1, 1);
+    assert!(status(&assess("examples/loan-prescreening.yaml", &text, Some(&rt)), "HO-5").is_met());
+}
+
+#[test]
 fn production_level_at_its_boundaries() {
     let text = example("loan-prescreening.yaml");
     let level = |rt: &Runtime| assess("l.yaml", &text, Some(rt)).rubric[0].level.0;
