@@ -16,7 +16,9 @@
 //! against: that raises "oversight review due" for every decision point using it.
 //!
 //! Drift (HO-5, MS-2): per decision point, the distributions of prompt length, answer
-//! length, and the shares of requests with an injection or personal data found, over
+//! length, the prompt's script (Latin, Cyrillic, Arabic or Hebrew, CJK, Indic, other: the
+//! language, roughly), and the shares of requests with an injection or personal data
+//! found or an answer out of the decision point's topics, over
 //! the last `drift_window_minutes`, are compared with the first such window the gateway
 //! saw (the reference) by the population stability index. A PSI above
 //! [`PSI_DRIFT`] is drift: "oversight review due", once, until it falls below
@@ -98,7 +100,8 @@ const DRIFT_MIN_REQUESTS: u32 = 50;
 /// Bins per feature.
 const BINS: usize = 6;
 /// The features drift is judged on.
-const FEATURES: [&str; 4] = ["prompt length", "answer length", "injection found", "personal data found"];
+const FEATURES: [&str; 6] =
+    ["prompt length", "answer length", "injection found", "personal data found", "script", "out of scope"];
 
 /// Counts per feature and bin.
 type Histogram = [[u32; BINS]; FEATURES.len()];
@@ -106,6 +109,9 @@ type Histogram = [[u32; BINS]; FEATURES.len()];
 /// What one request says about its decision point's traffic.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Traffic {
+    /// The script most of the prompt's letters are in ([`script_bin`]).
+    pub script: Option<usize>,
+    pub out_of_scope: bool,
     pub prompt_tokens: Option<i64>,
     pub answer_tokens: Option<i64>,
     pub injection: bool,
@@ -114,6 +120,26 @@ pub(crate) struct Traffic {
 
 /// Token counts in bins that double: under 16, 16–63, 64–255, 256–1023, 1024–4095,
 /// 4096 and over.
+/// The script most of `text`'s letters are in, looking at its first 2,000 characters:
+/// 0 Latin, 1 Cyrillic, 2 Arabic or Hebrew, 3 Chinese, Japanese or Korean, 4 Indic,
+/// 5 any other; `None` without letters.
+pub(crate) fn script_bin(text: &str) -> Option<usize> {
+    let mut counts = [0u32; BINS];
+    for c in text.chars().take(2000).filter(|c| c.is_alphabetic()) {
+        let bin = match u32::from(c) {
+            0..=0x024F | 0x1E00..=0x1EFF => 0,
+            0x0400..=0x052F => 1,
+            0x0590..=0x06FF | 0x0750..=0x077F => 2,
+            0x2E80..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF => 3,
+            0x0900..=0x0DFF => 4,
+            _ => 5,
+        };
+        counts[bin] += 1;
+    }
+    let (bin, n) = counts.iter().enumerate().max_by_key(|(_, n)| **n)?;
+    (*n > 0).then_some(bin)
+}
+
 fn length_bin(tokens: i64) -> usize {
     match tokens {
         ..16 => 0,
@@ -193,6 +219,8 @@ impl Monitor {
             t.answer_tokens.map(length_bin),
             Some(usize::from(t.injection)),
             Some(usize::from(t.pii)),
+            t.script,
+            Some(usize::from(t.out_of_scope)),
         ];
         for (row, bin) in state.now.iter_mut().zip(bins) {
             if let Some(slot) = bin.and_then(|b| row.get_mut(b)) {
@@ -508,6 +536,36 @@ mod tests {
             minute(&busy, 100 + k, 0);
         }
         assert!(minute(&busy, 115, 0).is_empty());
+    }
+
+    #[test]
+    fn scripts_are_told_apart() {
+        assert_eq!(script_bin("Where is my parcel?"), Some(0));
+        assert_eq!(script_bin("Où est mon colis ? Ça arrive ?"), Some(0));
+        assert_eq!(script_bin("Где моя посылка?"), Some(1));
+        assert_eq!(script_bin("أين طردي؟"), Some(2));
+        assert_eq!(script_bin("我的包裹在哪里？"), Some(3));
+        assert_eq!(script_bin("मेरा पार्सल कहाँ है?"), Some(4));
+        assert_eq!(script_bin("Πού είναι το δέμα μου;"), Some(5));
+        assert_eq!(script_bin("12345 ?!"), None);
+    }
+
+    #[test]
+    fn prompts_that_switch_language_are_drift() {
+        let m = Monitor::new(vec!["chat".to_string()]);
+        let minute = |text: &str| {
+            for _ in 0..20 {
+                let t = Traffic { script: script_bin(text), prompt_tokens: Some(10), ..Traffic::default() };
+                m.observe_traffic("chat", t);
+            }
+            m.drift_tick(3)
+        };
+        for _ in 0..9 {
+            assert!(minute("Where is my parcel?").is_empty());
+        }
+        let found: Vec<Finding> = (0..3).flat_map(|_| minute("Где моя посылка?")).collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].detail["feature"], "script");
     }
 
     #[test]

@@ -343,6 +343,16 @@ pub async fn serve(
     result.map(|()| written)
 }
 
+/// The text of the last user message in the (redacted) messages the audit keeps.
+fn last_user_text(messages: &Value) -> Option<&str> {
+    let last = messages.as_array()?.iter().rev().find(|m| m["role"] == "user")?;
+    match &last["content"] {
+        Value::String(s) => Some(s),
+        Value::Array(parts) => parts.iter().find_map(|p| p["text"].as_str()),
+        _ => None,
+    }
+}
+
 /// The quality of one answer (OB-2), from the output checks it went through: the share
 /// of schema, length, content, scope, state and confidence checks it passed; `None`
 /// when no output check ran (the request never reached a model).
@@ -602,9 +612,12 @@ impl Gateway {
         });
         let injection = decided("IG-1.injection", &[Decision::Block, Decision::Flag]);
         let pii = decided("DG-1.pii", &[Decision::Transform, Decision::Block, Decision::Flag]);
+        let out_of_scope = decided("OV-3.scope", &[Decision::Block, Decision::Flag]);
         self.monitor.observe_traffic(
             &point,
             crate::monitor::Traffic {
+                script: last_user_text(&ctx.input).and_then(crate::monitor::script_bin),
+                out_of_scope,
                 prompt_tokens: ctx.prompt_tokens,
                 answer_tokens: ctx.completion_tokens,
                 injection,
@@ -612,13 +625,7 @@ impl Gateway {
             },
         );
         if let (Some(app), Some(key_id)) = (&ctx.app, &ctx.key_id) {
-            let caught = [Decision::Block, Decision::Flag];
-            self.monitor.observe(
-                app,
-                key_id,
-                crate::monitor::KeyUse { injection, pii, out_of_scope: decided("OV-3.scope", &caught) },
-                ctx.ts_ms,
-            );
+            self.monitor.observe(app, key_id, crate::monitor::KeyUse { injection, pii, out_of_scope }, ctx.ts_ms);
         }
         let m = &self.metrics;
         m.requests
