@@ -82,6 +82,37 @@ async fn runtime_with(records: &[AuditRecord]) -> Runtime {
     psf_assess::runtime::gather(&store, today(), 30, end_ms()).await.unwrap()
 }
 
+/// Every example with a month of clean traffic through each of its decision points: the
+/// runtime evidence each report shows, pinned.
+#[tokio::test]
+async fn example_reports_with_records() {
+    for name in ["customer-support.yaml", "internal-faq.yaml", "loan-prescreening.yaml"] {
+        let text = example(name);
+        let parsed = ParsedManifest::new(name, &text, today()).unwrap();
+        let points: Vec<String> = parsed.manifest().decision_points.iter().map(|d| d.id.clone()).collect();
+        let records: Vec<AuditRecord> = (0..90)
+            .map(|i| {
+                let mut r = delivered(
+                    &format!("req-{i}"),
+                    end_ms() - (i % 15 + 1) * DAY_MS + i,
+                    &format!("key-{}", i % 4),
+                    "Hello",
+                    "Hi",
+                );
+                r.decision_point = Some(points[i as usize % points.len()].clone());
+                r
+            })
+            .collect();
+        let rt = runtime_with(&records).await;
+        let a = assess(&format!("examples/{name}"), &text, Some(&rt));
+        assert!(a.counts.enforced > 0, "{name}: records make stages enforced");
+        insta::assert_snapshot!(
+            format!("markdown-{}-with-records", name.replace(['/', '.'], "-")),
+            report::markdown(&a)
+        );
+    }
+}
+
 #[tokio::test]
 async fn reading_the_store_reports_its_progress_in_order() {
     let store = Store::open("sqlite::memory:").await.unwrap();
