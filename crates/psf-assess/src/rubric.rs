@@ -102,6 +102,28 @@ pub fn score(m: &Manifest, runtime: Option<&Runtime>, verdicts: &[Verdict], risk
     vec![production(m, runtime), application(verdicts), risk(m, risks), operations(m, verdicts), documentation(m)]
 }
 
+/// The sampled quality at the start of the window against its end: the first and last
+/// thirds of the stored figures, each weighted by its samples.
+fn before_after(figures: &[crate::runtime::QualityFigure]) -> Option<String> {
+    if figures.len() < 2 {
+        return None;
+    }
+    let third = (figures.len() / 3).max(1);
+    let mean = |fs: &[crate::runtime::QualityFigure]| {
+        let n: u64 = fs.iter().map(|f| f.samples).sum();
+        (n > 0).then(|| fs.iter().map(|f| f.mean * f.samples as f64).sum::<f64>() / n as f64)
+    };
+    let (first, last) = (figures.get(..third)?, figures.get(figures.len() - third..)?);
+    let (before, after) = (mean(first)?, mean(last)?);
+    Some(format!(
+        "sampled quality {before:.3} ({} to {}) → {after:.3} ({} to {})",
+        first.first()?.day,
+        first.last()?.day,
+        last.first()?.day,
+        last.last()?.day
+    ))
+}
+
 fn production(m: &Manifest, runtime: Option<&Runtime>) -> Dimension {
     let (name, id) = ("Production deployment evidence", "production");
     let Some(s) = runtime.map(|r| &r.summary).filter(|s| s.requests > 0) else {
@@ -115,7 +137,7 @@ fn production(m: &Manifest, runtime: Option<&Runtime>) -> Dimension {
     };
     let points = s.by_decision_point.len();
     let monitored = !m.alerts.is_empty();
-    let facts = format!(
+    let mut facts = format!(
         "{} requests from {} keys on {} days across {points} decision point{}; {}",
         s.requests,
         s.distinct_keys,
@@ -123,6 +145,10 @@ fn production(m: &Manifest, runtime: Option<&Runtime>) -> Dimension {
         if points == 1 { "" } else { "s" },
         if monitored { "alert rules set" } else { "no alert rules" }
     );
+    if let Some(change) = runtime.and_then(|r| before_after(&r.quality)) {
+        facts.push_str("; ");
+        facts.push_str(&change);
+    }
     if points >= 2
         && s.active_days >= 30
         && s.requests >= 1_000

@@ -26,8 +26,24 @@ pub struct Runtime {
     /// Reasons the gateway gave in the window for an oversight review (`HO-5.review_due`:
     /// a new model version, drift, a quality drop), oldest first: the day and the summary.
     pub reviews_due: Vec<(jiff::civil::Date, String)>,
+    /// The gateway's stored quality figures in the window (`OB-2.quality`), oldest
+    /// first: the mean sampled score and the number of samples.
+    pub quality: Vec<QualityFigure>,
     /// The window, as dates, for reports.
     pub window: (jiff::civil::Date, jiff::civil::Date),
+}
+
+/// One stored quality figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityFigure {
+    /// When it was stored.
+    pub day: jiff::civil::Date,
+    /// The decision point.
+    pub decision_point: String,
+    /// The mean sampled score, 0 to 1.
+    pub mean: f64,
+    /// Answers sampled.
+    pub samples: u64,
 }
 
 /// The result of scanning audit records for personal data in clear.
@@ -164,16 +180,29 @@ pub async fn gather_with(
     step("reading incidents", 0, 0);
     let incidents =
         store.incidents(false).await?.into_iter().filter(|i| (since_ms..until_ms).contains(&i.declared_ms)).collect();
+    let day =
+        |ts_ms: i64| jiff::Timestamp::from_millisecond(ts_ms).ok().map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date());
     let reviews_due = store
         .events(Some("HO-5.review_due"), since_ms, 1000)
         .await?
         .into_iter()
         .filter(|e| e.ts_ms < until_ms)
-        .filter_map(|e| {
-            let day = jiff::Timestamp::from_millisecond(e.ts_ms).ok()?.to_zoned(jiff::tz::TimeZone::UTC).date();
-            Some((day, e.summary))
-        })
+        .filter_map(|e| Some((day(e.ts_ms)?, e.summary)))
         .collect();
     let from = today.checked_sub(jiff::Span::new().days(i64::from(window_days))).unwrap_or(today);
-    Ok(Runtime { summary, pii_sample, events, incidents, reviews_due, window: (from, today) })
+    let quality = store
+        .events(Some("OB-2.quality"), since_ms, 100_000)
+        .await?
+        .into_iter()
+        .filter(|e| e.ts_ms < until_ms)
+        .filter_map(|e| {
+            Some(QualityFigure {
+                day: day(e.ts_ms)?,
+                decision_point: e.detail["decision_point"].as_str()?.to_string(),
+                mean: e.detail["mean"].as_f64()?,
+                samples: e.detail["samples"].as_u64()?,
+            })
+        })
+        .collect();
+    Ok(Runtime { summary, pii_sample, events, incidents, reviews_due, quality, window: (from, today) })
 }

@@ -455,6 +455,26 @@ fn a_change_the_gateway_saw_after_the_last_review_leaves_oversight_review_due() 
 }
 
 #[test]
+fn production_evidence_sets_sampled_quality_before_against_after() {
+    let text = example("loan-prescreening.yaml");
+    let mut rt = runtime(1000, 12, 30, 2);
+    let figure = |d: i8, mean: f64| psf_assess::runtime::QualityFigure {
+        day: jiff::civil::date(2026, 11, d),
+        decision_point: "prescreen-application".into(),
+        mean,
+        samples: 100,
+    };
+    rt.quality =
+        vec![figure(1, 0.96), figure(2, 0.94), figure(10, 0.9), figure(11, 0.88), figure(20, 0.82), figure(21, 0.8)];
+    let a = assess("examples/loan-prescreening.yaml", &text, Some(&rt));
+    let reason = &a.rubric[0].reason;
+    assert!(
+        reason.contains("sampled quality 0.950 (2026-11-01 to 2026-11-02) → 0.810 (2026-11-20 to 2026-11-21)"),
+        "{reason}"
+    );
+}
+
+#[test]
 fn production_level_at_its_boundaries() {
     let text = example("loan-prescreening.yaml");
     let level = |rt: &Runtime| assess("l.yaml", &text, Some(rt)).rubric[0].level.0;

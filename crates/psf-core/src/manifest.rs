@@ -1551,6 +1551,17 @@ pub struct QualitySampling {
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub min_score: Option<f64>,
+    /// Alert minutes between stored quality figures (an `OB-2.quality` event per decision
+    /// point: the mean and the number of samples), the series the assessment reads.
+    #[serde(default = "QualitySampling::default_summary_minutes")]
+    #[schemars(range(min = 1))]
+    pub summary_minutes: u32,
+}
+
+impl QualitySampling {
+    fn default_summary_minutes() -> u32 {
+        60
+    }
 }
 
 /// The regression gate's settings.

@@ -339,14 +339,14 @@ impl Alerts {
     }
 
     /// Closes the current minute: judges every rule for every decision point it
-    /// watches, and returns the alerts that fired or resolved, and the minute's mean
-    /// sampled quality per decision point that had samples.
-    pub fn tick(&self, now_ms: i64) -> (Vec<AlertEvent>, Vec<(String, f64)>) {
+    /// watches, and returns the alerts that fired or resolved, and the minute's sampled
+    /// quality (sum of scores and count) per decision point that had samples.
+    pub fn tick(&self, now_ms: i64) -> (Vec<AlertEvent>, Vec<(String, f64, u32)>) {
         let mut buckets = std::mem::take(&mut *self.current.lock().unwrap_or_else(PoisonError::into_inner));
-        let quality: Vec<(String, f64)> = buckets
+        let quality: Vec<(String, f64, u32)> = buckets
             .iter()
             .filter(|(_, b)| b.quality.1 > 0)
-            .map(|(p, b)| (p.clone(), b.quality.0 / f64::from(b.quality.1)))
+            .map(|(p, b)| (p.clone(), b.quality.0, b.quality.1))
             .collect();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut events = Vec::new();

@@ -379,11 +379,24 @@ async fn judge_minutes(gw: Arc<Gateway>) {
     let mut tick = tokio::time::interval(gw.alerts.minute());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    // Quality since the last stored figure, per decision point: sum, count.
+    let summary_every = gw.compiled.manifest.quality_sampling.as_ref().map_or(60, |q| q.summary_minutes.max(1));
+    let mut quality_since: std::collections::BTreeMap<String, (f64, u32)> = std::collections::BTreeMap::new();
+    let mut minutes: u32 = 0;
     loop {
         tick.tick().await;
         let (alerts, quality) = gw.alerts.tick(psf_store::now_ms());
-        for (point, q) in quality {
-            gw.metrics.quality.get_or_create(&metrics::Point { decision_point: point }).set(q);
+        for (point, sum, n) in quality {
+            gw.metrics.quality.get_or_create(&metrics::Point { decision_point: point.clone() }).set(sum / f64::from(n));
+            let acc = quality_since.entry(point).or_default();
+            acc.0 += sum;
+            acc.1 += n;
+        }
+        minutes += 1;
+        if minutes.is_multiple_of(summary_every) {
+            for (point, (sum, n)) in std::mem::take(&mut quality_since) {
+                gw.store_quality(&point, sum / f64::from(n), n, summary_every).await;
+            }
         }
         let mut findings = gw.monitor.tick(psf_store::now_ms());
         findings.extend(gw.monitor.drift_tick(gw.compiled.manifest.gateway.drift_window_minutes as usize));
@@ -412,6 +425,23 @@ async fn judge_minutes(gw: Arc<Gateway>) {
 }
 
 impl Gateway {
+    /// Stores a decision point's sampled quality over the last `minutes` (OB-2): the
+    /// series the assessment sets before against after.
+    async fn store_quality(&self, point: &str, mean: f64, samples: u32, minutes: u32) {
+        let event = psf_store::Event {
+            ts_ms: psf_store::now_ms(),
+            kind: "OB-2.quality".into(),
+            severity: "info".into(),
+            app: None,
+            key_id: None,
+            summary: format!("sampled quality at {point}: {mean:.3} over {samples} answers"),
+            detail: json!({"decision_point": point, "mean": mean, "samples": samples, "minutes": minutes}),
+        };
+        if let Err(e) = self.store.insert_event(&event).await {
+            tracing::error!(error = %e, "could not record a quality figure");
+        }
+    }
+
     /// Logs, counts and stores an anomaly or a review that fell due.
     pub(crate) async fn record_finding(&self, f: crate::monitor::Finding) {
         tracing::warn!(

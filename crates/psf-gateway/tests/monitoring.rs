@@ -34,7 +34,7 @@ models:
   - {id: m, provider: mock, model: mock-model}
 providers:
   - {id: mock, kind: openai_compatible, base_url: "${MOCK}", self_hosted: true}
-quality_sampling: {rate: 1.0, min_score: 0.8}
+quality_sampling: {rate: 1.0, min_score: 0.8, summary_minutes: 2}
 gateway:
   alert_minute_ms: 200
 "#;
@@ -92,6 +92,11 @@ async fn a_quality_drop_fires_a_quality_alert_and_marks_the_point_for_review() -
     let metrics = app.http.get(app.url.replace("/v1", "/metrics")).send().await?.text().await?;
     assert!(metrics.contains("psf_quality_score{decision_point=\"chat\"} 1.0"), "valid answers score 1");
     assert!(app.store.events(Some("OB-1.alert"), 0, 10).await?.is_empty(), "good quality is quiet");
+    // The series the assessment reads: a stored figure every two minutes.
+    let figures = app.store.events(Some("OB-2.quality"), 0, 100).await?;
+    assert!(!figures.is_empty(), "no quality figure was stored");
+    assert_eq!(figures[0].detail["decision_point"], "chat");
+    assert_eq!(figures[0].detail["mean"], 1.0);
 
     // The model starts answering outside the schema: every sampled answer fails OV-2.
     app.mock.configure(replying(r#"{"decision": "maybe"}"#, "mock-model"));
