@@ -68,6 +68,8 @@ where
         .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(service.to_string()).build())
         .build();
     let tracer = provider.tracer("psf-gateway");
+    // The gateway's stage spans are built through the global provider.
+    opentelemetry::global::set_tracer_provider(provider.clone());
     let filter = tracing_subscriber::EnvFilter::new("warn,psf_gateway=debug");
     Ok((tracing_opentelemetry::layer().with_tracer(tracer).with_filter(filter).boxed(), provider))
 }

@@ -8,7 +8,9 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use processes::{Running, free_port, psf, wait_for};
+use prost::Message as _;
 
 /// What the collector received: path, content type, body.
 type Received = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
@@ -115,21 +117,43 @@ gateway:
     });
     assert_eq!(status.ok(), Some(200));
 
+    // The request span and its stage spans, from however many batches they came in.
     let deadline = Instant::now() + Duration::from_secs(15);
-    while received.lock().unwrap().is_empty() && Instant::now() < deadline {
+    let mut spans = Vec::new();
+    while Instant::now() < deadline {
+        spans = received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|(_, _, body)| ExportTraceServiceRequest::decode(body.as_slice()).ok())
+            .flat_map(|r| r.resource_spans)
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans)
+            .collect::<Vec<_>>();
+        if spans.iter().any(|s| s.name == "request") && spans.iter().any(|s| s.name == "IG-1.injection") {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = gateway.0.kill();
-    let got = received.lock().unwrap().clone();
-    let (path, content_type, body) = got.first().cloned().unwrap_or_default();
-    assert_eq!(path, "/v1/traces", "{got:?}");
+    let got = received.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let (path, content_type, _) = got.first().cloned().unwrap_or_default();
+    assert_eq!(path, "/v1/traces");
     assert_eq!(content_type, "application/x-protobuf");
-    // Protobuf keeps strings as they are: the span, its service and the stage events show.
-    let body = String::from_utf8_lossy(&body);
-    for expected in ["request", "Traced assistant", "IG-1.injection", "decision_point", "chat"] {
-        assert!(body.contains(expected), "{expected} missing from the exported trace");
-    }
+    let request = spans.iter().find(|s| s.name == "request").unwrap_or_else(|| panic!("no request span: {spans:?}"));
+    let stage = spans.iter().find(|s| s.name == "IG-1.injection").unwrap_or_else(|| panic!("no stage span: {spans:?}"));
+    assert_eq!(stage.parent_span_id, request.span_id, "a stage is a child of its request");
+    assert_eq!(stage.trace_id, request.trace_id);
+    assert!(
+        stage.start_time_unix_nano >= request.start_time_unix_nano
+            && stage.end_time_unix_nano <= request.end_time_unix_nano
+    );
+    let attributes = |s: &opentelemetry_proto::tonic::trace::v1::Span| format!("{:?}", s.attributes);
+    assert!(attributes(request).contains("decision_point") && attributes(request).contains("chat"));
+    assert!(attributes(stage).contains("psf.decision"));
+    let all = got.iter().map(|(_, _, b)| String::from_utf8_lossy(b).into_owned()).collect::<String>();
+    assert!(all.contains("Traced assistant"), "the service name is the system's");
     for secret_part in ["4111 1111", "jane@example.com", "my card is"] {
-        assert!(!body.contains(secret_part), "the trace carries request text: {secret_part}");
+        assert!(!all.contains(secret_part), "the trace carries request text: {secret_part}");
     }
 }

@@ -67,6 +67,8 @@ pub struct StageRecord {
 pub struct Trail {
     /// In order.
     pub stages: Vec<StageRecord>,
+    /// Whether traces are exported (`gateway.otlp`): each stage is then also a span.
+    pub(crate) traced: bool,
 }
 
 impl Trail {
@@ -75,6 +77,9 @@ impl Trail {
         // An event in the request's span: a trace shows each stage's decision and time
         // (codes and decisions only; details can name what a detector found).
         tracing::debug!(stage = code, decision = decision.as_str(), us, "stage");
+        if self.traced {
+            stage_span(code, decision.as_str(), since);
+        }
         self.stages.push(StageRecord { code, decision, detail: detail.into(), us });
     }
 
@@ -82,6 +87,24 @@ impl Trail {
     pub fn to_json(&self) -> Value {
         serde_json::to_value(&self.stages).unwrap_or(Value::Null)
     }
+}
+
+/// A span for one stage, child of the request's span, with the stage's own start and
+/// end: the stage ran before this is known, so the span is built with its times rather
+/// than entered. Only the code and decision go in.
+fn stage_span(code: &'static str, decision: &'static str, since: Instant) {
+    use opentelemetry::trace::{Span as _, Tracer as _};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let end = std::time::SystemTime::now();
+    let start = end.checked_sub(since.elapsed()).unwrap_or(end);
+    let parent = tracing::Span::current().context();
+    let tracer = opentelemetry::global::tracer("psf-gateway");
+    let mut span = tracer
+        .span_builder(code)
+        .with_start_time(start)
+        .with_attributes([opentelemetry::KeyValue::new("psf.decision", decision)])
+        .start_with_context(&tracer, &parent);
+    span.end_with_timestamp(end);
 }
 
 /// A request after the input stages: what goes upstream, and what the audit keeps.

@@ -756,7 +756,7 @@ async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: S
         app: None,
         key_id: None,
         point: None,
-        trail: Trail::default(),
+        trail: Trail { traced: gw.compiled.manifest.gateway.otlp.is_some(), ..Trail::default() },
         attempts: Vec::new(),
         upstream: Duration::ZERO,
         stream_wait: Duration::ZERO,
