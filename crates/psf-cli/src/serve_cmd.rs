@@ -28,18 +28,24 @@ fn logging(otlp: Option<(&psf_core::manifest::OtlpSettings, &str)>) -> Option<Sd
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PSF_LOG").unwrap_or_else(|_| "info".into());
-    let fmt = tracing_subscriber::fmt::layer().json().with_writer(io::stderr).with_filter(filter);
-    let (otel, provider) = match otlp.map(|(o, name)| otel_layer(o, name)) {
-        Some(Ok((layer, provider))) => (Some(layer), Some(provider)),
-        Some(Err(e)) => {
-            eprintln!("psf: traces will not be exported: {e}");
-            (None, None)
-        }
-        None => (None, None),
+    let filter = || tracing_subscriber::EnvFilter::try_from_env("PSF_LOG").unwrap_or_else(|_| "info".into());
+    let Some((settings, name)) = otlp else {
+        // No exporter: one global filter, so a disabled level costs a comparison.
+        let _ = tracing_subscriber::fmt().with_env_filter(filter()).with_writer(io::stderr).json().try_init();
+        return None;
     };
-    let _ = tracing_subscriber::registry().with(fmt).with(otel).try_init();
-    provider
+    match otel_layer(settings, name) {
+        Ok((layer, provider)) => {
+            let fmt = tracing_subscriber::fmt::layer().json().with_writer(io::stderr).with_filter(filter());
+            let _ = tracing_subscriber::registry().with(fmt).with(layer).try_init();
+            Some(provider)
+        }
+        Err(e) => {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter()).with_writer(io::stderr).json().try_init();
+            tracing::error!(error = %e, "traces will not be exported");
+            None
+        }
+    }
 }
 
 /// The OpenTelemetry layer: spans of the gateway (requests, with their stage events)

@@ -605,10 +605,13 @@ impl Gateway {
         let point = ctx.point_id();
         let overhead = ctx.overhead();
         let total = ctx.t0.elapsed();
-        let span = tracing::Span::current();
-        span.record("decision_point", point.as_str());
-        span.record("status", status.as_u16());
-        span.record("outcome", outcome);
+        if ctx.trail.traced {
+            // For the exported trace; the log line below says the same.
+            let span = tracing::Span::current();
+            span.record("decision_point", point.as_str());
+            span.record("status", status.as_u16());
+            span.record("outcome", outcome);
+        }
         // One line per request, ids and codes only: never request text, keys or PII.
         tracing::debug!(
             request_id = %ctx.request_id,
