@@ -5,6 +5,14 @@ use psf_detect::{
     Evidence, InjectionDetector, PiiDetector, RedactStyle, Source, StreamScanner, Vault, extract_json, redact, sanitize,
 };
 
+/// The detector every property uses: built once, as the crate means detectors to be
+/// (build once, scan many), not once per generated case.
+#[expect(clippy::unwrap_used, reason = "a property cannot be checked without its detector")]
+fn pii() -> &'static PiiDetector {
+    static DETECTOR: std::sync::OnceLock<PiiDetector> = std::sync::OnceLock::new();
+    DETECTOR.get_or_init(|| PiiDetector::new().unwrap())
+}
+
 /// Text that mixes prose with PII of several types, so properties see real findings.
 fn texty() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
@@ -37,9 +45,9 @@ proptest! {
         text in long_texty(),
         sizes in proptest::collection::vec(1usize..64, 1..16),
     ) {
-        let d = PiiDetector::new().unwrap();
+        let d = pii();
         let whole: Vec<_> = d.scan(&text).into_iter().map(|f| (f.entity, f.span)).collect();
-        let mut scanner = StreamScanner::new(&d);
+        let mut scanner = StreamScanner::new(d);
         let mut streamed = Vec::new();
         let (mut at, mut i) = (0, 0);
         while at < text.len() {
@@ -58,7 +66,7 @@ proptest! {
 
     #[test]
     fn findings_are_ordered_disjoint_and_on_char_boundaries(text in texty()) {
-        let d = PiiDetector::new().unwrap();
+        let d = pii();
         let found = d.scan(&text);
         for w in found.windows(2) {
             prop_assert!(w[0].span.end <= w[1].span.start);
@@ -75,7 +83,7 @@ proptest! {
     /// `[EMAIL]`: its findings are held to no more than what they were.
     #[test]
     fn redaction_leaves_no_detected_span(text in texty()) {
-        let d = PiiDetector::new().unwrap();
+        let d = pii();
         let found = d.scan(&text);
         let redacted = redact(&text, &found, RedactStyle::Label);
         let again = d.scan(&redacted);
@@ -89,7 +97,7 @@ proptest! {
 
     #[test]
     fn tokenize_then_detokenize_is_the_identity(text in texty()) {
-        let d = PiiDetector::new().unwrap();
+        let d = pii();
         let found = d.scan(&text);
         let mut vault = Vault::new();
         let tokenized = vault.tokenize(&text, &found);
