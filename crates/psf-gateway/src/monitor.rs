@@ -194,8 +194,9 @@ pub(crate) struct Monitor {
     /// The manifest's decision points: the only ones followed for drift.
     points: Vec<String>,
     keys: Mutex<HashMap<String, KeyState>>,
-    /// Per provider and configured model: the model the provider last reported.
-    versions: Mutex<HashMap<(String, String), String>>,
+    /// Per configured model (ids are unique, and each has one provider): the model
+    /// version its provider last reported.
+    versions: Mutex<HashMap<String, String>>,
     drift: Mutex<HashMap<String, DriftState>>,
 }
 
@@ -375,42 +376,48 @@ impl Monitor {
     }
 
     /// Notes the model a provider reported for a configured model; a change from the
-    /// one it reported before is a finding ("oversight review due") for `points`.
-    pub fn model_reported(&self, provider: &str, model_id: &str, reported: &str, points: &[String]) -> Option<Finding> {
+    /// one it reported before is a finding ("oversight review due") for the decision
+    /// points `points` names. On every answer's path: no allocation unless something
+    /// changed, and `points` is only asked then.
+    pub fn model_reported(
+        &self,
+        provider: &str,
+        model_id: &str,
+        reported: &str,
+        points: impl FnOnce() -> Vec<String>,
+    ) -> Option<Finding> {
         if reported.is_empty() {
             return None;
         }
         let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (provider.to_string(), model_id.to_string());
-        match versions.get(&key) {
-            Some(before) if before == reported => None,
+        let before = match versions.get_mut(model_id) {
+            Some(before) if before == reported => return None,
+            Some(before) => std::mem::replace(before, reported.to_string()),
             None => {
-                versions.insert(key, reported.to_string());
-                None
+                versions.insert(model_id.to_string(), reported.to_string());
+                return None;
             }
-            Some(before) => {
-                let before = before.clone();
-                versions.insert(key, reported.to_string());
-                Some(Finding {
-                    kind: "HO-5.review_due",
-                    app: None,
-                    key_id: None,
-                    summary: format!(
-                        "oversight review due: provider {provider} now answers model {model_id} as {reported} (was {before}), \
-                         which changes what {} was reviewed against",
-                        points.join(", ")
-                    ),
-                    detail: json!({
-                        "reason": "model_version_changed",
-                        "provider": provider,
-                        "model": model_id,
-                        "before": before,
-                        "now": reported,
-                        "decision_points": points,
-                    }),
-                })
-            }
-        }
+        };
+        drop(versions);
+        let points = points();
+        Some(Finding {
+            kind: "HO-5.review_due",
+            app: None,
+            key_id: None,
+            summary: format!(
+                "oversight review due: provider {provider} now answers model {model_id} as {reported} (was {before}), \
+                 which changes what {} was reviewed against",
+                points.join(", ")
+            ),
+            detail: json!({
+                "reason": "model_version_changed",
+                "provider": provider,
+                "model": model_id,
+                "before": before,
+                "now": reported,
+                "decision_points": points,
+            }),
+        })
     }
 }
 
@@ -604,12 +611,12 @@ mod tests {
     fn a_new_model_version_is_a_review_due_and_the_first_sight_is_not() {
         let m = Monitor::default();
         let points = vec!["chat".to_string()];
-        assert_eq!(m.model_reported("p", "m", "gpt-x-2024-08-06", &points), None);
-        assert_eq!(m.model_reported("p", "m", "gpt-x-2024-08-06", &points), None);
-        let f = m.model_reported("p", "m", "gpt-x-2025-01-31", &points).unwrap();
+        assert_eq!(m.model_reported("p", "m", "gpt-x-2024-08-06", || points.clone()), None);
+        assert_eq!(m.model_reported("p", "m", "gpt-x-2024-08-06", || points.clone()), None);
+        let f = m.model_reported("p", "m", "gpt-x-2025-01-31", || points.clone()).unwrap();
         assert_eq!(f.kind, "HO-5.review_due");
         assert_eq!(f.detail["before"], "gpt-x-2024-08-06");
         assert!(f.summary.contains("which changes what chat was reviewed against"), "{}", f.summary);
-        assert_eq!(m.model_reported("p", "m", "", &points), None, "a reply without a model says nothing");
+        assert_eq!(m.model_reported("p", "m", "", || points.clone()), None, "a reply without a model says nothing");
     }
 }

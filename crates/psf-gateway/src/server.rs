@@ -131,7 +131,7 @@ impl Gateway {
             Ok(overdue) => {
                 for r in overdue {
                     tracing::warn!(review = %r.id, decision_point = %r.decision_point, "a held answer passed its review deadline");
-                    let event = psf_store::Event {
+                    self.record_event(psf_store::Event {
                         ts_ms: psf_store::now_ms(),
                         kind: "HO-2.review_overdue".into(),
                         severity: "warning".into(),
@@ -139,10 +139,8 @@ impl Gateway {
                         key_id: r.key_id.clone(),
                         summary: format!("review {} waited past its deadline", r.id),
                         detail: json!({"review_id": r.id, "decision_point": r.decision_point, "deadline_ms": r.deadline_ms}),
-                    };
-                    if let Err(e) = self.store.insert_event(&event).await {
-                        tracing::error!(error = %e, "could not record an overdue review");
-                    }
+                    })
+                    .await;
                     if let Some(point) = self.compiled.points.get(&r.decision_point) {
                         review::notify(self, point, review::webhook_body("psf.review.overdue", &r));
                     }
@@ -405,7 +403,7 @@ async fn judge_minutes(gw: Arc<Gateway>) {
             if e.metric == "quality_score" && e.state == "firing" {
                 findings.push(crate::monitor::quality_review_due(&e.decision_point, &e.summary));
             }
-            let event = psf_store::Event {
+            gw.record_event(psf_store::Event {
                 ts_ms: e.ts_ms,
                 kind: "OB-1.alert".into(),
                 severity: e.severity.into(),
@@ -413,10 +411,8 @@ async fn judge_minutes(gw: Arc<Gateway>) {
                 key_id: None,
                 summary: e.summary.clone(),
                 detail: serde_json::to_value(&e).unwrap_or_default(),
-            };
-            if let Err(err) = gw.store.insert_event(&event).await {
-                tracing::error!(error = %err, "could not record an alert");
-            }
+            })
+            .await;
         }
         for f in findings {
             gw.record_finding(f).await;
@@ -425,10 +421,18 @@ async fn judge_minutes(gw: Arc<Gateway>) {
 }
 
 impl Gateway {
+    /// Stores an event the gateway raised itself; a store that fails is logged, never
+    /// passed on, as no request waits for it.
+    async fn record_event(&self, event: psf_store::Event) {
+        if let Err(e) = self.store.insert_event(&event).await {
+            tracing::error!(error = %e, kind = %event.kind, "could not record an event");
+        }
+    }
+
     /// Stores a decision point's sampled quality over the last `minutes` (OB-2): the
     /// series the assessment sets before against after.
     async fn store_quality(&self, point: &str, mean: f64, samples: u32, minutes: u32) {
-        let event = psf_store::Event {
+        self.record_event(psf_store::Event {
             ts_ms: psf_store::now_ms(),
             kind: "OB-2.quality".into(),
             severity: "info".into(),
@@ -436,10 +440,8 @@ impl Gateway {
             key_id: None,
             summary: format!("sampled quality at {point}: {mean:.3} over {samples} answers"),
             detail: json!({"decision_point": point, "mean": mean, "samples": samples, "minutes": minutes}),
-        };
-        if let Err(e) = self.store.insert_event(&event).await {
-            tracing::error!(error = %e, "could not record a quality figure");
-        }
+        })
+        .await;
     }
 
     /// Logs, counts and stores an anomaly or a review that fell due.
@@ -452,7 +454,7 @@ impl Gateway {
             f.summary
         );
         self.metrics.monitor_events.get_or_create(&metrics::MonitorKind { kind: f.kind.to_string() }).inc();
-        let event = psf_store::Event {
+        self.record_event(psf_store::Event {
             ts_ms: psf_store::now_ms(),
             kind: f.kind.into(),
             severity: "warning".into(),
@@ -460,10 +462,8 @@ impl Gateway {
             key_id: f.key_id,
             summary: f.summary,
             detail: f.detail,
-        };
-        if let Err(e) = self.store.insert_event(&event).await {
-            tracing::error!(error = %e, "could not record a monitoring event");
-        }
+        })
+        .await;
     }
 }
 
@@ -1011,15 +1011,18 @@ async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: S
         Answer::Complete(v) | Answer::Stream(v, _) => v.get("model").and_then(Value::as_str).unwrap_or_default(),
     };
     // Every decision point that can reach this model, as first choice or fallback.
-    let mut users: Vec<String> = gw
-        .compiled
-        .points
-        .values()
-        .filter(|p| p.chain.iter().any(|l| l.model_id == link.model_id))
-        .map(|p| p.spec.id.clone())
-        .collect();
-    users.sort();
-    if let Some(f) = gw.monitor.model_reported(&link.provider.id, &link.model_id, reported, &users) {
+    let users = || {
+        let mut ids: Vec<String> = gw
+            .compiled
+            .points
+            .values()
+            .filter(|p| p.chain.iter().any(|l| l.model_id == link.model_id))
+            .map(|p| p.spec.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    if let Some(f) = gw.monitor.model_reported(&link.provider.id, &link.model_id, reported, users) {
         let gw = gw.clone();
         tokio::spawn(async move { gw.record_finding(f).await });
     }
