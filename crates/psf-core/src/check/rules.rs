@@ -263,7 +263,11 @@ impl Rules<'_> {
             }
             for (j, target) in rule.notify.iter().enumerate() {
                 if !target.contains('@') || target.contains("://") {
-                    self.url(format!("/alerts/{i}/notify/{j}"), target, "https://hooks.example.com/psf-alerts");
+                    self.url(
+                        format!("/alerts/{i}/notify/{j}"),
+                        target,
+                        "write the receiver's URL, e.g. https://hooks.example.com/psf-alerts",
+                    );
                 } else {
                     self.at(
                         Code::EmailAlertSink,
@@ -276,21 +280,16 @@ impl Rules<'_> {
         }
     }
 
-    /// An http or https URL (or a `${VAR}` that will hold one).
-    fn url(&mut self, pointer: String, url: &str, example: &str) {
+    /// An http or https URL (or a `${VAR}` that will hold one); `help` says what to write.
+    fn url(&mut self, pointer: String, url: &str, help: &str) {
         let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
         if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) && !is_env_ref(url) {
-            self.at(
-                Code::BadUrl,
-                pointer,
-                format!("`{url}` is not an http or https URL"),
-                format!("write the receiver's URL, e.g. {example}"),
-            );
+            self.at(Code::BadUrl, pointer, format!("`{url}` is not an http or https URL"), help);
         }
     }
 
-    /// A suppression names a real competency; one past its expiry is reported, as the
-    /// gap it hid counts again.
+    /// A suppression names a real competency (one past its expiry is the assessment's
+    /// to report: the gap it hid counts again).
     fn suppressions(&mut self) {
         for (i, s) in self.m.suppressions.iter().enumerate() {
             self.control_id(format!("/suppressions/{i}/competency"), &s.competency);
@@ -378,24 +377,27 @@ impl Rules<'_> {
             if let Some(env) = &provider.api_key_env {
                 self.env_name(format!("/providers/{i}/api_key_env"), env);
             }
-            let url = provider.base_url.as_str();
-            let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-            if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) && !is_env_ref(url) {
-                self.at(
-                    Code::BadUrl,
-                    format!("/providers/{i}/base_url"),
-                    format!("`{url}` is not an http or https URL"),
-                    "write the API's base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1",
-                );
-            }
+            self.url(
+                format!("/providers/{i}/base_url"),
+                &provider.base_url,
+                "write the API's base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1",
+            );
         }
         for (i, dp) in m.decision_points.iter().enumerate() {
             if let Some(url) = dp.review_webhook.as_deref() {
-                self.url(format!("/decision_points/{i}/review_webhook"), url, "https://hooks.example.com/psf");
+                self.url(
+                    format!("/decision_points/{i}/review_webhook"),
+                    url,
+                    "write the receiver's URL, e.g. https://hooks.example.com/psf",
+                );
             }
         }
         if let Some(otlp) = &m.gateway.otlp {
-            self.url("/gateway/otlp/endpoint".into(), &otlp.endpoint, "http://127.0.0.1:4318/v1/traces");
+            self.url(
+                "/gateway/otlp/endpoint".into(),
+                &otlp.endpoint,
+                "write the receiver's URL, e.g. http://127.0.0.1:4318/v1/traces",
+            );
         }
         let app_keys =
             m.apps.iter().enumerate().flat_map(|(a, app)| {
