@@ -219,7 +219,11 @@ pub fn run(args: &GateArgs) -> io::Result<ExitCode> {
         eprintln!("psf: {m}");
         Ok(ExitCode::from(2))
     };
-    let cases = match std::fs::read_to_string(&args.suite).map_err(|e| e.to_string()).and_then(|t| suite(&t)) {
+    let suite_text = match std::fs::read_to_string(&args.suite) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("{}: {e}", args.suite.display())),
+    };
+    let cases = match suite(&suite_text) {
         Ok(c) => c,
         Err(e) => return fail(format!("{}: {e}", args.suite.display())),
     };
@@ -296,7 +300,8 @@ pub fn run(args: &GateArgs) -> io::Result<ExitCode> {
     let regressed = kinds.iter().any(|k| k.regressed);
     let result = json!({
         "suite": args.suite.display().to_string(),
-        "suite_sha256": psf_assess::attest::digest(std::fs::read(&args.suite).unwrap_or_default().as_slice()),
+        // The digest of the suite as run, not as the file may be by now.
+        "suite_sha256": psf_assess::attest::digest(suite_text.as_bytes()),
         "cases": cases.len(),
         "baseline": args.baseline,
         "candidate": args.candidate,
