@@ -42,14 +42,6 @@ table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f2f5; }
 code { font-size: .85em; word-break: break-all; }
-.s { display: inline-block; padding: 0 6px; border-radius: 4px; font-weight: 600; white-space: nowrap; }
-.enforced { background: #1b5e20; color: #fff; }
-.evidenced { background: #c8e6c9; color: #123d16; }
-.partial { background: #ffe0a3; color: #4d3200; }
-.missing { background: #f8c4c4; color: #6b0f0f; }
-.manual { background: #e0e0e0; color: #2b2b2b; }
-.not_applicable { background: #f3f3f3; color: #444; }
-table.grid td { text-align: center; font-size: .85rem; }
 table.heat td { text-align: center; width: 3rem; }
 .h0 { background: #fff; } .h1 { background: #fde2c0; } .h2 { background: #f9b98a; } .h3 { background: #ef8a62; color: #fff; }
 .verdict { border-left: 4px solid var(--line); padding: .2rem .8rem; margin: .8rem 0; break-inside: avoid; }
@@ -65,6 +57,18 @@ svg { max-width: 100%; height: auto; }
 @page { margin: 16mm; }
 ";
 
+/// The colours of the statuses and the grid, shared with the console.
+pub const STATUS_STYLE: &str = "
+.s { display: inline-block; padding: 0 6px; border-radius: 4px; font-weight: 600; white-space: nowrap; }
+.enforced { background: #1b5e20; color: #fff; }
+.evidenced { background: #c8e6c9; color: #123d16; }
+.partial { background: #ffe0a3; color: #4d3200; }
+.missing { background: #f8c4c4; color: #6b0f0f; }
+.manual { background: #e0e0e0; color: #2b2b2b; }
+.not_applicable { background: #f3f3f3; color: #444; }
+table.grid td { text-align: center; font-size: .85rem; }
+";
+
 /// The CSS class of a status (its JSON name).
 fn class(s: Status) -> &'static str {
     match s {
@@ -77,7 +81,8 @@ fn class(s: Status) -> &'static str {
     }
 }
 
-fn badge(s: Status) -> String {
+/// A status as a coloured label.
+pub fn badge(s: Status) -> String {
     format!("<span class=\"s {}\">{}</span>", class(s), s.as_str())
 }
 
@@ -103,7 +108,7 @@ pub fn html(a: &Assessment, manifest: &Manifest) -> String {
         out,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<header>\n<h1>{}</h1>\n\
+         <title>{}</title>\n<style>{STYLE}{STATUS_STYLE}</style>\n</head>\n<body>\n<header>\n<h1>{}</h1>\n\
          <p class=\"summary\">{}</p>\n<p class=\"meta\">Assessed {} from <code>{}</code> (sha256 <code>{}</code>); \
          PSF catalog v{}; psf {}; evaluation window {} days. Accountable owner: {}.</p>\n</header>\n",
         esc(&title),
@@ -118,7 +123,7 @@ pub fn html(a: &Assessment, manifest: &Manifest) -> String {
         esc(&a.owner)
     );
     executive_summary(&mut out, a);
-    grid(&mut out, a);
+    grid(&mut out, a, &|id| format!("#{id}"));
     rubric(&mut out, a);
     risks(&mut out, a);
     out.push_str("<section id=\"workflow\">\n<h2>Workflow</h2>\n");
@@ -238,7 +243,9 @@ fn executive_summary(out: &mut String, a: &Assessment) {
     out.push_str("</section>\n");
 }
 
-fn grid(out: &mut String, a: &Assessment) {
+/// The 8x5 grid: a row per domain, a cell per competency coloured by status, each
+/// linking to `href(id)` (an anchor in the report, a page in the console).
+pub fn grid(out: &mut String, a: &Assessment, href: &dyn Fn(&str) -> String) {
     out.push_str(
         "<section id=\"grid\">\n<h2>At a glance</h2>\n<table class=\"grid\">\n<thead><tr><th scope=\"col\">Domain</th>\
          <th scope=\"col\">1</th><th scope=\"col\">2</th><th scope=\"col\">3</th><th scope=\"col\">4</th>\
@@ -249,10 +256,10 @@ fn grid(out: &mut String, a: &Assessment) {
         for v in a.verdicts.iter().filter(|v| v.domain == d.id) {
             let _ = write!(
                 out,
-                "<td class=\"{}\" title=\"{}\"><a href=\"#{}\" style=\"color:inherit\">{}<br>{}</a></td>",
+                "<td class=\"{}\" title=\"{}\"><a href=\"{}\" style=\"color:inherit\">{}<br>{}</a></td>",
                 class(v.status),
                 esc(&format!("{} {}: {}", v.id, v.title, v.summary)),
-                v.id,
+                esc(&href(v.id)),
                 v.id,
                 v.status.as_str()
             );
@@ -262,7 +269,8 @@ fn grid(out: &mut String, a: &Assessment) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
-fn rubric(out: &mut String, a: &Assessment) {
+/// The CPAP rubric: each dimension's level, why, and what the next level needs.
+pub fn rubric(out: &mut String, a: &Assessment) {
     out.push_str(
         "<section id=\"rubric\">\n<h2>CPAP rubric</h2>\n<table>\n<thead><tr><th scope=\"col\">Dimension</th>\
          <th scope=\"col\">Level</th><th scope=\"col\">Why</th><th scope=\"col\">The next level needs</th></tr></thead>\n<tbody>\n",

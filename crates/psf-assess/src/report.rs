@@ -311,7 +311,7 @@ pub fn sarif(a: &Assessment) -> String {
 }
 
 /// Escapes text for XML and HTML content and attribute values.
-pub(crate) fn xml_escape(s: &str) -> String {
+pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -17,6 +17,7 @@ mod gate_cmd;
 mod oversight_cmd;
 mod scan_cmd;
 mod serve_cmd;
+mod users_cmd;
 
 use std::io::{self, Write as _};
 use std::path::PathBuf;
@@ -93,6 +94,14 @@ enum Command {
         /// changes pushed at once (redis://HOST:PORT).
         #[arg(long)]
         redis: Option<String>,
+        /// Sign the console scorecard's attestation download with this private key
+        /// (`psf keygen`).
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+        /// Mark the console's cookies Secure: set when psf is reached over TLS (a proxy
+        /// in front of it).
+        #[arg(long)]
+        secure_cookies: bool,
     },
     /// Run the gateway in front of a mock model, with a demo key and example calls.
     Demo {
@@ -123,6 +132,14 @@ enum Command {
         #[arg(long, default_value = "psf.yaml", global = true)]
         manifest: PathBuf,
         /// The store.
+        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        store: String,
+    },
+    /// The console's users: create (with a role), list, set a password, disable.
+    Users {
+        #[command(subcommand)]
+        command: users_cmd::UsersCommand,
+        /// The store the gateway uses.
         #[arg(long, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
@@ -297,9 +314,11 @@ fn main() -> ExitCode {
         },
         Command::Init { path, force } => init(&path, force),
         Command::Assess(args) => assess_cmd::run(&args),
-        Command::Serve { manifest, listen, store, redis } => {
-            serve_cmd::serve(&manifest, &listen, &store, redis.as_deref())
+        Command::Serve { manifest, listen, store, redis, sign, secure_cookies } => {
+            let console = serve_cmd::ConsoleOptions { sign, secure_cookies };
+            serve_cmd::serve(&manifest, &listen, &store, redis.as_deref(), &console)
         }
+        Command::Users { command, store } => users_cmd::run(command, &store),
         Command::Demo { listen, upstream_latency_ms, store } => serve_cmd::demo(&listen, upstream_latency_ms, &store),
         Command::MockUpstream { listen, latency_ms } => serve_cmd::mock_upstream(&listen, latency_ms),
         Command::Keys { command, manifest, store } => serve_cmd::keys(command, &manifest, &store),

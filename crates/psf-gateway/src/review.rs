@@ -343,8 +343,7 @@ pub(crate) async fn decide(
             )));
         }
     };
-    let m = &gw.compiled.manifest;
-    match oversight::decide(&gw.store, m, &gw.compiled.pii, &id, &decision, &b.reviewer, b.note.as_deref()).await {
+    match gw.decide_review(&id, &decision, &b.reviewer, b.note.as_deref()).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => oversight_error(e),
     }
@@ -410,16 +409,8 @@ pub(crate) async fn declare(State(gw): State<Arc<Gateway>>, AdminJson(b): AdminJ
         reason: b.reason,
         drill: b.drill,
     };
-    match oversight::declare(&gw.store, &gw.compiled.manifest, &new).await {
-        Ok(i) => {
-            if let Err(e) = gw.reload_incidents().await {
-                tracing::error!(error = %e, "could not reload incidents after a declaration");
-            }
-            if let Some(c) = &gw.cluster {
-                c.announce_incidents(&i.id).await;
-            }
-            (StatusCode::CREATED, Json(i)).into_response()
-        }
+    match gw.declare_incident(&new).await {
+        Ok(i) => (StatusCode::CREATED, Json(i)).into_response(),
         Err(e) => oversight_error(e),
     }
 }
@@ -437,16 +428,8 @@ pub(crate) async fn resolve(
     Path(id): Path<String>,
     AdminJson(b): AdminJson<ResolveBody>,
 ) -> Response {
-    match oversight::resolve(&gw.store, &id, &b.resolved_by, &b.resolution).await {
-        Ok(i) => {
-            if let Err(e) = gw.reload_incidents().await {
-                tracing::error!(error = %e, "could not reload incidents after a resolution");
-            }
-            if let Some(c) = &gw.cluster {
-                c.announce_incidents(&i.id).await;
-            }
-            Json(i).into_response()
-        }
+    match gw.resolve_incident(&id, &b.resolved_by, &b.resolution).await {
+        Ok(i) => Json(i).into_response(),
         Err(e) => oversight_error(e),
     }
 }
@@ -480,7 +463,7 @@ pub(crate) struct EraseBody {
 /// `POST /v1/psf/admin/erasures`: erases a subject (DG-3) and answers with the receipt and
 /// the verification that nothing of it remains.
 pub(crate) async fn erase(State(gw): State<Arc<Gateway>>, AdminJson(b): AdminJson<EraseBody>) -> Response {
-    match oversight::erase(&gw.store, &b.subject, &b.by).await {
+    match gw.erase_subject(&b.subject, &b.by).await {
         Ok((receipt, remaining)) => {
             (StatusCode::CREATED, Json(json!({"receipt": receipt, "remaining": remaining}))).into_response()
         }

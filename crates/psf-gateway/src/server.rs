@@ -275,6 +275,20 @@ pub async fn serve(
     writer: AuditWriter,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<u64> {
+    let router = app(gateway.clone());
+    serve_app(listener, gateway, router, writer, shutdown).await
+}
+
+/// [`serve`] with a router of the caller's: the gateway's [`app`] with more routes
+/// merged in (the console). Handlers see the client's address as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve_app(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    router: Router,
+    writer: AuditWriter,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<u64> {
     let reload = {
         let gateway = gateway.clone();
         tokio::spawn(async move {
@@ -329,7 +343,8 @@ pub async fn serve(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    let result = axum::serve(listener, app(gateway.clone())).with_graceful_shutdown(shutdown).await;
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
     reload.abort();
     if let Some(p) = pushes {
         p.abort();

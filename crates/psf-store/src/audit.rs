@@ -53,6 +53,23 @@ pub struct AuditRecord {
     pub subject: Option<String>,
 }
 
+/// One request, as the console's charts see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditPoint {
+    /// When it arrived (ms since the epoch).
+    pub ts_ms: i64,
+    /// The HTTP status psf answered with.
+    pub status: u16,
+    /// `delivered`, `blocked`, `held`, `error`, …
+    pub outcome: String,
+    /// The code of the stage that decided it, when one did.
+    pub code: Option<String>,
+    /// Milliseconds from arrival to the answer.
+    pub latency_ms: f64,
+    /// Whether a fallback model answered.
+    pub fallback: bool,
+}
+
 /// Which records to read, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -60,8 +77,14 @@ pub struct AuditQuery {
     pub decision_point: Option<String>,
     /// Only records at or after this time (ms since the epoch).
     pub since_ms: Option<i64>,
+    /// Only records before this time (ms since the epoch).
+    pub until_ms: Option<i64>,
     /// Only this request.
     pub request_id: Option<String>,
+    /// Only this app.
+    pub app: Option<String>,
+    /// Only records whose code is this (`IG-1.injection`, …), or, ending in `.`, starts with it.
+    pub code: Option<String>,
     /// At most this many (default 100).
     pub limit: Option<u32>,
 }
@@ -107,16 +130,55 @@ impl Store {
         let rows = sqlx::query(
             "SELECT * FROM audit_log
              WHERE (CAST($1 AS TEXT) IS NULL OR decision_point = $1) AND (CAST($2 AS BIGINT) IS NULL OR ts_ms >= $2) AND (CAST($3 AS TEXT) IS NULL OR request_id = $3)
+               AND (CAST($5 AS BIGINT) IS NULL OR ts_ms < $5) AND (CAST($6 AS TEXT) IS NULL OR app = $6)
+               AND (CAST($7 AS TEXT) IS NULL OR code = $7 OR code LIKE $8)
              ORDER BY seq DESC LIMIT $4",
         )
         .bind(&q.decision_point)
         .bind(q.since_ms)
         .bind(&q.request_id)
         .bind(i64::from(q.limit.unwrap_or(100)))
+        .bind(q.until_ms)
+        .bind(&q.app)
+        .bind(&q.code)
+        // A code ending in `.` is a family (`IG-1.`); `%` and `_` in it are taken literally
+        // by refusing them (codes never hold them).
+        .bind(q.code.as_ref().filter(|c| c.ends_with('.') && !c.contains(['%', '_', '\\'])).map(|c| format!("{c}%")))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| StoreError::query("read audit records", e))?;
         rows.iter().map(record).collect()
+    }
+
+    /// The few fields of each record at or after `since_ms` that the console's charts
+    /// need, newest first, at most `limit`.
+    pub async fn audit_points(&self, since_ms: i64, limit: u32) -> Result<Vec<AuditPoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ts_ms, status, outcome, code, latency_ms, attempts FROM audit_log WHERE ts_ms >= $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| StoreError::query("read audit records", e))?;
+        rows.iter()
+            .map(|row| {
+                let get = |e| StoreError::query("read an audit record", e);
+                let status: i64 = row.try_get("status").map_err(get)?;
+                // A fallback answered: more than one attempt, the last one `ok`.
+                let attempts = json(row, "attempts")?;
+                let list = attempts.as_array().map(Vec::as_slice).unwrap_or_default();
+                let fallback = list.len() > 1 && list.last().is_some_and(|a| a["outcome"] == "ok");
+                Ok(AuditPoint {
+                    ts_ms: row.try_get("ts_ms").map_err(get)?,
+                    status: u16::try_from(status).unwrap_or(0),
+                    outcome: row.try_get("outcome").map_err(get)?,
+                    code: row.try_get("code").map_err(get)?,
+                    latency_ms: row.try_get("latency_ms").map_err(get)?,
+                    fallback,
+                })
+            })
+            .collect()
     }
 
     /// How many records the log holds.
@@ -200,6 +262,21 @@ mod tests {
             assert_eq!(a[1], sample("r1", "a"));
             let one = store.audit_records(&AuditQuery { request_id: Some("r2".into()), ..Default::default() }).await?;
             assert_eq!(one.len(), 1);
+            let mut blocked = sample("r4", "a");
+            blocked.app = Some("other".into());
+            blocked.code = Some("IG-1.injection".into());
+            blocked.ts_ms += 10;
+            store.insert_audit(&[blocked]).await?;
+            let ids = |q: AuditQuery| {
+                let store = store.clone();
+                async move { store.audit_records(&q).await.map(|v| v.into_iter().map(|r| r.request_id).collect::<Vec<_>>()) }
+            };
+            assert_eq!(ids(AuditQuery { app: Some("other".into()), ..Default::default() }).await?, ["r4"]);
+            assert_eq!(ids(AuditQuery { code: Some("IG-1.".into()), ..Default::default() }).await?, ["r4"]);
+            assert_eq!(ids(AuditQuery { code: Some("IG-1.injection".into()), ..Default::default() }).await?, ["r4"]);
+            assert!(ids(AuditQuery { code: Some("IG-".into()), ..Default::default() }).await?.is_empty());
+            let before = AuditQuery { until_ms: Some(1_700_000_000_005), ..Default::default() };
+            assert_eq!(ids(before).await?, ["r3", "r2", "r1"]);
         }
         Ok(())
     }

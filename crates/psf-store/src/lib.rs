@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod console;
 mod error;
 mod events;
 mod incidents;
@@ -26,7 +27,8 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 
-pub use audit::{AuditQuery, AuditRecord};
+pub use audit::{AuditPoint, AuditQuery, AuditRecord};
+pub use console::{ConsoleSession, ConsoleUser};
 pub use error::StoreError;
 pub use events::Event;
 pub use incidents::{Incident, NewIncident};

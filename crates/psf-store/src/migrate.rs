@@ -140,6 +140,28 @@ const SQLITE: &[(i64, &str)] = &[
     "#,
     ),
     (6, "ALTER TABLE api_keys ADD COLUMN subject TEXT;"),
+    (
+        7,
+        r#"
+    CREATE TABLE console_users (
+        id             TEXT PRIMARY KEY,
+        email          TEXT NOT NULL UNIQUE,
+        name           TEXT NOT NULL,
+        role           TEXT NOT NULL,
+        password_hash  TEXT NOT NULL,
+        created_ms     INTEGER NOT NULL,
+        disabled_ms    INTEGER
+    );
+    CREATE TABLE console_sessions (
+        token_sha256  TEXT PRIMARY KEY,
+        user_id       TEXT NOT NULL,
+        csrf          TEXT NOT NULL,
+        created_ms    INTEGER NOT NULL,
+        expires_ms    INTEGER NOT NULL
+    );
+    CREATE INDEX console_sessions_user ON console_sessions (user_id);
+    "#,
+    ),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -254,6 +276,28 @@ const POSTGRES: &[(i64, &str)] = &[
     "#,
     ),
     (6, "ALTER TABLE api_keys ADD COLUMN subject TEXT;"),
+    (
+        7,
+        r#"
+    CREATE TABLE console_users (
+        id             TEXT PRIMARY KEY,
+        email          TEXT NOT NULL UNIQUE,
+        name           TEXT NOT NULL,
+        role           TEXT NOT NULL,
+        password_hash  TEXT NOT NULL,
+        created_ms     BIGINT NOT NULL,
+        disabled_ms    BIGINT
+    );
+    CREATE TABLE console_sessions (
+        token_sha256  TEXT PRIMARY KEY,
+        user_id       TEXT NOT NULL,
+        csrf          TEXT NOT NULL,
+        created_ms    BIGINT NOT NULL,
+        expires_ms    BIGINT NOT NULL
+    );
+    CREATE INDEX console_sessions_user ON console_sessions (user_id);
+    "#,
+    ),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

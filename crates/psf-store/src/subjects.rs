@@ -192,6 +192,34 @@ impl Store {
         Ok(erasure)
     }
 
+    /// The receipts of the latest erasures, newest first, at most `limit`.
+    pub async fn erasures(&self, limit: u32) -> Result<Vec<Erasure>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM erasures ORDER BY erased_ms DESC, id DESC LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::query("read erasure receipts", e))?;
+        rows.iter()
+            .map(|row| {
+                let get = |e| StoreError::query("read an erasure receipt", e);
+                let counts: String = row.try_get("counts").map_err(get)?;
+                let counts: serde_json::Value = serde_json::from_str(&counts)
+                    .map_err(|e| StoreError::other(format!("an erasure's counts are not JSON: {e}")))?;
+                let n = |k: &str| counts[k].as_u64().unwrap_or(0);
+                Ok(Erasure {
+                    id: row.try_get("id").map_err(get)?,
+                    subject: row.try_get("subject").map_err(get)?,
+                    requested_by: row.try_get("requested_by").map_err(get)?,
+                    erased_ms: row.try_get("erased_ms").map_err(get)?,
+                    keys_destroyed: n("keys_destroyed"),
+                    held_values: n("held_values"),
+                    audit_records: n("audit_records"),
+                    reviews: n("reviews"),
+                })
+            })
+            .collect()
+    }
+
     /// What the store still holds of a subject.
     pub async fn subject_remaining(&self, subject: &str) -> Result<Remaining, StoreError> {
         let sref = subject_ref(subject);
@@ -252,6 +280,11 @@ mod tests {
             assert_eq!((receipt.keys_destroyed, receipt.held_values), (1, 1));
             assert!(receipt.subject.starts_with("sub_") && !receipt.subject.contains("ann"));
             assert!(store.subject_remaining("ann@example.org").await.unwrap().is_empty());
+            assert_eq!(
+                store.erasures(10).await.unwrap(),
+                std::slice::from_ref(&receipt),
+                "the receipt is kept as given"
+            );
             assert_eq!(store.open_held_values("rev_a").await.unwrap(), None);
             assert_eq!(
                 store.open_held_values("rev_b").await.unwrap().as_deref(),
