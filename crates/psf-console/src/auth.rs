@@ -337,7 +337,7 @@ pub(crate) async fn record(console: &Console, session: &Session, action: &str, t
     }
 }
 
-async fn record_sign_in(console: &Console, kind: &str, email: &str, summary: String, detail: Value) {
+async fn record_sign_in(console: &Console, kind: &str, account: &str, summary: String, detail: Value) {
     let event = Event {
         ts_ms: psf_store::now_ms(),
         kind: kind.into(),
@@ -345,7 +345,7 @@ async fn record_sign_in(console: &Console, kind: &str, email: &str, summary: Str
         app: None,
         key_id: None,
         summary,
-        detail: json!({"email": email, "detail": detail}),
+        detail: json!({"account": account, "detail": detail}),
     };
     if let Err(e) = console.gw.store().insert_event(&event).await {
         tracing::error!(error = %e, "could not record a console sign-in");
@@ -438,12 +438,22 @@ pub(crate) async fn login(State(console): State<Arc<Console>>, req: Request) -> 
     let now = psf_store::now_ms();
     let mut keys = vec![format!("email:{email}")];
     keys.extend(addr.map(|a| format!("ip:{a}")));
+    let user = match console.gw.store().console_user(&email).await {
+        Ok(u) => u.filter(|u| u.disabled_ms.is_none()),
+        Err(e) => return html::store_error(&e),
+    };
+    // What a failure records: the account when there is one; otherwise only a digest of
+    // what was typed, which may be anything (a password typed into the email field).
+    let who = match &user {
+        Some(u) => u.email.clone(),
+        None => format!("an unknown account ({})", psf_store::key_digest(&email).get(..12).unwrap_or_default()),
+    };
     if let Some(wait) = console.logins.locked(&keys, now) {
         record_sign_in(
             &console,
             "console.sign_in_failed",
-            &email,
-            format!("sign-in for {email} refused: too many failures"),
+            &who,
+            format!("sign-in for {who} refused: too many failures"),
             json!({"locked_s": wait}),
         )
         .await;
@@ -459,17 +469,12 @@ pub(crate) async fn login(State(console): State<Arc<Console>>, req: Request) -> 
         }
         return r;
     }
-    let user = match console.gw.store().console_user(&email).await {
-        Ok(u) => u.filter(|u| u.disabled_ms.is_none()),
-        Err(e) => return html::store_error(&e),
-    };
     let phc = user.as_ref().map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
     let password = form.password.clone();
     let ok = tokio::task::spawn_blocking(move || verify_password(&phc, &password)).await.unwrap_or(false);
     let Some(user) = user.filter(|_| ok) else {
         console.logins.failed(&keys, now);
-        record_sign_in(&console, "console.sign_in_failed", &email, format!("failed sign-in for {email}"), json!({}))
-            .await;
+        record_sign_in(&console, "console.sign_in_failed", &who, format!("failed sign-in for {who}"), json!({})).await;
         return again(StatusCode::UNAUTHORIZED, "The email or password is wrong.");
     };
     console.logins.succeeded(&keys[0]);

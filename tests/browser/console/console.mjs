@@ -100,7 +100,18 @@ function nav(page, name) {
   return page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true });
 }
 
+// Every field a person fills in has a label a screen reader announces.
+async function labelled(page, name) {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+      .filter((e) => e.labels.length === 0 && !e.getAttribute("aria-label"))
+      .map((e) => e.outerHTML),
+  );
+  if (unlabelled.length) fail(`${name}: fields without a label: ${unlabelled.join(", ")}`);
+}
+
 async function shot(page, name) {
+  await labelled(page, name);
   await page.screenshot({ path: `${shots}/console-${name}.png`, fullPage: true });
   console.log(`screenshot ${shots}/console-${name}.png`);
 }
@@ -144,6 +155,9 @@ async function main() {
     check(Number(rate) > 0, `the overview counts the calls just made (${rate} a minute)`);
     check((await operator.locator("#live").innerText()).includes("Alerts firing"), "the overview lists alerts");
     await shot(operator, "overview");
+    const stamp = await operator.locator("#live .note").innerText();
+    await operator.waitForFunction((before) => document.querySelector("#live .note")?.innerText !== before, stamp, { timeout: 12000 });
+    check(true, "the overview refreshes itself");
 
     // A held answer, approved by the reviewer with the keyboard.
     const held = await chat(base, KEYS.LOANS_KEY, "prescreen", "Applicant jo.bloggs@example.org asks for 12,000 over 3 years; income 41k.");
