@@ -118,7 +118,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/manifest.yaml", get(scorecard::manifest))
         .route("/console/assets/console.css", get(|| asset("text/css", include_str!("../assets/console.css"))))
         .route("/console/assets/console.js", get(|| asset("text/javascript", include_str!("../assets/console.js"))))
-        .fallback(|| async { html::not_found("There is no such console page.") })
+        // Only the console's own paths: the gateway's API keeps its own answers.
+        .route("/console/{*rest}", get(|| async { html::not_found("There is no such console page.") }))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)

@@ -432,6 +432,12 @@ async fn an_auditor_reads_everything_and_changes_nothing() -> R {
         404,
         "no signing key given"
     );
+    let r = app.get(&avery, "/console/no-such-page").await?;
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await?.contains("There is no such console page."));
+    let r = app.http.get(format!("{}/v1/no-such-endpoint", app.base)).send().await?;
+    assert_eq!(r.status(), 404);
+    assert!(!r.text().await?.contains("console"), "the API's own 404 is untouched");
     Ok(())
 }
 
