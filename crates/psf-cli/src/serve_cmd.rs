@@ -160,9 +160,14 @@ fn with_console(
     file: &str,
     text: &str,
     options: &ConsoleOptions,
+    path: Option<&Path>,
 ) -> Result<axum::Router, String> {
     let mut console =
         psf_console::Console::new(gateway.clone(), file, text).with_secure_cookies(options.secure_cookies);
+    if let Some(path) = path {
+        // The studio saves here.
+        console = console.with_manifest_path(path.to_path_buf());
+    }
     if let Some(path) = &options.sign {
         let key = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
@@ -204,7 +209,7 @@ pub fn serve(
             Ok(x) => x,
             Err(e) => return fail(&e),
         };
-        let router = match with_console(&gateway, &file, &text, console) {
+        let router = match with_console(&gateway, &file, &text, console, Some(manifest)) {
             Ok(r) => r,
             Err(e) => return fail(&e),
         };
@@ -300,7 +305,7 @@ pub fn demo(listen: &str, upstream_latency_ms: u64, store: &str) -> io::Result<E
             writeln!(out, "\nWhat the model received: curl -s {}/__mock/requests\nMetrics: curl -s http://{addr}/metrics\nStop with Ctrl-C.", mock.anthropic_url())?;
             out.flush()?;
         }
-        let router = match with_console(&gateway, "examples/demo/psf.yaml", DEMO_MANIFEST, &ConsoleOptions::default()) {
+        let router = match with_console(&gateway, "examples/demo/psf.yaml", DEMO_MANIFEST, &ConsoleOptions::default(), None) {
             Ok(r) => r,
             Err(e) => return fail(&e),
         };

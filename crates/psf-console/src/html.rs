@@ -9,7 +9,7 @@ use crate::auth::{Role, Session};
 pub(crate) use psf_assess::report::xml_escape as esc;
 
 /// The console's sections: path, label, and who sees the link.
-const NAV: [(&str, &str, Option<Role>); 8] = [
+const NAV: [(&str, &str, Option<Role>); 9] = [
     ("/console", "Overview", None),
     ("/console/reviews", "Reviews", None),
     ("/console/incidents", "Incidents", None),
@@ -18,6 +18,7 @@ const NAV: [(&str, &str, Option<Role>); 8] = [
     ("/console/keys", "Keys", Some(Role::Operator)),
     ("/console/scorecard", "Scorecard", None),
     ("/console/workflow", "Workflow", None),
+    ("/console/studio", "Studio", None),
 ];
 
 /// A whole HTML document around `body`.

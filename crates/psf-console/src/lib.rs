@@ -29,6 +29,7 @@ mod incidents;
 mod overview;
 mod reviews;
 mod scorecard;
+mod studio;
 
 use std::sync::Arc;
 
@@ -51,7 +52,10 @@ pub struct Console {
     gw: Arc<Gateway>,
     /// The manifest's file name and bytes as served, for the scorecard and downloads.
     manifest_file: String,
-    manifest_text: String,
+    /// Replaced when the studio saves.
+    manifest_text: std::sync::RwLock<String>,
+    /// Where the studio saves; `None` when the manifest has no file (`psf demo`).
+    manifest_path: Option<std::path::PathBuf>,
     /// Signs the attestation the scorecard offers, when `psf serve --sign KEY` gave one.
     signing: Option<SigningKey>,
     /// Whether cookies are marked `Secure` (TLS in front of psf).
@@ -66,12 +70,24 @@ impl Console {
         Console {
             gw,
             manifest_file: manifest_file.to_string(),
-            manifest_text: manifest_text.to_string(),
+            manifest_text: std::sync::RwLock::new(manifest_text.to_string()),
+            manifest_path: None,
             signing: None,
             secure_cookies: false,
             logins: auth::LoginLimiter::default(),
             scorecard: scorecard::Cache::default(),
         }
+    }
+
+    /// Lets the studio save the manifest to `path` (the file `psf serve` read).
+    pub fn with_manifest_path(mut self, path: std::path::PathBuf) -> Console {
+        self.manifest_path = Some(path);
+        self
+    }
+
+    /// The manifest's text as it is now.
+    fn manifest_text(&self) -> String {
+        self.manifest_text.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Signs the scorecard's attestation download with `key`.
@@ -114,10 +130,14 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/scorecard/attestation.dsse.json", get(scorecard::attestation))
         .route("/console/scorecard/{id}", get(scorecard::verdict))
         .route("/console/workflow", get(scorecard::workflow))
+        .route("/console/studio", get(studio::page))
+        .route("/console/studio/check", post(studio::check))
+        .route("/console/studio/save", post(studio::save))
         .route("/console/workflow.svg", get(scorecard::workflow_svg))
         .route("/console/manifest.yaml", get(scorecard::manifest))
         .route("/console/assets/console.css", get(|| asset("text/css", include_str!("../assets/console.css"))))
         .route("/console/assets/console.js", get(|| asset("text/javascript", include_str!("../assets/console.js"))))
+        .route("/console/assets/studio.js", get(|| asset("text/javascript", include_str!("../assets/studio.js"))))
         // Only the console's own paths: the gateway's API keeps its own answers.
         .route("/console/{*rest}", get(|| async { html::not_found("There is no such console page.") }))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))

@@ -38,7 +38,7 @@ async fn assessment(c: &Console) -> Result<Arc<Assessment>, Response> {
     {
         return Ok(a.clone());
     }
-    let (file, text, store) = (c.manifest_file.clone(), c.manifest_text.clone(), c.gw.store().clone());
+    let (file, text, store) = (c.manifest_file.clone(), c.manifest_text(), c.gw.store().clone());
     let handle = tokio::runtime::Handle::current();
     let made = tokio::task::spawn_blocking(move || {
         let today = today();
@@ -221,5 +221,5 @@ pub(crate) async fn workflow_svg(State(c): State<Arc<Console>>, _: Session) -> R
 
 /// `GET /console/manifest.yaml`: the manifest as served, byte for byte.
 pub(crate) async fn manifest(State(c): State<Arc<Console>>, _: Session) -> Response {
-    download("application/yaml", "psf.yaml", c.manifest_text.clone())
+    download("application/yaml", "psf.yaml", c.manifest_text())
 }

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 type R = Result<(), Box<dyn std::error::Error>>;
 
 const MANIFEST: &str = r#"
+# The console's test deployment; this comment must survive the studio's saves.
 version: 1
 system:
   name: Console test
@@ -52,6 +53,8 @@ const PASSWORD: &str = "a long enough password";
 
 struct Running {
     base: String,
+    /// The manifest file the studio saves to.
+    file: std::path::PathBuf,
     store: Store,
     http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -97,7 +100,9 @@ async fn start() -> Result<Running, Box<dyn std::error::Error>> {
         store.create_console_user(email, name, role, &psf_console::hash_password(PASSWORD)?).await?;
     }
     let (gateway, writer) = Gateway::new(compiled, store.clone()).await?;
-    let console = psf_console::Console::new(gateway.clone(), "psf.yaml", MANIFEST);
+    let file = dir.join("psf.yaml");
+    std::fs::write(&file, MANIFEST)?;
+    let console = psf_console::Console::new(gateway.clone(), "psf.yaml", MANIFEST).with_manifest_path(file.clone());
     let router = psf_gateway::app(gateway.clone()).merge(psf_console::router(Arc::new(console)));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -106,7 +111,7 @@ async fn start() -> Result<Running, Box<dyn std::error::Error>> {
         let _ = stopped.await;
     }));
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    Ok(Running { base, store, http, stop: Some(stop), _mock: mock })
+    Ok(Running { base, file, store, http, stop: Some(stop), _mock: mock })
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -539,5 +544,80 @@ async fn operators_erase_subjects_and_manage_keys() -> R {
     let r = app.post(&olu, &format!("/console/keys/{key_id}/revoke"), &[]).await?;
     assert_eq!(r.status(), 303);
     assert!(app.store.keys().await?.iter().all(|k| k.revoked_ms.is_some()));
+    Ok(())
+}
+
+/// The studio's form: the edits as JSON and the digest of the text they were made on.
+fn studio_form(who: &Person, edits: &Value, base: &str) -> Vec<(String, String)> {
+    vec![("csrf".into(), who.csrf.clone()), ("edits".into(), edits.to_string()), ("base_sha256".into(), base.into())]
+}
+
+impl Running {
+    async fn studio(
+        &self,
+        who: &Person,
+        path: &str,
+        edits: &Value,
+        base: &str,
+    ) -> Result<(u16, Value), Box<dyn std::error::Error>> {
+        let body = serde_urlencoded::to_string(studio_form(who, edits, base))?;
+        let r = self.post_raw(who, path, &body, None).await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+#[tokio::test]
+async fn the_studio_checks_edits_by_psf_checks_rules_and_saves_only_a_valid_manifest() -> R {
+    let app = start().await?;
+    let olu = app.sign_in("olu@example.com").await?;
+    let page = app.page(&olu, "/console/studio").await?;
+    let at = page.find("\"base_sha256\":\"").ok_or("no base digest")? + "\"base_sha256\":\"".len();
+    let base = page[at..].split('"').next().unwrap_or_default().to_string();
+    assert_eq!(base, psf_store::key_digest(MANIFEST));
+
+    // Saving without edits writes the same bytes.
+    let (status, body) = app.studio(&olu, "/console/studio/save", &json!([]), &base).await?;
+    assert_eq!((status, body["saved"].clone()), (200, json!(true)));
+    assert_eq!(std::fs::read_to_string(&app.file)?, MANIFEST);
+
+    // A supervised point without reviewers: an error on its node, and nothing saved.
+    let add = json!([{"op": "add", "pointer": "/decision_points/-", "value": {"id": "appeal", "autonomy": "supervised", "model": "good"}}]);
+    let (status, body) = app.studio(&olu, "/console/studio/check", &add, &base).await?;
+    assert_eq!(status, 200);
+    let errors: Vec<&Value> = body["diagnostics"]
+        .as_array()
+        .map(|d| d.iter().filter(|d| d["severity"] == "error").collect())
+        .unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["pointer"], "/decision_points/2/autonomy");
+    let (status, body) = app.studio(&olu, "/console/studio/save", &add, &base).await?;
+    assert_eq!((status, body["saved"].clone()), (422, json!(false)));
+    assert_eq!(std::fs::read_to_string(&app.file)?, MANIFEST, "an invalid manifest is not saved");
+
+    // With a reviewer it saves; comments and the untouched text stay.
+    let mut fixed = add.clone();
+    if let Some(list) = fixed.as_array_mut() {
+        list.push(json!({"op": "add", "pointer": "/decision_points/2/reviewers", "value": [{"name": "Rita Reviewer", "email": "rita@example.com"}]}));
+    }
+    let (status, body) = app.studio(&olu, "/console/studio/save", &fixed, &base).await?;
+    assert_eq!((status, body["saved"].clone()), (200, json!(true)), "{body}");
+    let saved = std::fs::read_to_string(&app.file)?;
+    assert!(
+        saved.starts_with(MANIFEST.split("models:").next().unwrap_or_default()),
+        "the text before the new point is untouched:\n{saved}"
+    );
+    assert!(saved.contains("  - id: appeal\n    autonomy: supervised\n    model: good\n    reviewers: [{name: Rita Reviewer, email: rita@example.com}]\n"), "{saved}");
+    let checked = psf_core::check(&saved, &psf_core::CheckOptions { today: jiff::civil::date(2026, 11, 23) });
+    assert!(checked.is_valid(), "{:?}", checked.diagnostics);
+    assert!(app.events("console.action").await?.iter().any(|e| e.detail["action"] == "saved the manifest"));
+
+    // Edits made on an older text are refused; an auditor may not edit.
+    let (status, _) = app.studio(&olu, "/console/studio/save", &fixed, &base).await?;
+    assert_eq!(status, 409);
+    let avery = app.sign_in("avery@example.com").await?;
+    assert!(app.page(&avery, "/console/studio").await?.contains("Read-only"));
+    let (status, _) = app.studio(&avery, "/console/studio/check", &add, &psf_store::key_digest(&saved)).await?;
+    assert_eq!(status, 403);
     Ok(())
 }

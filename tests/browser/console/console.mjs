@@ -13,7 +13,7 @@
 //
 //   node tests/browser/console/console.mjs target/debug/psf
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -120,6 +120,9 @@ async function main() {
   mkdirSync(shots, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), "psf-console-"));
   const store = `sqlite://${join(dir, "psf.db")}`;
+  // The studio saves the file psf serve read: a copy, so the repository's stays as it is.
+  const manifest = join(dir, "psf.yaml");
+  copyFileSync("tests/browser/console/psf.yaml", manifest);
   for (const [email, name, role] of [
     ["olu@example.com", "Olu Operator", "operator"],
     ["rita@example.com", "Rita Reviewer", "reviewer"],
@@ -132,7 +135,7 @@ async function main() {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   await start(
-    ["serve", "--manifest", "tests/browser/console/psf.yaml", "--listen", `127.0.0.1:${port}`, "--store", store],
+    ["serve", "--manifest", manifest, "--listen", `127.0.0.1:${port}`, "--store", store],
     { MOCK_UPSTREAM: `http://127.0.0.1:${mockPort}/v1`, PSF_LOG: "warn", ...KEYS },
     /console: http/,
   );
@@ -209,6 +212,52 @@ async function main() {
     await nav(operator, "Keys").click();
     await shot(operator, "keys");
 
+    // The studio: add a supervised decision point on the canvas; without reviewers it is
+    // an error shown on its node and nothing is saved; with one it saves and checks.
+    const original = readFileSync(manifest, "utf8");
+    await nav(operator, "Studio").click();
+    check(await operator.locator('#canvas g[data-id="prescreen"]').isVisible(), "the canvas draws the decision points");
+    await shot(operator, "studio");
+    await operator.locator("#add-point").click();
+    await operator.getByLabel("Id", { exact: true }).fill("appeal");
+    await operator.getByLabel("Autonomy", { exact: true }).selectOption("supervised");
+    await operator.getByLabel("Stakes", { exact: true }).selectOption("high");
+    await operator.locator("#add-point-confirm").click();
+    const appeal = operator.locator('#canvas g[data-id="appeal"]');
+    await operator.waitForFunction(() => document.querySelector('#canvas g[data-id="appeal"]')?.classList.contains("invalid"));
+    check((await appeal.locator(".node-error").textContent()).includes("names no reviewers"), "the invalid edit shows its error on the node");
+    await shot(operator, "studio-error");
+    // The refusal is a 422, which the browser logs: the one console message expected here.
+    const beforeSave = problems.length;
+    await operator.locator("#save").click();
+    await operator.waitForFunction(() => document.getElementById("studio-status")?.textContent.includes("not saved"));
+    problems.push(...problems.splice(beforeSave).filter((p) => !p.includes("status of 422")));
+    check(readFileSync(manifest, "utf8") === original, "an invalid manifest is not saved");
+    // Undo and redo walk the edits.
+    await operator.locator("#canvas").focus();
+    await operator.keyboard.press("Control+z");
+    check((await appeal.count()) === 0, "undo takes the new point away");
+    await operator.keyboard.press("Control+y");
+    check((await appeal.count()) === 1, "redo brings it back");
+    await appeal.click();
+    await operator.getByLabel(/Reviewers/).fill("Rita Reviewer <rita@example.com>");
+    await operator.getByLabel(/Reviewers/).press("Tab");
+    await operator.waitForFunction(() => document.getElementById("studio-status")?.textContent.includes("no errors"));
+    check(!(await appeal.getAttribute("class")).includes("invalid"), "with a reviewer the error is gone");
+    await operator.locator("#save").click();
+    await operator.waitForFunction(() => document.getElementById("studio-status")?.textContent.includes("saved to"));
+    const saved = readFileSync(manifest, "utf8");
+    // One block of lines was inserted; without it the file is the original, byte for byte.
+    const o = original.split("\n"), n = saved.split("\n");
+    let at = 0;
+    while (at < o.length && o[at] === n[at]) at++;
+    const added = n.slice(at, at + n.length - o.length);
+    const kept = n.slice(0, at).concat(n.slice(at + added.length)).join("\n");
+    check(kept === original && added[0] === "  - id: appeal" && added.includes("    autonomy: supervised"), `the saved manifest adds the new point (${added.length} lines) and keeps every other byte, comments included`);
+    execFileSync(psf, ["check", manifest]);
+    check(true, "psf check passes on the saved file");
+    await shot(operator, "studio-saved");
+
     // The auditor: read-only.
     const auditor = await (await personContext(browser, problems, "auditor")).newPage();
     await signIn(auditor, base, "avery@example.com");
@@ -242,6 +291,8 @@ async function main() {
     await auditor.locator("table.grid td a").first().click();
     check((await auditor.locator("main").innerText()).includes("Evidence"), "a scorecard cell opens its verdict and evidence");
     await shot(auditor, "verdict");
+    await auditor.goto(`${base}/console/studio`);
+    check(await auditor.locator("#add-point").isDisabled(), "the auditor sees the studio read-only");
     await auditor.goto(`${base}/console/workflow`);
     check(await auditor.locator("figure.workflow svg").isVisible(), "the workflow diagram is drawn");
     await shot(auditor, "workflow");
