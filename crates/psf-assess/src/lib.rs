@@ -18,6 +18,7 @@ pub mod attest;
 mod context;
 pub mod html;
 pub mod oscal;
+pub mod package;
 pub mod report;
 pub mod rubric;
 mod rules;

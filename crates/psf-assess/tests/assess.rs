@@ -598,3 +598,36 @@ async fn oscal_output_is_valid_oscal_1_2_2() {
         assert!(!oscal_errors(&schema, &broken).is_empty());
     }
 }
+
+/// The workflow package of every example (`psf export --package`): each file whole,
+/// except the manifest (the input, checked to be copied byte for byte) and the schema
+/// (derived from the types, checked to be the one `psf schema` prints).
+#[test]
+fn example_packages() {
+    for name in ["customer-support.yaml", "internal-faq.yaml", "loan-prescreening.yaml", "demo/psf.yaml"] {
+        let text = example(name);
+        let parsed = ParsedManifest::new(name, &text, today()).unwrap();
+        let file = name.rsplit('/').next().unwrap();
+        let files = psf_assess::package::files(file, &text, parsed.manifest());
+        assert_eq!(files[file], text.as_bytes(), "{name}: the manifest is copied as written");
+        let schema: Value = serde_json::from_slice(&files["psf.schema.json"]).unwrap();
+        assert_eq!(schema, psf_core::Manifest::json_schema());
+        for dp in &parsed.manifest().decision_points {
+            for ext in ["md", "py", "mjs", "sh"] {
+                let path = if ext == "md" {
+                    format!("integration/{}.md", dp.id)
+                } else {
+                    format!("integration/examples/{}.{ext}", dp.id)
+                };
+                assert!(files.contains_key(&path), "{name}: {path}");
+            }
+        }
+        let html = String::from_utf8(files["flow.html"].clone()).unwrap();
+        assert!(!html.contains("<script") && html.contains("<svg"), "{name}: flow.html is self-contained");
+        let mut all = String::new();
+        for (path, bytes) in files.iter().filter(|(p, _)| *p != file && *p != "psf.schema.json") {
+            all.push_str(&format!("===== {path}\n{}\n", String::from_utf8_lossy(bytes)));
+        }
+        insta::assert_snapshot!(format!("package-{}", name.replace(['/', '.'], "-")), all);
+    }
+}

@@ -38,24 +38,51 @@ pub struct ExportArgs {
     #[arg(long, value_name = "REPORT.json")]
     previous: Option<PathBuf>,
     /// A new directory, or a file ending in `.tar.gz`.
+    #[arg(long, value_name = "DIR|FILE.tar.gz", required_unless_present = "package", conflicts_with = "package")]
+    out: Option<PathBuf>,
+    /// Instead of the evidence bundle, the workflow package: the manifest and its schema,
+    /// the executive flow view (SVG and one HTML page), and integration documentation per
+    /// decision point with working OpenAI SDK and curl examples. A new directory, or a
+    /// file ending in `.tar.gz`.
     #[arg(long, value_name = "DIR|FILE.tar.gz")]
-    out: PathBuf,
+    package: Option<PathBuf>,
 }
 
 /// Events copied into the bundle at most.
 const MAX_EVENTS: u32 = 100_000;
 
+fn fail(m: &str) -> io::Result<ExitCode> {
+    eprintln!("psf: {m}");
+    Ok(ExitCode::from(2))
+}
+
+/// Refuses to write over anything: a tarball that exists, or a directory with files.
+fn check_new(out: &Path) -> Result<(), String> {
+    if out.exists() && (is_tarball(out) || std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true)) {
+        return Err(format!("{} already exists; export into a new directory or file", out.display()));
+    }
+    Ok(())
+}
+
+fn write_out(out: &Path, files: &BTreeMap<String, Vec<u8>>, day: jiff::civil::Date) -> io::Result<()> {
+    if is_tarball(out) { write_tarball(out, files, day) } else { write_dir(out, files) }
+}
+
 /// `psf export`.
 pub fn run(args: &ExportArgs) -> io::Result<ExitCode> {
-    let fail = |m: &str| {
-        eprintln!("psf: {m}");
-        Ok(ExitCode::from(2))
-    };
-    let tarball = is_tarball(&args.out);
-    if args.out.exists() && (tarball || std::fs::read_dir(&args.out).map(|mut d| d.next().is_some()).unwrap_or(true)) {
-        return fail(&format!("{} already exists; export into a new directory or file", args.out.display()));
-    }
     let today = args.today.unwrap_or_else(crate::today);
+    let out = match (&args.package, &args.out) {
+        (Some(package), _) => return package_run(args, package, today),
+        (None, Some(out)) => out,
+        (None, None) => {
+            return fail(
+                "give `--out DIR|FILE.tar.gz` for the evidence bundle, or `--package` for the workflow package",
+            );
+        }
+    };
+    if let Err(e) = check_new(out) {
+        return fail(&e);
+    }
     let inputs = Inputs {
         manifest: &args.manifest,
         store: args.store.as_deref(),
@@ -85,20 +112,47 @@ pub fn run(args: &ExportArgs) -> io::Result<ExitCode> {
             attest::sign_bundle(&assessed.assessment, key, &subjects).into_bytes(),
         );
     }
-    let written = if tarball { write_tarball(&args.out, &all, today) } else { write_dir(&args.out, &all) };
-    if let Err(e) = written {
-        return fail(&format!("cannot write {}: {e}", args.out.display()));
+    if let Err(e) = write_out(out, &all, today) {
+        return fail(&format!("cannot write {}: {e}", out.display()));
     }
-    let mut out = io::stdout().lock();
-    writeln!(out, "exported {} files to {}", all.len(), args.out.display())?;
-    writeln!(out, "{}", assessed.assessment.summary_line())?;
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "exported {} files to {}", all.len(), out.display())?;
+    writeln!(stdout, "{}", assessed.assessment.summary_line())?;
     if let Some(key) = &assessed.key {
         writeln!(
-            out,
+            stdout,
             "signed with key {}; check it with `psf verify attestation.dsse.json --key PUB --bundle DIR`",
             key.key_id()
         )?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `psf export --package`: made from the manifest alone, which must pass `psf check`.
+fn package_run(args: &ExportArgs, out: &Path, today: jiff::civil::Date) -> io::Result<ExitCode> {
+    if let Err(e) = check_new(out) {
+        return fail(&e);
+    }
+    let text = match crate::read_manifest(&args.manifest) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let file = args.manifest.display().to_string();
+    let checked = psf_core::check(&text, &psf_core::CheckOptions { today });
+    let Some(manifest) = checked.manifest.as_ref().filter(|_| checked.is_valid()) else {
+        for d in checked.diagnostics.iter().filter(|d| d.severity == psf_core::Severity::Error) {
+            eprint!("{}", d.render(&file, &text));
+        }
+        return fail(&format!("{file}: a package is made from a valid manifest; `psf check {file}` shows what to fix"));
+    };
+    let name = args.manifest.file_name().map_or_else(|| "psf.yaml".into(), |n| n.to_string_lossy().to_string());
+    let files = psf_assess::package::files(&name, &text, manifest);
+    if let Err(e) = write_out(out, &files, today) {
+        return fail(&format!("cannot write {}: {e}", out.display()));
+    }
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "exported the workflow package ({} files) to {}", files.len(), out.display())?;
+    writeln!(stdout, "flow.html is the one-page view; integration/ has a page and examples per decision point")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -222,29 +276,10 @@ fn write_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> io::Result<()> {
     Ok(())
 }
 
-/// A gzipped tar whose bytes depend only on the files and the day: sorted entries,
-/// every time the assessment day, owner root, mode 0644.
+/// A gzipped tar whose bytes depend only on the files and the day.
 fn write_tarball(path: &Path, files: &BTreeMap<String, Vec<u8>>, day: jiff::civil::Date) -> io::Result<()> {
-    let mtime = day
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .map(|z| z.timestamp().as_second())
-        .ok()
-        .and_then(|s| u64::try_from(s).ok())
-        .unwrap_or(0);
-    let file = std::fs::File::create(path)?;
-    let gz =
-        flate2::GzBuilder::new().mtime(u32::try_from(mtime).unwrap_or(0)).write(file, flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Deterministic);
-    for (name, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(mtime);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_cksum();
-        tar.append_data(&mut header, name, bytes.as_slice())?;
-    }
-    tar.into_inner()?.finish()?.sync_all()
+    let bytes = psf_assess::package::tar_gz(files, day)?;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(&bytes)?;
+    file.sync_all()
 }

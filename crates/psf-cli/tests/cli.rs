@@ -970,3 +970,40 @@ fn an_exported_bundle_is_complete_signed_and_tamper_evident() {
     );
     assert_eq!(psf(&["export", "--manifest", m, "--out", &t1]).status.code(), Some(2), "never overwrites");
 }
+
+#[test]
+fn export_package_writes_the_workflow_package_reproducibly_and_refuses_an_invalid_manifest() {
+    let dir = temp_dir("package");
+    let out = dir.join("pkg");
+    let o = psf(&["export", "--manifest", "examples/loan-prescreening.yaml", "--package", &out.to_string_lossy()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for file in
+        ["loan-prescreening.yaml", "psf.schema.json", "flow.svg", "flow.html", "README.md", "integration/README.md"]
+    {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let doc = std::fs::read_to_string(out.join("integration/prescreen-application.md")).unwrap_or_default();
+    assert!(doc.contains("`202 Accepted`") && doc.contains("| 400 | `IG-1.injection` |"), "{doc}");
+    // The tarball's bytes depend only on the manifest and the day.
+    let (a, b) = (dir.join("a.tar.gz"), dir.join("b.tar.gz"));
+    for t in [&a, &b] {
+        let o = psf(&[
+            "export",
+            "--manifest",
+            "examples/demo/psf.yaml",
+            "--package",
+            &t.to_string_lossy(),
+            "--today",
+            "2026-11-23",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read(&a).ok(), std::fs::read(&b).ok());
+    let o = psf(&["export", "--manifest", "examples/demo/psf.yaml", "--package", &a.to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2), "an existing file is never overwritten");
+    let bad = dir.join("bad.yaml");
+    assert!(std::fs::write(&bad, "version: 1\nsystem: {name: x}\n").is_ok());
+    let o = psf(&["export", "--manifest", &bad.to_string_lossy(), "--package", &dir.join("bad").to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a package is made from a valid manifest"));
+}

@@ -134,6 +134,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/studio/check", post(studio::check))
         .route("/console/studio/save", post(studio::save))
         .route("/console/workflow.svg", get(scorecard::workflow_svg))
+        .route("/console/workflow/package.tar.gz", get(scorecard::package))
         .route("/console/manifest.yaml", get(scorecard::manifest))
         .route("/console/assets/console.css", get(|| asset("text/css", include_str!("../assets/console.css"))))
         .route("/console/assets/console.js", get(|| asset("text/javascript", include_str!("../assets/console.js"))))

@@ -182,7 +182,7 @@ pub(crate) async fn attestation(State(c): State<Arc<Console>>, _: Session) -> Re
 pub(crate) async fn workflow(State(c): State<Arc<Console>>, session: Session) -> Response {
     let m = c.gw.manifest();
     let mut out = format!(
-        "<p>{}: {}. Accountable owner: {} &lt;{}&gt;.</p>\n<p class=\"downloads\">Download: <a href=\"/console/workflow.svg\" download>diagram (SVG)</a> · <a href=\"/console/manifest.yaml\" download>manifest (YAML)</a></p>\n<figure class=\"workflow\">{}</figure>\n",
+        "<p>{}: {}. Accountable owner: {} &lt;{}&gt;.</p>\n<p class=\"downloads\">Download: <a href=\"/console/workflow.svg\" download>diagram (SVG)</a> · <a href=\"/console/manifest.yaml\" download>manifest (YAML)</a> · <a href=\"/console/workflow/package.tar.gz\" download>workflow package (manifest, schema, flow view, integration docs)</a></p>\n<figure class=\"workflow\">{}</figure>\n",
         esc(&m.system.name),
         esc(m.system.description.as_deref().unwrap_or("no description in the manifest")),
         esc(&m.system.owner.name),
@@ -211,6 +211,31 @@ pub(crate) async fn workflow(State(c): State<Arc<Console>>, session: Session) ->
     }
     out.push_str("</tbody></table>");
     html::page(&session, "/console/workflow", "Workflow", &out)
+}
+
+/// `GET /console/workflow/package.tar.gz`: the workflow package, as `psf export --package` writes it.
+pub(crate) async fn package(State(c): State<Arc<Console>>, _: Session) -> Response {
+    let text = c.manifest_text();
+    let checked = psf_core::check(&text, &psf_core::CheckOptions { today: today() });
+    let Some(m) = checked.manifest.as_ref().filter(|_| checked.is_valid()) else {
+        return html::error(
+            StatusCode::CONFLICT,
+            "No package",
+            "The manifest has errors today; `psf check` shows them.",
+        );
+    };
+    let name = c.manifest_file.rsplit('/').next().unwrap_or("psf.yaml");
+    match psf_assess::package::tar_gz(&psf_assess::package::files(name, &text, m), today()) {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/gzip".to_string()),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"workflow-package.tar.gz\"".to_string()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => html::error(StatusCode::INTERNAL_SERVER_ERROR, "No package", &e.to_string()),
+    }
 }
 
 /// `GET /console/workflow.svg`.

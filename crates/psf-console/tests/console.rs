@@ -437,6 +437,9 @@ async fn an_auditor_reads_everything_and_changes_nothing() -> R {
         404,
         "no signing key given"
     );
+    let r = app.get(&avery, "/console/workflow/package.tar.gz").await?;
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await?.starts_with(&[0x1f, 0x8b]), "the workflow package is a gzip file");
     let r = app.get(&avery, "/console/no-such-page").await?;
     assert_eq!(r.status(), 404);
     assert!(r.text().await?.contains("There is no such console page."));
