@@ -57,6 +57,17 @@ enum Command {
     },
     /// Print the JSON Schema of psf.yaml, for editor completion and validation.
     Schema,
+    /// What changed between two manifests, by area: oversight, data flow, models and
+    /// providers (a change to oversight or scope calls for an oversight review, HO-5).
+    Diff {
+        /// The manifest before.
+        old: PathBuf,
+        /// The manifest after.
+        new: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
     /// Scan text for PII, hidden characters and prompt injection; or evaluate the detectors.
     Scan {
         /// The text to scan, or `-` for standard input.
@@ -269,6 +280,40 @@ enum OutputFormat {
     Json,
 }
 
+/// `psf diff`: exit 0 whether or not anything changed; 2 when a file cannot be read.
+fn diff(old: &std::path::Path, new: &std::path::Path, format: OutputFormat) -> io::Result<ExitCode> {
+    let parse = |path: &std::path::Path| -> Result<serde_json::Value, String> {
+        let text = read_manifest(path)?;
+        psf_core::yaml::parse(&text)
+            .map(|d| d.value)
+            .map_err(|e| format!("{}:{}: {}", path.display(), e.position, e.message))
+    };
+    let (a, b) = match (parse(old), parse(new)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("psf: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let changes = psf_core::diff::diff(&a, &b);
+    let mut out = io::stdout().lock();
+    match format {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&changes).unwrap_or_default())?,
+        OutputFormat::Text if changes.is_empty() => writeln!(out, "no changes")?,
+        OutputFormat::Text => {
+            for c in &changes {
+                writeln!(out, "{}", psf_core::diff::describe(c))?;
+            }
+            let oversight = changes.iter().filter(|c| c.area == psf_core::diff::Area::Oversight).count();
+            writeln!(out, "{} changes; {oversight} to oversight", changes.len())?;
+            if oversight > 0 {
+                writeln!(out, "oversight changed: review it and record the review under `oversight_reviews:` (HO-5)")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Reads a manifest file with the same limits as `psf check`.
 fn read_manifest(path: &std::path::Path) -> Result<String, String> {
     check_cmd::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
@@ -298,6 +343,7 @@ fn main() -> ExitCode {
         Command::Catalog { format, domain } => catalog_cmd::run(format, domain.as_deref()),
         Command::Check { files, format, today: date } => check_cmd::run(&files, format, date.unwrap_or_else(today)),
         Command::Schema => schema(),
+        Command::Diff { old, new, format } => diff(&old, &new, format),
         Command::Scan { input, redact, tokenize, eval, json_schema, format } => match (eval, json_schema) {
             (Some(kind), _) => eval_cmd::run(kind, &input, format),
             (None, Some(schema)) => scan_cmd::run_schema(&input, &schema, format),

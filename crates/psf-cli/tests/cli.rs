@@ -41,11 +41,13 @@ fn help_lists_what_exists() {
         "review",
         "incident",
         "export",
+        "users",
+        "diff",
     ] {
         assert!(out.contains(cmd), "{cmd} missing from --help");
     }
     // Nothing that does not exist yet.
-    assert!(!out.contains("studio"), "--help mentions `studio`");
+    assert!(!out.lines().any(|l| l.trim_start().starts_with("exam ")), "--help lists `exam`");
 }
 
 #[test]
@@ -1006,4 +1008,26 @@ fn export_package_writes_the_workflow_package_reproducibly_and_refuses_an_invali
     let o = psf(&["export", "--manifest", &bad.to_string_lossy(), "--package", &dir.join("bad").to_string_lossy()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("a package is made from a valid manifest"));
+}
+
+#[test]
+fn diff_names_changes_by_area_and_calls_for_an_oversight_review() {
+    let dir = temp_dir("diff");
+    let new = dir.join("new.yaml");
+    let text = std::fs::read_to_string(root().join("examples/demo/psf.yaml")).unwrap_or_default();
+    let changed = text.replace(
+        "autonomy: advisory",
+        "autonomy: supervised\n    reviewers: [{name: Ana Silva, email: ana@example.com}]",
+    );
+    assert!(std::fs::write(&new, changed).is_ok());
+    let o = psf(&["diff", "examples/demo/psf.yaml", &new.to_string_lossy()]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(out.contains("oversight: decision_points[answer-customer].autonomy: advisory → supervised"), "{out}");
+    assert!(out.contains("2 changes; 2 to oversight") && out.contains("(HO-5)"), "{out}");
+    let o = psf(&["diff", "examples/demo/psf.yaml", &new.to_string_lossy(), "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
+    assert_eq!(json[0]["pointer"], "/decision_points/0/autonomy");
+    assert_eq!(stdout(&psf(&["diff", "examples/demo/psf.yaml", "examples/demo/psf.yaml"])).trim(), "no changes");
+    assert_eq!(psf(&["diff", "examples/demo/psf.yaml", "no-such.yaml"]).status.code(), Some(2));
 }

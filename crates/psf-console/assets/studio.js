@@ -29,6 +29,8 @@
   let redo = [];
   let selected = null; // { kind, index }
   let diagnostics = [];
+  let changes = []; // what the edits change, from the server: the diff view
+  let described = [];
   let view = null;
   let status = "";
 
@@ -77,11 +79,16 @@
   let checkTimer = null;
   function scheduleCheck() {
     clearTimeout(checkTimer);
-    if (!data.editable || !edits.length) { diagnostics = []; status = ""; draw(); return; }
+    if (!data.editable || !edits.length) { diagnostics = []; changes = []; described = []; status = ""; draw(); return; }
     checkTimer = setTimeout(async function () {
       const { json } = await post("/console/studio/check");
       if (json.error) { status = json.error; diagnostics = []; }
-      else { diagnostics = json.diagnostics; status = json.errors ? `${json.errors} error(s): not saved` : "checked: no errors"; }
+      else {
+        diagnostics = json.diagnostics;
+        changes = json.changes || [];
+        described = json.described || [];
+        status = json.errors ? `${json.errors} error(s): not saved` : "checked: no errors";
+      }
       draw();
     }, 250);
   }
@@ -93,6 +100,8 @@
       edits = [];
       redo = [];
       diagnostics = json.diagnostics;
+      changes = [];
+      described = [];
       status = `saved to ${data.file}`;
     } else if (json.diagnostics) {
       diagnostics = json.diagnostics;
@@ -178,6 +187,13 @@
     return out.join("; ");
   }
   const POINTERS = { app: "apps", point: "decision_points", model: "models", provider: "providers" };
+  // How the pending edits change a node: "added", "changed" or "".
+  function changeOf(n) {
+    const prefix = `/${POINTERS[n.kind]}/${n.index}`;
+    const mine = changes.filter((c) => c.kind !== "removed" && (c.pointer === prefix || c.pointer.startsWith(prefix + "/")));
+    if (mine.some((c) => c.pointer === prefix && c.kind === "added")) return "added";
+    return mine.length ? "changed" : "";
+  }
   function errorsFor(n) {
     const prefix = `/${POINTERS[n.kind]}/${n.index}`;
     return diagnostics.filter((d) => d.severity === "error" && (d.pointer === prefix || d.pointer.startsWith(prefix + "/")));
@@ -216,10 +232,13 @@
     for (const n of nodes) {
       const errors = errorsFor(n);
       const isSel = selected && selected.kind === n.kind && selected.index === n.index;
-      const g = el("g", { class: `node ${n.kind}${isSel ? " selected" : ""}${errors.length ? " invalid" : ""}`, tabindex: "0", role: "button",
+      const change = changeOf(n);
+      const g = el("g", { class: `node ${n.kind}${isSel ? " selected" : ""}${errors.length ? " invalid" : ""}${change ? " " + change : ""}`, tabindex: "0", role: "button",
         "aria-label": `${n.kind === "point" ? "decision point" : n.kind} ${n.label}: ${n.sub}${errors.length ? ". Error: " + errors.map((d) => d.message).join("; ") : ""}`,
         "data-kind": n.kind, "data-index": String(n.index), "data-id": n.label }, svg);
-      el("rect", { x: n.x, y: n.y, width: W, height: H, rx: "8", fill: n.fill || "#fff", stroke: errors.length ? "#b3261e" : isSel ? "#f0a500" : "#555", "stroke-width": errors.length || isSel ? "3" : "1.5" }, g);
+      const stroke = errors.length ? "#b3261e" : isSel ? "#f0a500" : change === "added" ? "#1b7f3b" : change === "changed" ? "#1f5fa8" : "#555";
+      el("rect", { x: n.x, y: n.y, width: W, height: H, rx: "8", fill: n.fill || "#fff", stroke, "stroke-width": errors.length || isSel || change ? "3" : "1.5", "stroke-dasharray": change && !errors.length && !isSel ? "6 3" : "" }, g);
+      if (change) text(g, n.x + W - 70, n.y + H - 8, change, "change-tag");
       text(g, n.x + 10, n.y + 24, n.label, "node-title");
       text(g, n.x + 10, n.y + 44, n.sub.length > 32 ? n.sub.slice(0, 31) + "…" : n.sub, "node-sub");
       if (n.kind === "point" && n.item.stakes === "high") text(g, n.x + W - 44, n.y + 24, "HIGH", "badge");
@@ -392,6 +411,18 @@
         list.appendChild(li);
       }
       panel.append(h, form, list);
+    }
+    if (described.length) {
+      const h3 = document.createElement("h2");
+      h3.textContent = "Changes from the saved manifest";
+      const ul = document.createElement("ul");
+      ul.id = "changes";
+      for (const line of described) {
+        const li = document.createElement("li");
+        li.textContent = line;
+        ul.appendChild(li);
+      }
+      panel.append(h3, ul);
     }
     const others = diagnostics.filter((d) => d.severity === "error" && !/^\/(apps|decision_points|models|providers)\/\d+/.test(d.pointer));
     if (others.length) {

@@ -79,11 +79,12 @@ pub(crate) struct EditsForm {
     base_sha256: String,
 }
 
-/// The edited text and what `psf check` says of it.
+/// The edited text, what `psf check` says of it, and what changed from the saved one.
 struct Checked {
     text: String,
     value: Value,
     diagnostics: Vec<psf_core::Diagnostic>,
+    changes: Vec<psf_core::diff::Change>,
 }
 
 impl Checked {
@@ -92,8 +93,9 @@ impl Checked {
     }
 
     fn body(&self, saved: bool) -> Value {
+        let described: Vec<String> = self.changes.iter().map(psf_core::diff::describe).collect();
         json!({"saved": saved, "errors": self.errors(), "diagnostics": self.diagnostics, "manifest": self.value,
-               "base_sha256": sha256(&self.text)})
+               "base_sha256": sha256(&self.text), "changes": self.changes, "described": described})
     }
 }
 
@@ -119,7 +121,9 @@ fn apply(c: &Console, form: &EditsForm) -> Result<Checked, Response> {
     let text = edit::apply(&current, &edits).map_err(|e| refusal(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let checked = psf_core::check(&text, &psf_core::CheckOptions { today: today() });
     let value = psf_core::yaml::parse(&text).map(|d| d.value).unwrap_or(Value::Null);
-    Ok(Checked { text, value, diagnostics: checked.diagnostics })
+    let before = psf_core::yaml::parse(&current).map(|d| d.value).unwrap_or(Value::Null);
+    let changes = psf_core::diff::diff(&before, &value);
+    Ok(Checked { text, value, diagnostics: checked.diagnostics, changes })
 }
 
 /// `POST /console/studio/check`: the edits applied and checked; nothing is written.
@@ -167,6 +171,36 @@ pub(crate) async fn save(State(c): State<Arc<Console>>, posted: Posted<EditsForm
         json!({"edits": edits, "sha256": sha256(&checked.text)}),
     )
     .await;
+    review_due(&c, &session, &checked.changes).await;
     tracing::info!(file = %path.display(), edits = count, "the studio saved the manifest");
     Json(checked.body(true)).into_response()
+}
+
+/// A change to a decision point's oversight (its autonomy, reviewers, stakes, or the
+/// point itself) calls for an oversight review (HO-5): one `HO-5.review_due` event per
+/// decision point it touched, which the assessment reads until a review follows.
+async fn review_due(c: &Console, session: &Session, changes: &[psf_core::diff::Change]) {
+    let mut points: std::collections::BTreeMap<&str, Vec<String>> = std::collections::BTreeMap::new();
+    for ch in changes.iter().filter(|ch| ch.area == psf_core::diff::Area::Oversight) {
+        if let Some(p) = ch.decision_point.as_deref() {
+            points.entry(p).or_default().push(psf_core::diff::describe(ch));
+        }
+    }
+    for (point, what) in points {
+        let event = psf_store::Event {
+            ts_ms: psf_store::now_ms(),
+            kind: "HO-5.review_due".into(),
+            severity: "warning".into(),
+            app: None,
+            key_id: None,
+            summary: format!(
+                "oversight review due for {point}: its oversight changed in the studio ({})",
+                what.join("; ")
+            ),
+            detail: json!({"reason": "scope_change", "decision_points": [point], "changes": what, "by": session.user.email}),
+        };
+        if let Err(e) = c.gw.store().insert_event(&event).await {
+            tracing::error!(error = %e, "could not record that an oversight review is due");
+        }
+    }
 }

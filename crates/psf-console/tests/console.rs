@@ -614,6 +614,10 @@ async fn the_studio_checks_edits_by_psf_checks_rules_and_saves_only_a_valid_mani
     let checked = psf_core::check(&saved, &psf_core::CheckOptions { today: jiff::civil::date(2026, 11, 23) });
     assert!(checked.is_valid(), "{:?}", checked.diagnostics);
     assert!(app.events("console.action").await?.iter().any(|e| e.detail["action"] == "saved the manifest"));
+    assert_eq!(body["described"], json!(["oversight: added decision_points[appeal]"]));
+    let due = app.events("HO-5.review_due").await?;
+    assert_eq!(due.len(), 1, "a new point's oversight is due for review");
+    assert!(due[0].summary.contains("oversight review due for appeal"), "{}", due[0].summary);
 
     // Edits made on an older text are refused; an auditor may not edit.
     let (status, _) = app.studio(&olu, "/console/studio/save", &fixed, &base).await?;

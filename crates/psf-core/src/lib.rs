@@ -16,6 +16,7 @@ pub mod calendar;
 pub mod catalog;
 mod check;
 pub mod diagnostic;
+pub mod diff;
 pub mod edit;
 pub mod manifest;
 pub mod starter;

@@ -268,7 +268,7 @@ impl Monitor {
                     app: None,
                     key_id: None,
                     summary: format!(
-                        "oversight review due for {point}: its traffic drifted from the reference window                          ({} PSI {score:.2}, above {PSI_DRIFT})",
+                        "oversight review due for {point}: its traffic drifted from the reference window ({} PSI {score:.2}, above {PSI_DRIFT})",
                         FEATURES[worst]
                     ),
                     detail: json!({

@@ -245,6 +245,9 @@ async function main() {
     await operator.getByLabel(/Reviewers/).press("Tab");
     await operator.waitForFunction(() => document.getElementById("studio-status")?.textContent.includes("no errors"));
     check(!(await appeal.getAttribute("class")).includes("invalid"), "with a reviewer the error is gone");
+    check((await appeal.getAttribute("class")).includes("added"), "the diff view marks the new point on the canvas");
+    check((await operator.locator("#changes").innerText()).includes("oversight: added decision_points[appeal]"), "and lists the change with its area");
+    await shot(operator, "studio-diff");
     await operator.locator("#save").click();
     await operator.waitForFunction(() => document.getElementById("studio-status")?.textContent.includes("saved to"));
     const saved = readFileSync(manifest, "utf8");
