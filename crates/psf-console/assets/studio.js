@@ -31,6 +31,7 @@
   let diagnostics = [];
   let changes = []; // what the edits change, from the server: the diff view
   let described = [];
+  let changesFrom = "the saved manifest"; // what the listed changes are measured from
   let view = null;
   let status = "";
 
@@ -69,8 +70,8 @@
   function redoOne() { if (redo.length) { edits.push(redo.pop()); changed(); } }
 
   // ---- the server: check and save ---------------------------------------------------
-  async function post(path) {
-    const body = new URLSearchParams({ csrf, edits: JSON.stringify(edits), base_sha256: baseSha });
+  async function post(path, extra) {
+    const body = new URLSearchParams({ csrf, edits: JSON.stringify(edits), base_sha256: baseSha, ...(extra || {}) });
     const r = await fetch(path, { method: "POST", body, credentials: "same-origin" });
     let json = {};
     try { json = await r.json(); } catch (e) { json = { error: `the server answered ${r.status}` }; }
@@ -111,7 +112,19 @@
     }
     draw();
   }
-  function changed() { draw(); scheduleCheck(); }
+  function changed() { changesFrom = "the saved manifest"; draw(); scheduleCheck(); }
+  // The diff view against another manifest (an older version, a proposal): its changes
+  // to this one, listed and marked on the canvas until the next edit.
+  async function compareWith(file) {
+    const other = await file.text();
+    const { json } = await post("/console/studio/compare", { other });
+    if (json.error) { status = json.error; draw(); return; }
+    changes = json.changes;
+    described = json.described;
+    changesFrom = file.name;
+    status = `${described.length} change(s) from ${file.name}`;
+    draw();
+  }
 
   // ---- the graph ----------------------------------------------------------------------
   function graph(m) {
@@ -282,6 +295,16 @@
     button(toolbar, "Redo", redoOne, { disabled: ro || !redo.length, id: "redo" });
     button(toolbar, "Fit", function () { view = null; draw(); });
     button(toolbar, "Save", save, { disabled: !data.savable || !edits.length, id: "save" });
+    const label = document.createElement("label");
+    label.className = "compare";
+    label.textContent = "Compare with… ";
+    const input = document.createElement("input");
+    input.type = "file";
+    input.id = "compare";
+    input.accept = ".yaml,.yml";
+    input.addEventListener("change", function () { if (input.files[0]) compareWith(input.files[0]); });
+    label.appendChild(input);
+    toolbar.appendChild(label);
     const s = document.createElement("span");
     s.className = "status";
     s.id = "studio-status";
@@ -414,7 +437,7 @@
     }
     if (described.length) {
       const h3 = document.createElement("h2");
-      h3.textContent = "Changes from the saved manifest";
+      h3.textContent = `Changes from ${changesFrom}`;
       const ul = document.createElement("ul");
       ul.id = "changes";
       for (const line of described) {

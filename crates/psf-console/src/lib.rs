@@ -133,6 +133,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/studio", get(studio::page))
         .route("/console/studio/check", post(studio::check))
         .route("/console/studio/save", post(studio::save))
+        .route("/console/studio/compare", post(studio::compare))
         .route("/console/workflow.svg", get(scorecard::workflow_svg))
         .route("/console/workflow/package.tar.gz", get(scorecard::package))
         .route("/console/manifest.yaml", get(scorecard::manifest))

@@ -204,3 +204,33 @@ async fn review_due(c: &Console, session: &Session, changes: &[psf_core::diff::C
         }
     }
 }
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CompareForm {
+    /// Another manifest's text: the one to compare with.
+    other: String,
+    #[serde(flatten)]
+    edits: EditsForm,
+}
+
+/// `POST /console/studio/compare`: the changes from another manifest (an older version, a
+/// colleague's proposal) to this one as edited; anyone signed in may compare.
+pub(crate) async fn compare(State(c): State<Arc<Console>>, posted: Posted<CompareForm>) -> Response {
+    let form = posted.form;
+    let other = match psf_core::yaml::parse(&form.other) {
+        Ok(d) => d.value,
+        Err(e) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                format!("the other manifest is not valid YAML at {}: {}", e.position, e.message),
+            );
+        }
+    };
+    let checked = match apply(&c, &form.edits) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let changes = psf_core::diff::diff(&other, &checked.value);
+    let described: Vec<String> = changes.iter().map(psf_core::diff::describe).collect();
+    Json(json!({"changes": changes, "described": described})).into_response()
+}

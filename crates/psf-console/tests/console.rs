@@ -626,5 +626,13 @@ async fn the_studio_checks_edits_by_psf_checks_rules_and_saves_only_a_valid_mani
     assert!(app.page(&avery, "/console/studio").await?.contains("Read-only"));
     let (status, _) = app.studio(&avery, "/console/studio/check", &add, &psf_store::key_digest(&saved)).await?;
     assert_eq!(status, 403);
+    // Anyone may compare the manifest with another: here, the one before the save.
+    let mut form = studio_form(&avery, &json!([]), &psf_store::key_digest(&saved));
+    form.push(("other".into(), MANIFEST.into()));
+    let r = app.post_raw(&avery, "/console/studio/compare", &serde_urlencoded::to_string(&form)?, None).await?;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await?;
+    assert_eq!(body["described"], json!(["oversight: added decision_points[appeal]"]));
+    assert_eq!(body["changes"][0]["pointer"], "/decision_points/2");
     Ok(())
 }

@@ -13,7 +13,7 @@
 //
 //   node tests/browser/console/console.mjs target/debug/psf
 import { spawn, execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -261,6 +261,14 @@ async function main() {
     execFileSync(psf, ["check", manifest]);
     check(true, "psf check passes on the saved file");
     await shot(operator, "studio-saved");
+    // The diff view against another manifest: the original file, before the save.
+    const before = join(dir, "before.yaml");
+    writeFileSync(before, original);
+    await operator.locator("#compare").setInputFiles(before);
+    await operator.waitForFunction(() => document.getElementById("studio-status")?.textContent.includes("from before.yaml"));
+    check((await operator.locator("#changes").innerText()).includes("oversight: added decision_points[appeal]"), "comparing with the file before the save shows the new point");
+    check((await appeal.getAttribute("class")).includes("added"), "and marks it on the canvas");
+    await shot(operator, "studio-compare");
 
     // The auditor: read-only.
     const auditor = await (await personContext(browser, problems, "auditor")).newPage();
