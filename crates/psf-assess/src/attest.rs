@@ -24,6 +24,8 @@ pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The predicate type of a psf assessment.
 pub const PREDICATE_TYPE: &str = "https://github.com/psf-rs/psf/blob/main/docs/assessment-schema.md#v1";
+/// The in-toto predicate type of a knowledge-check certificate (`psf exam`).
+pub const CERTIFICATE_PREDICATE_TYPE: &str = "https://github.com/psf-rs/psf/blob/main/docs/knowledge-check.md#v1";
 
 /// Why signing or verifying failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +108,25 @@ pub fn sign(a: &Assessment, key: &SigningKey) -> String {
 
 /// The signed envelope of an assessment and the files that go with it (`psf export`).
 pub fn sign_bundle(a: &Assessment, key: &SigningKey, files: &[(String, String)]) -> String {
-    let payload = statement(a, files).to_string();
+    sign_statement(&statement(a, files), key)
+}
+
+/// A knowledge-check certificate: an in-toto Statement whose subject is the question
+/// bank (its SHA-256) and whose predicate names the person, the day, the bank's version
+/// and the score.
+pub fn certificate(bank_sha256: &str, predicate: &Value, key: &SigningKey) -> String {
+    let statement = json!({
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": "psf-knowledge-check-bank", "digest": {"sha256": bank_sha256}}],
+        "predicateType": CERTIFICATE_PREDICATE_TYPE,
+        "predicate": predicate,
+    });
+    sign_statement(&statement, key)
+}
+
+/// Any Statement, signed in a DSSE envelope.
+fn sign_statement(statement: &Value, key: &SigningKey) -> String {
+    let payload = statement.to_string();
     let sig = key.pair.sign(&pae(PAYLOAD_TYPE, payload.as_bytes()));
     let envelope = json!({
         "payloadType": PAYLOAD_TYPE,
@@ -126,6 +146,11 @@ pub struct Verified {
 }
 
 impl Verified {
+    /// Whether it is a knowledge-check certificate rather than an assessment.
+    pub fn is_certificate(&self) -> bool {
+        self.statement["predicateType"] == CERTIFICATE_PREDICATE_TYPE
+    }
+
     /// The manifest the assessment is about: `(path, sha256)`.
     pub fn subject(&self) -> Option<(&str, &str)> {
         self.subjects().into_iter().next()
@@ -168,8 +193,10 @@ pub fn verify(envelope: &str, public_key: &str) -> Result<Verified, AttestError>
     }
     let statement: Value =
         serde_json::from_slice(&payload).map_err(|e| err(format!("the signed payload is not JSON: {e}")))?;
-    if statement["_type"] != STATEMENT_TYPE || statement["predicateType"] != PREDICATE_TYPE {
-        return Err(err("the signed payload is not a psf assessment Statement"));
+    let known =
+        statement["predicateType"] == PREDICATE_TYPE || statement["predicateType"] == CERTIFICATE_PREDICATE_TYPE;
+    if statement["_type"] != STATEMENT_TYPE || !known {
+        return Err(err("the signed payload is not a psf assessment or knowledge-check Statement"));
     }
     Ok(Verified { key_id: id, statement })
 }

@@ -322,6 +322,54 @@ pub struct VerifyChecks<'a> {
     pub max_age: Option<u32>,
 }
 
+/// The rest of `psf verify` for a knowledge-check certificate: who passed, when, with
+/// which bank, and, with `--max-age`, whether the pass is still current.
+fn verify_certificate(
+    out: &mut impl io::Write,
+    v: &attest::Verified,
+    checks: &VerifyChecks<'_>,
+) -> io::Result<ExitCode> {
+    let p = &v.statement["predicate"];
+    let date = p["date"].as_str().unwrap_or_default();
+    writeln!(out, "verified: signed by key {}", v.key_id)?;
+    writeln!(out, "knowledge-check certificate")?;
+    writeln!(
+        out,
+        "person    {} <{}>",
+        p["person"]["name"].as_str().unwrap_or_default(),
+        p["person"]["email"].as_str().unwrap_or_default()
+    )?;
+    writeln!(out, "date      {date}")?;
+    writeln!(
+        out,
+        "bank      {} (sha256 {})",
+        p["bank_version"].as_str().unwrap_or_default(),
+        v.subject().map(|s| s.1).unwrap_or_default()
+    )?;
+    writeln!(
+        out,
+        "score     {} of {} (pass mark {})",
+        p["score"]["right"], p["score"]["total"], p["score"]["pass_mark"]
+    )?;
+    if p["score"]["passed"] != true {
+        writeln!(out, "NOT VERIFIED: the certificate does not record a pass")?;
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(days) = checks.max_age {
+        let age = date.parse::<jiff::civil::Date>().ok().map(|d| (crate::today() - d).get_days());
+        match age {
+            Some(age) if age <= i32::try_from(days).unwrap_or(i32::MAX) => {
+                writeln!(out, "and it is {age} days old, within {days}")?
+            }
+            _ => {
+                writeln!(out, "NOT VERIFIED: the pass of {date} is older than {days} days")?;
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `psf verify`: checks an attestation's signature, and what `checks` asks.
 pub fn verify(attestation: &Path, key: &Path, checks: &VerifyChecks<'_>) -> io::Result<ExitCode> {
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
@@ -337,6 +385,9 @@ pub fn verify(attestation: &Path, key: &Path, checks: &VerifyChecks<'_>) -> io::
             return Ok(ExitCode::from(1));
         }
     };
+    if verified.is_certificate() {
+        return verify_certificate(&mut out, &verified, checks);
+    }
     let (name, digest) = verified.subject().unwrap_or_default();
     let p = &verified.statement["predicate"];
     let date = p["date"].as_str().unwrap_or_default();

@@ -12,6 +12,7 @@ mod catalog_cmd;
 mod check_cmd;
 mod drill_cmd;
 mod eval_cmd;
+mod exam_cmd;
 mod export_cmd;
 mod gate_cmd;
 mod oversight_cmd;
@@ -237,6 +238,9 @@ enum Command {
     /// and the candidate model, compare pass rates per check kind (exit 1 on a
     /// regression), and report counterfactual fairness pairs.
     Eval(gate_cmd::GateArgs),
+    /// Take the PSF foundations knowledge check: 20 questions across the 8 domains, 20
+    /// minutes; a pass can be written as a signed certificate (`--certificate --sign`).
+    Exam(exam_cmd::ExamArgs),
     /// Export the evidence bundle for auditors: manifest, every report, the evidence cited,
     /// checksums, and a signed attestation over them all (`--sign`).
     Export(export_cmd::ExportArgs),
@@ -379,6 +383,7 @@ fn main() -> ExitCode {
             &assess_cmd::VerifyChecks { manifest: manifest.as_deref(), bundle: bundle.as_deref(), max_age },
         ),
         Command::Export(args) => export_cmd::run(&args),
+        Command::Exam(args) => exam_cmd::run(&args),
         Command::Eval(args) => gate_cmd::run(&args),
         Command::Migrate { store } => oversight_cmd::migrate(&store),
         Command::Erase { subject, by, store, format } => oversight_cmd::erase(&subject, &by, &store, format),

@@ -43,11 +43,10 @@ fn help_lists_what_exists() {
         "export",
         "users",
         "diff",
+        "exam",
     ] {
         assert!(out.contains(cmd), "{cmd} missing from --help");
     }
-    // Nothing that does not exist yet.
-    assert!(!out.lines().any(|l| l.trim_start().starts_with("exam ")), "--help lists `exam`");
 }
 
 #[test]
@@ -1030,4 +1029,82 @@ fn diff_names_changes_by_area_and_calls_for_an_oversight_review() {
     assert_eq!(json[0]["pointer"], "/decision_points/0/autonomy");
     assert_eq!(stdout(&psf(&["diff", "examples/demo/psf.yaml", "examples/demo/psf.yaml"])).trim(), "no changes");
     assert_eq!(psf(&["diff", "examples/demo/psf.yaml", "no-such.yaml"]).status.code(), Some(2));
+}
+
+/// `psf exam --seed 1` driven through a real terminal (tmux): the right answer to every
+/// question typed at its prompt, a review, the submission, the result, and a certificate
+/// that `psf verify` accepts.
+#[test]
+fn the_exam_runs_in_a_terminal_and_its_certificate_verifies() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping the terminal exam: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = temp_dir("exam");
+    let keys = dir.join("keys");
+    assert!(psf(&["keygen", "--out", &keys.to_string_lossy()]).status.success());
+    let cert = dir.join("certificate.dsse.json");
+    let done = dir.join("done");
+    let socket = format!("psf-exam-{}", std::process::id());
+    let tmux = |args: &[&str]| Command::new("tmux").arg("-L").arg(&socket).args(args).output();
+    let command = format!(
+        "{} exam --seed 1 --manifest examples/customer-support.yaml --name 'Ana Silva' --email ana@example.com --certificate {} --sign {}; echo $? > {}; sleep 30",
+        env!("CARGO_BIN_EXE_psf"),
+        cert.display(),
+        keys.join("psf-signing.key").display(),
+        done.display()
+    );
+    let started =
+        tmux(&["new-session", "-d", "-s", "exam", "-x", "120", "-y", "60", "-c", &root().to_string_lossy(), &command]);
+    assert!(started.is_ok_and(|o| o.status.success()), "tmux starts");
+    let screen = || {
+        tmux(&["capture-pane", "-p", "-t", "exam"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let wait_for = |what: &str| {
+        for _ in 0..200 {
+            if screen().contains(what) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    let bank = psf_core::exam::bank().unwrap_or_else(|e| panic!("{e}"));
+    let asked = psf_core::exam::draw(&bank, 1);
+    for (i, a) in asked.iter().enumerate() {
+        assert!(wait_for(&format!("[{}/20]", i + 1)), "question {} shows:\n{}", i + 1, screen());
+        let letter = char::from(b'a' + u8::try_from(a.right()).unwrap_or(0)).to_string();
+        let _ = tmux(&["send-keys", "-t", "exam", &letter, "Enter"]);
+    }
+    let _ = tmux(&["send-keys", "-t", "exam", "r", "Enter"]);
+    assert!(wait_for("20 answered, 0 open"), "the review:\n{}", screen());
+    let _ = tmux(&["send-keys", "-t", "exam", "s", "Enter"]);
+    for _ in 0..200 {
+        if done.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let shown = screen();
+    let _ = tmux(&["kill-server"]);
+    assert_eq!(std::fs::read_to_string(&done).unwrap_or_default().trim(), "0", "psf exam exits 0 on a pass:\n{shown}");
+    assert!(shown.contains("Result: 20 of 20 (100%)") && shown.contains("PASSED"), "{shown}");
+    let o = psf(&[
+        "verify",
+        &cert.to_string_lossy(),
+        "--key",
+        &keys.join("psf-signing.pub").to_string_lossy(),
+        "--max-age",
+        "1",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("knowledge-check certificate")
+            && out.contains("Ana Silva <ana@example.com>")
+            && out.contains("20 of 20"),
+        "{out}"
+    );
 }

@@ -18,6 +18,7 @@ mod check;
 pub mod diagnostic;
 pub mod diff;
 pub mod edit;
+pub mod exam;
 pub mod manifest;
 pub mod starter;
 pub mod yaml;

@@ -80,6 +80,9 @@ pub struct Manifest {
     /// How `psf eval` judges a candidate model against the current one (MS-3).
     #[serde(default)]
     pub regression_gate: Option<RegressionGate>,
+    /// The knowledge check the team takes (`psf exam`): its pass mark.
+    #[serde(default)]
+    pub knowledge_check: Option<KnowledgeCheck>,
     /// Competencies that do not apply to this deployment, each with the reason.
     #[serde(default)]
     pub not_applicable: Vec<NotApplicable>,
@@ -1564,7 +1567,23 @@ impl QualitySampling {
     }
 }
 
-/// The regression gate's settings.
+/// The team's knowledge check (`psf exam`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeCheck {
+    /// The share of right answers that passes, 0.5 to 1 (default 0.75).
+    #[serde(default = "KnowledgeCheck::default_pass_mark")]
+    #[schemars(range(min = 0.5, max = 1.0))]
+    pub pass_mark: f64,
+}
+
+impl KnowledgeCheck {
+    fn default_pass_mark() -> f64 {
+        crate::exam::PASS_MARK
+    }
+}
+
+/// How a candidate model is judged against the current one (MS-3).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegressionGate {
