@@ -99,6 +99,49 @@ pub(crate) fn decide(ctx: &Ctx<'_>, c: &'static Competency) -> Verdict {
 /// Raises a configured control to `enforced` when the records show its stages running.
 /// Adds the count of `kind` events in the window as evidence, and raises a met control
 /// to enforced when there are any.
+/// Days a knowledge-check pass stays current.
+const PASS_DAYS: i32 = 365;
+
+/// Where the manifest asks for a knowledge check (`knowledge_check:`) and the store was
+/// read: each of `people` must hold a pass (`psf exam`, the console's exam) from the last
+/// year. The passes are evidence; a person without one lowers a met verdict to partial.
+fn knowledge(ctx: &Ctx<'_>, out: Out, people: &[&psf_core::manifest::Person], who: &str) -> Out {
+    let Some(rt) = ctx.runtime.filter(|_| ctx.input.manifest.knowledge_check.is_some()) else { return out };
+    let mut seen = std::collections::BTreeSet::new();
+    let people: Vec<_> = people.iter().filter(|p| seen.insert(p.email.to_lowercase())).collect();
+    if people.is_empty() {
+        return out;
+    }
+    let (mut current, mut lacking) = (Vec::new(), Vec::new());
+    for p in &people {
+        match rt.passes.get(&p.email.to_lowercase()) {
+            Some(day) if (ctx.today - *day).get_days() <= PASS_DAYS => current.push(format!("{} ({day})", p.email)),
+            Some(day) => lacking.push(format!("{} <{}> (last passed {day})", p.name, p.email)),
+            None => lacking.push(format!("{} <{}> (never passed)", p.name, p.email)),
+        }
+    }
+    let ev = ctx.store(
+        "exam_results",
+        "latest pass per person from exam_results",
+        format!("{} of {} {who} hold a knowledge-check pass from the last year", current.len(), people.len()),
+        &json!({"current": current, "lacking": lacking}),
+    );
+    if lacking.is_empty() {
+        return out.ev(ev);
+    }
+    let gap = format!(
+        "have {} pass the knowledge check (`psf exam`, or the console's exam); a pass counts for a year",
+        lacking.join(", ")
+    );
+    if out.status.is_met() {
+        let summary =
+            format!("{}; but {who} without a current knowledge-check pass: {}", out.summary, lacking.join(", "));
+        out.becomes(Status::Partial, summary).ev(ev).gap(gap)
+    } else {
+        out.ev(ev).gap(gap)
+    }
+}
+
 fn event_evidence(ctx: &Ctx<'_>, out: Out, kind: &str, what: &str) -> Out {
     let Some(rt) = ctx.traffic() else { return out };
     let n = rt.events.get(kind).copied().unwrap_or(0);
@@ -529,7 +572,9 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     high.len()
                 ))
                 .ev(ctx.manifest("/decision_points", format!("{} supervised high-stakes decision points", high.len())));
-                event_evidence(ctx, out, "HO-2.review", "review decisions")
+                let out = event_evidence(ctx, out, "HO-2.review", "review decisions");
+                let reviewers: Vec<_> = high.iter().flat_map(|p| &p.reviewers).collect();
+                knowledge(ctx, out, &reviewers, "reviewers")
             }
         }
         "HO-3" => {
@@ -803,7 +848,9 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             }
             .ev(ctx.manifest("/drills", format!("{} drills", m.drills.len())))
             .gap("run a drill (`psf drill` against the live gateways) or a tabletop exercise and record it under `drills`");
-            event_evidence(ctx, out, "IR-5.drill", "drills run with `psf drill`")
+            let out = event_evidence(ctx, out, "IR-5.drill", "drills run with `psf drill`");
+            let on_call: Vec<_> = m.incident_plan.iter().flat_map(|p| &p.escalation).map(|e| &e.contact).collect();
+            knowledge(ctx, out, &on_call, "people on call")
         }
 
         "EA-1" => met(format!("{} is the one accountable owner", m.system.owner.name)).ev(ctx.manifest(

@@ -31,6 +31,9 @@ pub struct Runtime {
     pub quality: Vec<QualityFigure>,
     /// The window, as dates, for reports.
     pub window: (jiff::civil::Date, jiff::civil::Date),
+    /// Each person's latest knowledge-check pass (`psf exam`) up to the window's end, by
+    /// email: the day it was taken.
+    pub passes: BTreeMap<String, jiff::civil::Date>,
 }
 
 /// One stored quality figure.
@@ -204,5 +207,13 @@ pub async fn gather_with(
             })
         })
         .collect();
-    Ok(Runtime { summary, pii_sample, events, incidents, reviews_due, quality, window: (from, today) })
+    step("reading knowledge-check passes", 0, 0);
+    let passes = store
+        .latest_passes()
+        .await?
+        .into_values()
+        .filter(|r| r.taken_ms < until_ms)
+        .filter_map(|r| Some((r.email, day(r.taken_ms)?)))
+        .collect();
+    Ok(Runtime { summary, pii_sample, events, incidents, reviews_due, quality, window: (from, today), passes })
 }

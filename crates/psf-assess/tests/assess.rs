@@ -128,7 +128,8 @@ async fn reading_the_store_reports_its_progress_in_order() {
             "reading the newest audit records",
             "scanning records for personal data",
             "counting events",
-            "reading incidents"
+            "reading incidents",
+            "reading knowledge-check passes"
         ]
     );
     let scans: Vec<_> = seen.iter().filter(|p| p.step == "scanning records for personal data").collect();
@@ -630,4 +631,49 @@ fn example_packages() {
         }
         insta::assert_snapshot!(format!("package-{}", name.replace(['/', '.'], "-")), all);
     }
+}
+
+/// With `knowledge_check:` in the manifest, reviewers and people on call need a pass of
+/// `psf exam` from the last year: current passes are evidence, a lapsed one lowers the
+/// verdict.
+#[test]
+fn knowledge_check_passes_are_evidence_and_a_lapsed_pass_lowers_the_verdict() {
+    let text = example("loan-prescreening.yaml") + "\nknowledge_check:\n  pass_mark: 0.8\n";
+    let day = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+    let mut rt = runtime(1000, 3, 20, 1);
+    let parsed = ParsedManifest::new("examples/loan-prescreening.yaml", &text, today()).unwrap();
+    let m = parsed.manifest();
+    let reviewers: Vec<String> =
+        m.decision_points.iter().flat_map(|p| &p.reviewers).map(|p| p.email.to_lowercase()).collect();
+    let on_call: Vec<String> =
+        m.incident_plan.iter().flat_map(|p| &p.escalation).map(|e| e.contact.email.to_lowercase()).collect();
+    assert!(!reviewers.is_empty() && !on_call.is_empty());
+    for email in reviewers.iter().chain(&on_call) {
+        rt.passes.insert(email.clone(), day("2026-06-01"));
+    }
+    let a = psf_assess::assess(&parsed.input(), Some(&rt), &Options { today: today(), window_days: 30 });
+    let ho2 = verdict(&a, "HO-2");
+    assert!(ho2.status.is_met(), "{ho2:?}");
+    assert!(
+        ho2.evidence
+            .iter()
+            .any(|e| e.kind == "exam_results"
+                && e.observation.contains("hold a knowledge-check pass from the last year")),
+        "{ho2:?}"
+    );
+    assert!(status(&a, "IR-5").is_met() || verdict(&a, "IR-5").evidence.iter().any(|e| e.kind == "exam_results"));
+
+    // One reviewer's pass is more than a year old.
+    rt.passes.insert(reviewers[0].clone(), day("2025-10-01"));
+    let a = psf_assess::assess(&parsed.input(), Some(&rt), &Options { today: today(), window_days: 30 });
+    let ho2 = verdict(&a, "HO-2");
+    assert_eq!(ho2.status, Status::Partial, "{ho2:?}");
+    assert!(
+        ho2.summary.contains("last passed 2025-10-01") && ho2.gaps.iter().any(|g| g.contains("psf exam")),
+        "{ho2:?}"
+    );
+
+    // Without `knowledge_check:` the exam is not asked for.
+    let plain = assess("examples/loan-prescreening.yaml", &example("loan-prescreening.yaml"), Some(&rt));
+    assert!(verdict(&plain, "HO-2").evidence.iter().all(|e| e.kind != "exam_results"));
 }

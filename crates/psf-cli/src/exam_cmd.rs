@@ -43,6 +43,10 @@ pub struct ExamArgs {
     /// The private key (`psf keygen`) that signs the certificate.
     #[arg(long, value_name = "KEY")]
     sign: Option<PathBuf>,
+    /// Record the result in the gateway's store (needs `--name`, `--email`), where the
+    /// console's team table and the assessment read it.
+    #[arg(long, value_name = "URL", requires = "name")]
+    store: Option<String>,
 }
 
 fn fail(message: &str) -> io::Result<ExitCode> {
@@ -255,6 +259,35 @@ pub fn run(args: &ExamArgs) -> io::Result<ExitCode> {
         && let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&predicate).unwrap_or_default() + "\n")
     {
         return fail(&format!("cannot write {}: {e}", path.display()));
+    }
+    if let (Some(url), Some(name), Some(email)) = (&args.store, &args.name, &args.email) {
+        let result = psf_store::ExamResult {
+            id: String::new(),
+            email: email.clone(),
+            name: name.clone(),
+            taken_ms: now_ms(),
+            bank_version: bank.version.clone(),
+            right: score.right,
+            total: score.total,
+            pass_mark: score.pass_mark,
+            passed: score.passed,
+            per_domain: score.per_domain.clone(),
+        };
+        let recorded =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string()).and_then(
+                |rt| {
+                    rt.block_on(async {
+                        let store = psf_store::Store::open(url).await.map_err(|e| e.to_string())?;
+                        let r = store.insert_exam_result(&result).await.map_err(|e| e.to_string());
+                        store.close().await;
+                        r
+                    })
+                },
+            );
+        match recorded {
+            Ok(r) => writeln!(out, "result recorded in {url} ({})", r.id)?,
+            Err(e) => return fail(&format!("cannot record the result in {url}: {e}")),
+        }
     }
     if let (Some(path), Some(key)) = (&args.certificate, &key) {
         if !score.passed {

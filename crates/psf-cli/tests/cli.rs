@@ -545,7 +545,7 @@ fn held_answers_are_decided_from_the_command_line_by_named_reviewers_only() {
     let o = run(&["review", "reject", "rev_cli", "--reviewer", "amira.haddad@example-lender.de", "--reason", "late"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("already decided (edited by jonas.keller@example-lender.de)"));
     assert!(stdout(&run(&["review", "list"])).lines().count() == 1, "nothing pending");
-    assert_eq!(stdout(&psf(&["migrate", "--store", &store_url])).trim(), "sqlite store at schema 7");
+    assert_eq!(stdout(&psf(&["migrate", "--store", &store_url])).trim(), "sqlite store at schema 8");
     // Erasure from the command line, with its receipt.
     let o = psf(&["erase", "--subject", "nobody-1", "--by", "dpo@example.com", "--store", &store_url]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -19,6 +19,22 @@
     }, 5000);
   }
 
+  // The exam's countdown: the server's deadline, counted down here; at zero the answers
+  // given so far are submitted.
+  const countdown = document.getElementById("countdown");
+  if (countdown) {
+    const skew = Number(countdown.dataset.nowMs) - Date.now();
+    const deadline = Number(countdown.dataset.deadlineMs);
+    const form = document.getElementById("exam-form");
+    const tick = function () {
+      const left = Math.max(0, deadline - (Date.now() + skew));
+      const s = Math.floor(left / 1000);
+      countdown.textContent = String(Math.floor(s / 60)).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+      if (left === 0 && form && !form.dataset.sent) { form.dataset.sent = "1"; form.requestSubmit(); }
+    };
+    setInterval(tick, 1000);
+  }
+
   function typing(target) {
     return target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
   }

@@ -9,7 +9,7 @@ use crate::auth::{Role, Session};
 pub(crate) use psf_assess::report::xml_escape as esc;
 
 /// The console's sections: path, label, and who sees the link.
-const NAV: [(&str, &str, Option<Role>); 9] = [
+const NAV: [(&str, &str, Option<Role>); 10] = [
     ("/console", "Overview", None),
     ("/console/reviews", "Reviews", None),
     ("/console/incidents", "Incidents", None),
@@ -19,6 +19,7 @@ const NAV: [(&str, &str, Option<Role>); 9] = [
     ("/console/scorecard", "Scorecard", None),
     ("/console/workflow", "Workflow", None),
     ("/console/studio", "Studio", None),
+    ("/console/exam", "Knowledge check", None),
 ];
 
 /// A whole HTML document around `body`.

@@ -24,6 +24,7 @@ mod audit_log;
 pub mod auth;
 mod chart;
 mod data;
+mod exam;
 mod html;
 mod incidents;
 mod overview;
@@ -61,6 +62,8 @@ pub struct Console {
     /// Whether cookies are marked `Secure` (TLS in front of psf).
     secure_cookies: bool,
     logins: auth::LoginLimiter,
+    /// Knowledge-check attempts under way.
+    attempts: exam::Attempts,
     scorecard: scorecard::Cache,
 }
 
@@ -75,6 +78,7 @@ impl Console {
             signing: None,
             secure_cookies: false,
             logins: auth::LoginLimiter::default(),
+            attempts: exam::Attempts::default(),
             scorecard: scorecard::Cache::default(),
         }
     }
@@ -130,6 +134,9 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/scorecard/attestation.dsse.json", get(scorecard::attestation))
         .route("/console/scorecard/{id}", get(scorecard::verdict))
         .route("/console/workflow", get(scorecard::workflow))
+        .route("/console/exam", get(exam::page))
+        .route("/console/exam/start", post(exam::start))
+        .route("/console/exam/submit", post(exam::submit))
         .route("/console/studio", get(studio::page))
         .route("/console/studio/check", post(studio::check))
         .route("/console/studio/save", post(studio::save))

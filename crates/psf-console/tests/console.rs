@@ -636,3 +636,56 @@ async fn the_studio_checks_edits_by_psf_checks_rules_and_saves_only_a_valid_mani
     assert_eq!(body["changes"][0]["pointer"], "/decision_points/2");
     Ok(())
 }
+
+/// The right letter for each question of an exam page: the bank says which option is
+/// best, the page says where it is shown.
+#[expect(clippy::panic, reason = "a test helper fails loudly on a page it cannot read")]
+fn right_answers(page: &str) -> Vec<(String, String)> {
+    let bank = psf_core::exam::bank().unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    for (i, block) in page.split("<fieldset class=\"question\" data-question=\"").skip(1).enumerate() {
+        let id = block.split('"').next().unwrap_or_default();
+        let q = bank.questions.iter().find(|q| q.id == id).unwrap_or_else(|| panic!("no question {id}"));
+        let best = psf_assess::report::xml_escape(&q.options[q.answer]);
+        let letter = block
+            .split("<label class=\"check\">")
+            .skip(1)
+            .find(|l| l.contains(&format!(") {best}</label>")))
+            .and_then(|l| l.split("value=\"").nth(1))
+            .map(|v| v[..1].to_string())
+            .unwrap_or_else(|| panic!("{id}: the best option is not shown"));
+        out.push((format!("q{i}"), letter));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_reviewer_takes_the_knowledge_check_and_the_team_table_shows_who_holds_a_pass() -> R {
+    let app = start().await?;
+    let rita = app.sign_in("rita@example.com").await?;
+    let intro = app.page(&rita, "/console/exam").await?;
+    assert!(intro.contains("Start the knowledge check") && intro.contains("the pass mark is 75%"));
+    assert_eq!(app.post(&rita, "/console/exam/start", &[]).await?.status(), 303);
+    let page = app.page(&rita, "/console/exam").await?;
+    assert!(page.contains("data-deadline-ms=") && page.contains("id=\"exam-form\""));
+    let answers = right_answers(&page);
+    assert_eq!(answers.len(), 20);
+    let fields: Vec<(&str, &str)> = answers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = app.post(&rita, "/console/exam/submit", &fields).await?;
+    assert_eq!(r.status(), 200);
+    let result = r.text().await?;
+    assert!(result.contains("20 of 20 (100%): <strong>passed</strong>"), "{result}");
+    let kept = app.store.exam_results(Some("rita@example.com"), 5).await?;
+    assert_eq!((kept.len(), kept[0].passed, kept[0].right), (1, true, 20));
+    assert!(app.events("console.action").await?.iter().any(|e| e.detail["action"] == "took the knowledge check"));
+
+    // A submission with no attempt under way is not scored twice.
+    assert_eq!(app.post(&rita, "/console/exam/submit", &fields).await?.status(), 303);
+    // The team table: Rita holds a current pass; the manifest's other people do not.
+    let olu = app.sign_in("olu@example.com").await?;
+    let team = app.page(&olu, "/console/exam").await?;
+    let row = |email: &str| team.split("<tr>").find(|r| r.contains(email)).unwrap_or_default().to_string();
+    assert!(row("rita@example.com").contains("<strong>yes</strong>"), "{}", row("rita@example.com"));
+    assert!(row("avery@example.com").contains("never"), "{}", row("avery@example.com"));
+    Ok(())
+}

@@ -241,7 +241,7 @@ impl Attempt {
 
     /// The result with `pass_mark` (a share, 0..1).
     pub fn score(&self, pass_mark: f64) -> Score {
-        let mut per_domain: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut per_domain: BTreeMap<String, (u32, u32)> = BTreeMap::new();
         let mut missed = Vec::new();
         for (asked, answer) in self.asked.iter().zip(&self.answers) {
             let right = *answer == Some(asked.right());
@@ -253,9 +253,9 @@ impl Attempt {
                 missed.push(asked.question.clone());
             }
         }
-        let right: usize = per_domain.values().map(|(r, _)| r).sum();
-        let total = self.asked.len();
-        let share = if total == 0 { 0.0 } else { right as f64 / total as f64 };
+        let right: u32 = per_domain.values().map(|(r, _)| r).sum();
+        let total = u32::try_from(self.asked.len()).unwrap_or(u32::MAX);
+        let share = if total == 0 { 0.0 } else { f64::from(right) / f64::from(total) };
         Score { right, total, share, pass_mark, passed: share >= pass_mark, per_domain, missed }
     }
 }
@@ -264,9 +264,9 @@ impl Attempt {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Score {
     /// Right answers.
-    pub right: usize,
+    pub right: u32,
     /// Questions asked.
-    pub total: usize,
+    pub total: u32,
     /// `right / total`.
     pub share: f64,
     /// The pass mark it was judged against.
@@ -274,7 +274,7 @@ pub struct Score {
     /// Whether `share` reaches the pass mark.
     pub passed: bool,
     /// Right and asked, per domain.
-    pub per_domain: BTreeMap<String, (usize, usize)>,
+    pub per_domain: BTreeMap<String, (u32, u32)>,
     /// The questions answered wrongly or not at all, for their explanations.
     #[serde(skip)]
     pub missed: Vec<Question>,
@@ -349,7 +349,7 @@ mod tests {
         let s = a.score(PASS_MARK);
         assert_eq!((s.right, s.total, s.passed), (15, 20, true));
         assert_eq!(s.missed.len(), 5);
-        assert_eq!(s.per_domain.values().map(|(_, n)| n).sum::<usize>(), 20);
+        assert_eq!(s.per_domain.values().map(|(_, n)| n).sum::<u32>(), 20);
         assert!(!a.score(0.8).passed);
         assert!(a.answer(0, 9, 1000).unwrap_err().contains("options a to d"));
     }

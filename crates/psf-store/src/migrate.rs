@@ -162,6 +162,24 @@ const SQLITE: &[(i64, &str)] = &[
     CREATE INDEX console_sessions_user ON console_sessions (user_id);
     "#,
     ),
+    (
+        8,
+        r#"
+    CREATE TABLE exam_results (
+        id            TEXT PRIMARY KEY,
+        email         TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        taken_ms      INTEGER NOT NULL,
+        bank_version  TEXT NOT NULL,
+        score_right   INTEGER NOT NULL,
+        score_total   INTEGER NOT NULL,
+        pass_mark     REAL NOT NULL,
+        passed        INTEGER NOT NULL,
+        per_domain    TEXT NOT NULL
+    );
+    CREATE INDEX exam_results_email ON exam_results (email, taken_ms);
+    "#,
+    ),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -296,6 +314,24 @@ const POSTGRES: &[(i64, &str)] = &[
         expires_ms    BIGINT NOT NULL
     );
     CREATE INDEX console_sessions_user ON console_sessions (user_id);
+    "#,
+    ),
+    (
+        8,
+        r#"
+    CREATE TABLE exam_results (
+        id            TEXT PRIMARY KEY,
+        email         TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        taken_ms      BIGINT NOT NULL,
+        bank_version  TEXT NOT NULL,
+        score_right   BIGINT NOT NULL,
+        score_total   BIGINT NOT NULL,
+        pass_mark     DOUBLE PRECISION NOT NULL,
+        passed        BIGINT NOT NULL,
+        per_domain    TEXT NOT NULL
+    );
+    CREATE INDEX exam_results_email ON exam_results (email, taken_ms);
     "#,
     ),
 ];

@@ -184,6 +184,14 @@ async function main() {
     check((await reviewer.locator(".flash").innerText()).includes("approved"), "the reviewer sees the approval confirmed");
     const collected = await (await fetch(`${base}${ticket.status_url}`, { headers: { authorization: `Bearer ${KEYS.LOANS_KEY}` } })).json();
     check(collected.status === "approved" && collected.completion?.choices?.[0]?.message?.content, "the client receives the approved answer");
+    // The knowledge check: twenty questions and a live countdown.
+    await nav(reviewer, "Knowledge check").click();
+    await reviewer.locator("#start-exam").click();
+    check((await reviewer.locator("fieldset.question").count()) === 20, "the knowledge check asks twenty questions");
+    const first = await reviewer.locator("#countdown").innerText();
+    await reviewer.waitForFunction((before) => document.getElementById("countdown")?.textContent !== before, first, { timeout: 5000 });
+    check(true, "its countdown runs");
+    await shot(reviewer, "exam");
 
     // The kill switch.
     await nav(operator, "Incidents").click();
@@ -213,6 +221,9 @@ async function main() {
     check((await operator.locator("main").innerText()).includes("Load rates from the pricing service"), "the post-incident review is saved with its action");
     await nav(operator, "Keys").click();
     await shot(operator, "keys");
+    await nav(operator, "Knowledge check").click();
+    check((await operator.locator("#team").innerText()).includes("rita@example.com"), "the team table lists the reviewers");
+    await shot(operator, "exam-team");
 
     // The studio: add a supervised decision point on the canvas; without reviewers it is
     // an error shown on its node and nothing is saved; with one it saves and checks.
