@@ -410,21 +410,7 @@ pub fn workflow_svg(m: &Manifest) -> String {
     const BOX_W: usize = 190;
     const BOX_H: usize = 64;
     const GAP: usize = 40;
-    let chains: Vec<Vec<&psf_core::manifest::Model>> = m
-        .decision_points
-        .iter()
-        .map(|dp| {
-            let mut chain = Vec::new();
-            let mut next = Some(dp.model.as_str());
-            // `psf check` refuses cycles; the bound keeps a broken manifest finite anyway.
-            while let Some(id) = next.filter(|_| chain.len() < 6) {
-                let Some(model) = m.models.iter().find(|x| x.id == id) else { break };
-                chain.push(model);
-                next = model.fallback.as_deref();
-            }
-            chain
-        })
-        .collect();
+    let chains: Vec<Vec<&psf_core::manifest::Model>> = m.decision_points.iter().map(|dp| m.chain(&dp.model)).collect();
     let columns = 2 + chains.iter().map(Vec::len).max().unwrap_or(0) + 1;
     let width = 20 + columns * (BOX_W + GAP);
     let height = 40 + m.decision_points.len().max(1) * ROW;

@@ -80,14 +80,7 @@ fn pii_word(a: PiiAction) -> &'static str {
 
 /// One sentence on what happens when the decision point cannot answer.
 fn on_failure(m: &Manifest, dp: &DecisionPoint) -> String {
-    let mut chain = Vec::new();
-    let mut next = Some(dp.model.as_str());
-    while let Some(id) = next.filter(|_| chain.len() < 6) {
-        let Some(model) = m.models.iter().find(|x| x.id == id) else { break };
-        chain.push(model);
-        next = model.fallback.as_deref();
-    }
-    let names: Vec<String> = chain.iter().map(|x| format!("{} ({})", x.id, x.provider)).collect();
+    let names: Vec<String> = m.chain(&dp.model).iter().map(|x| format!("{} ({})", x.id, x.provider)).collect();
     let mut s = format!("It asks {}", names.join(", then "));
     match &dp.degraded_response {
         Some(text) => {

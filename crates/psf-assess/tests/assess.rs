@@ -551,6 +551,32 @@ fn a_signed_attestation_verifies_and_any_change_breaks_it() {
     assert!(attest::SigningKey::from_text("bm90IGEga2V5").is_err());
 }
 
+#[test]
+fn a_knowledge_check_certificate_verifies_and_a_raised_score_does_not() {
+    use base64::Engine as _;
+    use psf_assess::attest;
+    let (private, public) = attest::generate().unwrap();
+    let key = attest::SigningKey::from_text(&private).unwrap();
+    let predicate = json!({"person": {"name": "Ana Silva", "email": "ana@example.com"}, "date": "2026-11-23",
+                           "bank_version": "2026.11.1", "score": {"right": 16, "total": 20, "passed": true}});
+    let bank = attest::digest(psf_core::exam::BANK_TEXT.as_bytes());
+    let envelope = attest::certificate(&bank, &predicate, &key);
+    let verified = attest::verify(&envelope, &public).unwrap();
+    assert!(verified.is_certificate());
+    assert_eq!(verified.subject(), Some(("psf-knowledge-check-bank", bank.as_str())));
+    assert_eq!(verified.statement["predicate"]["person"]["email"], "ana@example.com");
+    // A score raised after signing does not verify.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut env: Value = serde_json::from_str(&envelope).unwrap();
+    let mut statement: Value = serde_json::from_slice(&b64.decode(env["payload"].as_str().unwrap()).unwrap()).unwrap();
+    statement["predicate"]["score"]["right"] = json!(20);
+    env["payload"] = json!(b64.encode(statement.to_string()));
+    assert!(attest::verify(&env.to_string(), &public).is_err_and(|e| e.0.contains("no signature")));
+    // An assessment attestation is not a certificate.
+    let a = assess("examples/demo/psf.yaml", &example("demo/psf.yaml"), None);
+    assert!(!attest::verify(&attest::sign(&a, &key), &public).unwrap().is_certificate());
+}
+
 /// The OSCAL 1.2.2 schemas beside the checkout (`../shared/schemas`), if they are there.
 fn oscal_schema(name: &str) -> Option<Value> {
     let path = format!("{}/../../../shared/schemas/oscal-1.2.2/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -177,6 +177,20 @@ impl Session {
         ))
     }
 
+    /// An operator's form that changes what users get must carry its ticked confirmation
+    /// (`confirm=yes`); without it nothing is done and the page says so.
+    pub fn confirmed_operator(&self, confirm: Option<&str>, what: &str) -> Result<(), Response> {
+        self.require(Role::Operator)?;
+        if confirm != Some("yes") {
+            return Err(html::error(
+                StatusCode::BAD_REQUEST,
+                "Not confirmed",
+                &format!("Tick the confirmation to {what}; nothing was changed."),
+            ));
+        }
+        Ok(())
+    }
+
     /// Who did it, as events and reviews record it.
     pub fn actor(&self) -> String {
         format!("{} <{}>", self.user.name, self.user.email)

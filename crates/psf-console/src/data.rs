@@ -120,15 +120,8 @@ pub(crate) struct EraseForm {
 /// `POST /console/data/erasures`.
 pub(crate) async fn erase(State(c): State<Arc<Console>>, posted: Posted<EraseForm>) -> Response {
     let Posted { session, form } = posted;
-    if let Err(r) = session.require(Role::Operator) {
+    if let Err(r) = session.confirmed_operator(form.confirm.as_deref(), "erase") {
         return r;
-    }
-    if form.confirm.as_deref() != Some("yes") {
-        return html::error(
-            StatusCode::BAD_REQUEST,
-            "Not confirmed",
-            "Tick the confirmation to erase; nothing was changed.",
-        );
     }
     let by = format!("{} for {}", session.actor(), form.requested_by.trim());
     match c.gw.erase_subject(&form.subject, &by).await {

@@ -120,15 +120,8 @@ pub(crate) struct DeclareForm {
 /// `POST /console/incidents`: the kill switch.
 pub(crate) async fn declare(State(c): State<Arc<Console>>, posted: Posted<DeclareForm>) -> Response {
     let Posted { session, form } = posted;
-    if let Err(r) = session.require(Role::Operator) {
+    if let Err(r) = session.confirmed_operator(form.confirm.as_deref(), "declare an incident") {
         return r;
-    }
-    if form.confirm.as_deref() != Some("yes") {
-        return html::error(
-            StatusCode::BAD_REQUEST,
-            "Not confirmed",
-            "Tick the confirmation to declare an incident; nothing was changed.",
-        );
     }
     let new = NewIncident {
         declared_by: session.actor(),

@@ -191,13 +191,7 @@ pub(crate) async fn workflow(State(c): State<Arc<Console>>, session: Session) ->
     );
     out.push_str("<h2>Decision points</h2><table><thead><tr><th scope=\"col\">Decision point</th><th scope=\"col\">Autonomy</th><th scope=\"col\">Stakes</th><th scope=\"col\">Model chain</th><th scope=\"col\">Reviewers</th></tr></thead><tbody>");
     for d in &m.decision_points {
-        let mut chain = vec![d.model.clone()];
-        while let Some(next) = m.models.iter().find(|x| Some(&x.id) == chain.last()).and_then(|x| x.fallback.clone()) {
-            if chain.contains(&next) || chain.len() > 6 {
-                break;
-            }
-            chain.push(next);
-        }
+        let chain: Vec<&str> = m.chain(&d.model).iter().map(|x| x.id.as_str()).collect();
         let reviewers: Vec<String> = d.reviewers.iter().map(|p| format!("{} <{}>", p.name, p.email)).collect();
         let _ = write!(
             out,

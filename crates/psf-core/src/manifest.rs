@@ -1640,6 +1640,20 @@ impl DecisionPoint {
 }
 
 impl Manifest {
+    /// The models a decision point tries, in order: `model`, then each fallback. Stops at
+    /// a model the manifest lacks, at a model already in the chain, and after six
+    /// (`psf check` refuses cycles; the bounds keep a broken manifest finite anyway).
+    pub fn chain(&self, model: &str) -> Vec<&Model> {
+        let mut chain: Vec<&Model> = Vec::new();
+        let mut next = Some(model);
+        while let Some(id) = next.filter(|id| chain.len() < 6 && !chain.iter().any(|m| m.id == *id)) {
+            let Some(found) = self.models.iter().find(|x| x.id == id) else { break };
+            chain.push(found);
+            next = found.fallback.as_deref();
+        }
+        chain
+    }
+
     /// The JSON Schema of the manifest (draft 2020-12), for editors and for validation.
     pub fn json_schema() -> serde_json::Value {
         serde_json::Value::from(schemars::schema_for!(Manifest))
