@@ -98,6 +98,22 @@ impl Bank {
                 out.push(format!("{}: the answer {} is not one of its options", q.id, q.answer));
             }
         }
+        // The best option must not give itself away by its length: guessing the longest
+        // option must do little better than chance.
+        let longest = self
+            .questions
+            .iter()
+            .filter(|q| {
+                let best = q.options.get(q.answer).map_or(0, |o| o.chars().count());
+                q.options.iter().all(|o| o.chars().count() <= best)
+            })
+            .count();
+        if self.questions.len() >= 10 && longest * 5 > self.questions.len() * 2 {
+            out.push(format!(
+                "the best option is the longest in {longest} of {} questions; lengthen the others so length does not give it away",
+                self.questions.len()
+            ));
+        }
         for d in &catalog::DOMAINS {
             let n = self.questions.iter().filter(|q| q.domain() == d.id).count();
             if n < 10 {
@@ -294,14 +310,22 @@ mod tests {
     #[test]
     fn a_bad_bank_says_what_is_wrong() {
         let mut b = bank().unwrap();
+        for q in &mut b.questions {
+            let best = q.answer;
+            q.options[best] = format!("{}, which makes it by far the longest option of the four", q.options[best]);
+        }
         b.questions[1].competencies = vec!["XX-9".into()];
         b.questions[2].stem = b.questions[0].stem.clone();
         b.questions[3].options[1] = b.questions[3].options[0].clone();
         b.questions[4].answer = 7;
         let problems = b.problems().join("\n");
-        for expect in
-            ["`XX-9` is not a competency", "repeats another question's", "four distinct", "is not one of its options"]
-        {
+        for expect in [
+            "`XX-9` is not a competency",
+            "repeats another question's",
+            "four distinct",
+            "is not one of its options",
+            "the best option is the longest",
+        ] {
             assert!(problems.contains(expect), "{expect}: {problems}");
         }
     }
