@@ -20,6 +20,10 @@ use crate::pipeline::{Decision, Trail};
 
 /// Bytes held back in a stream so an entity split across chunks is seen whole.
 const HOLD_BACK: usize = 128;
+/// Released text before the part being released that the PII scan also reads: the
+/// detectors judge a word by its neighbours ("lives at" before a street), and a stream
+/// releases text in pieces.
+const PII_CONTEXT: usize = 64;
 /// How far back the leak check looks from the newest text.
 const LEAK_WINDOW: usize = 1024;
 /// New text that triggers another content scan of a stream. No more than the hold-back,
@@ -353,7 +357,20 @@ impl OutputGuard {
         }
         let t = Instant::now();
         let pending = &self.text[self.released..];
-        let findings = self.pii.scan(pending);
+        // Scanned with some of what was released before it, for context; a finding that
+        // began there is redacted from where the pending text starts.
+        let from = floor_boundary(&self.text, self.released.saturating_sub(PII_CONTEXT));
+        let shift = self.released - from;
+        let findings: Vec<psf_detect::Finding> = self
+            .pii
+            .scan(&self.text[from..])
+            .into_iter()
+            .filter(|f| f.span.end > shift)
+            .map(|mut f| {
+                f.span = f.span.start.max(shift) - shift..f.span.end - shift;
+                f
+            })
+            .collect();
         // A finding that straddles the cut waits for the next chunk, whole.
         let mut cut = cut - self.released;
         if cut < pending.len()
@@ -399,4 +416,58 @@ impl OutputGuard {
 
 fn display_pointer(pointer: &str) -> &str {
     if pointer.is_empty() { "(the whole answer)" } else { pointer }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"
+version: 1
+system:
+  name: Output test
+  owner: {name: Tess Ownby, email: tess.ownby@example.com}
+apps:
+  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}]}
+decision_points:
+  - id: chat
+    autonomy: autonomous
+    model: m
+    output:
+      pii: {location: redact, personal: redact}
+models:
+  - {id: m, provider: p, model: x}
+providers:
+  - {id: p, kind: openai_compatible, base_url: "http://127.0.0.1:9/v1", self_hosted: true}
+"#;
+
+    fn guard() -> OutputGuard {
+        let env = |name: &str| (name == "CHAT_KEY").then(|| "k".to_string());
+        let options = psf_core::CheckOptions { today: jiff::civil::date(2026, 11, 23) };
+        let manifest = psf_core::load(MANIFEST, &options, &env).unwrap();
+        let compiled = crate::config::Compiled::new(manifest, &env).unwrap();
+        let point = compiled.points["chat"].clone();
+        OutputGuard::new(point, compiled.pii.clone(), Vault::new(), false)
+    }
+
+    /// A street released in a later piece than the words that make it one ("lives at")
+    /// is still read with them, and redacted.
+    #[test]
+    fn pii_across_a_release_boundary_is_read_with_its_context() {
+        let head = "She lives at ";
+        let tail = format!("{:<128}", "14 Rue Kowal, 75011 Paris. We will write soon.");
+        assert_eq!(tail.len(), HOLD_BACK);
+        // Alone, the street number reads as nothing: the context is what finds it.
+        let alone = guard().pii.scan(&tail);
+        assert!(!alone.iter().any(|f| tail[f.span.clone()].contains("14")), "{alone:?}");
+
+        let mut g = guard();
+        let mut trail = Trail::default();
+        let first = g.push(&format!("{head}{tail}"), &mut trail).unwrap();
+        assert_eq!(first, head, "the tail is held back");
+        let rest = g.finish(Some("stop"), &mut trail).unwrap();
+        assert!(!rest.contains("14 Rue"), "{rest}");
+        assert!(rest.contains("[ADDRESS]"), "{rest}");
+        assert!(!g.audit.contains("14 Rue"), "{}", g.audit);
+    }
 }
