@@ -96,12 +96,6 @@ pub(crate) fn decide(ctx: &Ctx<'_>, c: &'static Competency) -> Verdict {
     }
 }
 
-/// Raises a configured control to `enforced` when the records show its stages running.
-/// Adds the count of `kind` events in the window as evidence, and raises a met control
-/// to enforced when there are any.
-/// Days a knowledge-check pass stays current.
-const PASS_DAYS: i32 = 365;
-
 /// Where the manifest asks for a knowledge check (`knowledge_check:`) and the store was
 /// read: each of `people` must hold a pass (`psf exam`, the console's exam) from the last
 /// year. The passes are evidence; a person without one lowers a met verdict to partial.
@@ -115,7 +109,9 @@ fn knowledge(ctx: &Ctx<'_>, out: Out, people: &[&psf_core::manifest::Person], wh
     let (mut current, mut lacking) = (Vec::new(), Vec::new());
     for p in &people {
         match rt.passes.get(&p.email.to_lowercase()) {
-            Some(day) if (ctx.today - *day).get_days() <= PASS_DAYS => current.push(format!("{} ({day})", p.email)),
+            Some(day) if (ctx.today - *day).get_days() <= psf_core::exam::PASS_VALID_DAYS => {
+                current.push(format!("{} ({day})", p.email))
+            }
             Some(day) => lacking.push(format!("{} <{}> (last passed {day})", p.name, p.email)),
             None => lacking.push(format!("{} <{}> (never passed)", p.name, p.email)),
         }
@@ -142,6 +138,9 @@ fn knowledge(ctx: &Ctx<'_>, out: Out, people: &[&psf_core::manifest::Person], wh
     }
 }
 
+/// Raises a configured control to `enforced` when the records show its stages running.
+/// Adds the count of `kind` events in the window as evidence, and raises a met control
+/// to enforced when there are any.
 fn event_evidence(ctx: &Ctx<'_>, out: Out, kind: &str, what: &str) -> Out {
     let Some(rt) = ctx.traffic() else { return out };
     let n = rt.events.get(kind).copied().unwrap_or(0);

@@ -22,8 +22,6 @@ use crate::html::{self, esc};
 
 /// Grace after the deadline for a form already on its way.
 const GRACE_MS: i64 = 60_000;
-/// Days a pass stays current.
-const PASS_DAYS: i64 = 365;
 
 /// Attempts under way, by user id.
 #[derive(Debug, Default)]
@@ -114,7 +112,7 @@ pub(crate) async fn page(State(c): State<Arc<Console>>, session: Session) -> Res
     out.push_str("<h2>The team</h2><table id=\"team\"><thead><tr><th scope=\"col\">Person</th><th scope=\"col\">Roles</th><th scope=\"col\">Latest pass</th><th scope=\"col\">Current</th></tr></thead><tbody>");
     for (email, (name, roles)) in team(&c, &users) {
         let (latest, current) = match passes.get(&email) {
-            Some(p) if now - p.taken_ms <= PASS_DAYS * 86_400_000 => {
+            Some(p) if now - p.taken_ms <= i64::from(exam::PASS_VALID_DAYS) * 86_400_000 => {
                 (html::time(p.taken_ms), "<strong>yes</strong>".to_string())
             }
             Some(p) => (html::time(p.taken_ms), "<strong class=\"bad\">lapsed</strong>".to_string()),

@@ -154,6 +154,11 @@ pub fn router(console: Arc<Console>) -> Router {
         .with_state(console)
 }
 
+/// Today (UTC), for `psf check`'s dated rules and the assessment.
+fn today() -> jiff::civil::Date {
+    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
 }

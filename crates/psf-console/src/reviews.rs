@@ -230,17 +230,9 @@ pub(crate) async fn decide(
         return r;
     }
     let note = form.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    let decision = match form.decision.as_str() {
-        "approve" => ReviewDecision::Approve,
-        "reject" => ReviewDecision::Reject,
-        "edit" => ReviewDecision::Edit(form.output.clone().unwrap_or_default()),
-        other => {
-            return html::error(
-                axum::http::StatusCode::BAD_REQUEST,
-                "Not done",
-                &format!("`{other}` is not a decision; use approve, edit or reject."),
-            );
-        }
+    let decision = match ReviewDecision::parse(&form.decision, form.output) {
+        Ok(d) => d,
+        Err(e) => return html::error(axum::http::StatusCode::BAD_REQUEST, "Not done", &e),
     };
     match c.gw.decide_review(&id, &decision, &session.user.email, note).await {
         Ok(r) => {

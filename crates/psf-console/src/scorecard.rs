@@ -25,10 +25,6 @@ const FRESH_MS: i64 = 60_000;
 #[derive(Debug, Default)]
 pub(crate) struct Cache(Mutex<Option<(i64, Arc<Assessment>)>>);
 
-fn today() -> jiff::civil::Date {
-    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
-}
-
 /// The assessment of now, made at most a minute ago. The store is read and scanned on a
 /// blocking thread, away from the requests the gateway serves.
 async fn assessment(c: &Console) -> Result<Arc<Assessment>, Response> {
@@ -41,7 +37,7 @@ async fn assessment(c: &Console) -> Result<Arc<Assessment>, Response> {
     let (file, text, store) = (c.manifest_file.clone(), c.manifest_text(), c.gw.store().clone());
     let handle = tokio::runtime::Handle::current();
     let made = tokio::task::spawn_blocking(move || {
-        let today = today();
+        let today = crate::today();
         let parsed = ParsedManifest::new(&file, &text, today).map_err(|d| {
             let first = d.first().map(|d| d.message.clone()).unwrap_or_default();
             format!(
@@ -210,7 +206,7 @@ pub(crate) async fn workflow(State(c): State<Arc<Console>>, session: Session) ->
 /// `GET /console/workflow/package.tar.gz`: the workflow package, as `psf export --package` writes it.
 pub(crate) async fn package(State(c): State<Arc<Console>>, _: Session) -> Response {
     let text = c.manifest_text();
-    let checked = psf_core::check(&text, &psf_core::CheckOptions { today: today() });
+    let checked = psf_core::check(&text, &psf_core::CheckOptions { today: crate::today() });
     let Some(m) = checked.manifest.as_ref().filter(|_| checked.is_valid()) else {
         return html::error(
             StatusCode::CONFLICT,
@@ -219,7 +215,7 @@ pub(crate) async fn package(State(c): State<Arc<Console>>, _: Session) -> Respon
         );
     };
     let name = c.manifest_file.rsplit('/').next().unwrap_or("psf.yaml");
-    match psf_assess::package::tar_gz(&psf_assess::package::files(name, &text, m), today()) {
+    match psf_assess::package::tar_gz(&psf_assess::package::files(name, &text, m), crate::today()) {
         Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, "application/gzip".to_string()),

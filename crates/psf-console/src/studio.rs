@@ -22,10 +22,6 @@ use crate::Console;
 use crate::auth::{self, Posted, Role, Session};
 use crate::html::{self, esc};
 
-fn today() -> jiff::civil::Date {
-    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
-}
-
 fn sha256(text: &str) -> String {
     psf_store::key_digest(text)
 }
@@ -119,7 +115,7 @@ fn apply(c: &Console, form: &EditsForm) -> Result<Checked, Response> {
         ));
     }
     let text = edit::apply(&current, &edits).map_err(|e| refusal(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    let checked = psf_core::check(&text, &psf_core::CheckOptions { today: today() });
+    let checked = psf_core::check(&text, &psf_core::CheckOptions { today: crate::today() });
     let value = psf_core::yaml::parse(&text).map(|d| d.value).unwrap_or(Value::Null);
     let before = psf_core::yaml::parse(&current).map(|d| d.value).unwrap_or(Value::Null);
     let changes = psf_core::diff::diff(&before, &value);

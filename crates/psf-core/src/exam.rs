@@ -19,6 +19,8 @@ pub const QUESTIONS: usize = 20;
 pub const PER_DOMAIN: usize = 2;
 /// Minutes an attempt lasts unless told otherwise.
 pub const MINUTES: u32 = 20;
+/// Days a pass stays current: the console's team table and the assessment agree.
+pub const PASS_VALID_DAYS: i32 = 365;
 /// The share of right answers that passes unless the manifest sets another.
 pub const PASS_MARK: f64 = 0.75;
 

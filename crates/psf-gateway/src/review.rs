@@ -329,19 +329,9 @@ pub(crate) async fn decide(
     Path(id): Path<String>,
     AdminJson(b): AdminJson<DecisionBody>,
 ) -> Response {
-    let decision = match (b.decision.as_str(), b.output) {
-        ("approve", None) => ReviewDecision::Approve,
-        ("edit", Some(text)) => ReviewDecision::Edit(text),
-        ("reject", None) => ReviewDecision::Reject,
-        ("edit", None) => return oversight_error(OversightError::Invalid("`edit` needs `output`".into())),
-        ("approve" | "reject", Some(_)) => {
-            return oversight_error(OversightError::Invalid("`output` goes only with `edit`".into()));
-        }
-        (other, _) => {
-            return oversight_error(OversightError::Invalid(format!(
-                "`{other}` is not a decision; use approve, edit or reject"
-            )));
-        }
+    let decision = match ReviewDecision::parse(&b.decision, b.output) {
+        Ok(d) => d,
+        Err(e) => return oversight_error(OversightError::Invalid(e)),
     };
     match gw.decide_review(&id, &decision, &b.reviewer, b.note.as_deref()).await {
         Ok(r) => Json(r).into_response(),

@@ -101,6 +101,19 @@ pub enum ReviewDecision {
 }
 
 impl ReviewDecision {
+    /// A decision as the admin API and the console receive it: `approve`, `edit` (with
+    /// the text to deliver) or `reject`; the error says what to send instead.
+    pub fn parse(decision: &str, output: Option<String>) -> Result<ReviewDecision, String> {
+        match (decision, output) {
+            ("approve", None) => Ok(ReviewDecision::Approve),
+            ("edit", Some(text)) => Ok(ReviewDecision::Edit(text)),
+            ("reject", None) => Ok(ReviewDecision::Reject),
+            ("edit", None) => Err("`edit` needs `output`".into()),
+            ("approve" | "reject", Some(_)) => Err("`output` goes only with `edit`".into()),
+            (other, _) => Err(format!("`{other}` is not a decision; use approve, edit or reject")),
+        }
+    }
+
     /// The status it leaves the review in.
     pub fn status(&self) -> &'static str {
         match self {
