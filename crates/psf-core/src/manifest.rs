@@ -458,7 +458,7 @@ pub struct InjectionPolicy {
     /// What to do when the score reaches the threshold.
     #[serde(default = "InjectionPolicy::default_action")]
     pub action: Action,
-    /// Score from 0 to 1 at which user input counts as an injection (default 0.6).
+    /// Score from 0 to 1 at which user input counts as an injection (default 0.45).
     #[serde(default = "InjectionPolicy::default_threshold")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub threshold: f64,

@@ -31,6 +31,9 @@ use crate::sanitize::sanitize;
 /// The trained heads shipped with psf, in [`Category::ALL`] order.
 const MODELS: &[u8] = include_bytes!("../models/content-v1.bin");
 
+/// How much of a text one score reads (see `models/README.md` for the measurement).
+const SCOPE: classifier::Scope = classifier::Scope::Chunks;
+
 /// A category of harmful content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -193,16 +196,16 @@ impl ContentDetector {
     pub fn scan(&self, text: &str) -> ContentReport {
         let detection = sanitize(text).for_detection;
         let mut scores = [0.0; 5];
-        classifier::predict_all(&self.heads, &detection, &mut scores);
+        classifier::predict_all(&self.heads, &detection, SCOPE, &mut scores);
         let mut quote_discounted = false;
         // A quote can only lower a score that reached its threshold; below every
         // threshold there is nothing to discount, and no reason to score the parts.
         let reached = scores.iter().zip(&self.thresholds).any(|(s, t)| s >= t);
         if let Some((outside, quoted)) = split_quotes(&detection).filter(|_| self.quotes && reached) {
             let mut around = [0.0; 5];
-            classifier::predict_all(&self.heads, &outside, &mut around);
+            classifier::predict_all(&self.heads, &outside, SCOPE, &mut around);
             let mut inside = [0.0; 5];
-            classifier::predict_all(&self.heads, &quoted, &mut inside);
+            classifier::predict_all(&self.heads, &quoted, SCOPE, &mut inside);
             for (i, s) in scores.iter_mut().enumerate() {
                 // The quote alone explains the score and the words around it do not
                 // share it: the text reports or rebuts what it quotes.

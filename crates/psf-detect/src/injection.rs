@@ -124,6 +124,7 @@ const PATTERNS: &[(Family, &str)] = &[
         r"\b(ignore|disregard|forget|skip|override|bypass)\b.{0,30}\b(previous|prior|above|earlier|preceding|all|any|your|these|those|everything)\b.{0,25}\b(instructions?|prompts?|rules|directions|guidelines|context|tasks?|commands?|messages?|said|before|above)",
     ),
     (Family::InstructionOverride, r"\bforget (about )?(everything|all)\b"),
+    (Family::InstructionOverride, r"\b(ignore|disregard|forget)\s+(the\s+|all\s+)?(above|preceding)\b"),
     (Family::InstructionOverride, r"\b(new|updated|real|actual) (instructions?|task|rules)\s*:"),
     (
         Family::InstructionOverride,
@@ -135,20 +136,31 @@ const PATTERNS: &[(Family, &str)] = &[
     ),
     (
         Family::InstructionOverride,
-        r"\b(alle )?(bisherigen|vorherigen) (informationen|anweisungen|aufgaben)\b.{0,40}\b(irrelevant|vergessen|ignorieren|egal)",
+        r"\b(alle )?(bisherigen|vorherigen|obigen|vorangegangenen) (informationen|anweisungen|instruktionen|aufgaben|ausführungen)\b.{0,40}\b(irrelevant|vergessen|ignorieren|missachten|egal)",
+    ),
+    (
+        Family::InstructionOverride,
+        r"\babweichend (zu|von) (den )?(vorherigen|bisherigen|obigen) (instruktionen|anweisungen)",
     ),
     (Family::InstructionOverride, r"\b(ignore[zr]?|oublie[zr]?)\b.{0,30}\b(instructions|consignes|tout)\b"),
-    (Family::InstructionOverride, r"\b(ignora|olvida)\b.{0,30}\b(instrucciones|todo|anteriores)\b"),
-    (Family::InstructionOverride, r"^\s*(stop|halt)\s*[-:!]\s*(write|say|print|schreib|sag)"),
+    (
+        Family::InstructionOverride,
+        r"\b(ignora|olvida|olvidar|olvide|olvidad|olvídate|olvídese)\b.{0,30}\b(instrucciones|todo|anteriores)\b",
+    ),
+    // "Stop - write …", "ACHTUNG - STOPP - …": a halt, then a new order.
+    (
+        Family::InstructionOverride,
+        r"(^|[.?!]\s+)\s*(stop|halt|achtung|attention)\s*[-:!]\s*(write|say|print|schreib|sag|stop|stopp)\b",
+    ),
     // Role or persona switch.
     (
         Family::RoleSwitch,
-        r"\b(you are now|from now on,? you|you will now act|pretend (to be|you are)|roleplay as|role-play as|you're now)\b",
+        r"\b(you are now (a|an|the|my|in|going to|acting|called|named|no longer|free (of|from)|dan|unrestricted|unfiltered|evil)|you're now (a|an|the|my|in)|from now on,? you|you will now act|pretend (to be|(that )?you('re| are| were| can| could| have))|now,? you are (a|an|the|my)\b|roleplay as|role-play as)\b",
     ),
-    (Family::RoleSwitch, r"\b(i want you to|please|now)\s+act as\b|^\s*act as\b|\bact as (a|an|the|my)\b"),
+    (Family::RoleSwitch, r"\b(i want you to|please|now)\s+act as\b|\bact as (a|an|the|my)\b"),
     (
         Family::RoleSwitch,
-        r"\b(du bist (jetzt|nun|ab jetzt)|ab (jetzt|sofort) bist du|stell dir vor,? du bist|tu so,? als)\b",
+        r"\b(du bist (jetzt|nun|ab jetzt)|ab (jetzt|sofort) bist du|(nun|jetzt) bist du (ein|eine|der|die|das|mein|meine|kein|keine|nicht mehr)\b|(nun|jetzt) bist du [^ ,.]+, (der|die|das|ein|eine)\b|stell dir vor,? du bist|tu so,? als)\b",
     ),
     (Family::RoleSwitch, r"\b(als|wie) (ein|eine|der|die)\b.{0,40}\bfungieren\b"),
     (Family::RoleSwitch, r"\b(tu es maintenant|fais comme si tu|ahora eres|actúa como)\b"),
@@ -181,7 +193,7 @@ const PATTERNS: &[(Family, &str)] = &[
     // Jailbreaks.
     (
         Family::Jailbreak,
-        r"\b(developer mode|dev mode|dan mode|do anything now|jailbreak|jailbroken|god mode|unfiltered mode)\b",
+        r"\b(developer|dev|dan|god|unfiltered) mode (enabled|activated|output)\b|\b(respond|answer|reply|act|stay|speak|are|now) (in|as if in) (developer|dev|dan|god|unfiltered) mode\b|\b(enable|activate|enter) (dan|god|unfiltered) mode\b|\b(do anything now|jailbreak|jailbroken)\b",
     ),
     (
         Family::Jailbreak,
@@ -191,9 +203,10 @@ const PATTERNS: &[(Family, &str)] = &[
 ];
 
 impl InjectionDetector {
-    /// The default threshold for user input: recall 0.79 at 2.5% false positives in
-    /// cross-validation (`models/README.md`).
-    pub const USER_THRESHOLD: f64 = 0.6;
+    /// The default threshold for user input: in cross-validation, recall 0.90 with 2.6%
+    /// of deepset's benign prompts flagged, 3.5% counting psf's hard negatives
+    /// (`models/README.md`).
+    pub const USER_THRESHOLD: f64 = 0.45;
     /// The default threshold for tool and retrieved content, which should carry no
     /// instructions at all.
     pub const TOOL_THRESHOLD: f64 = 0.4;
