@@ -76,6 +76,8 @@ impl Hashed {
             last_space = space;
         }
         let bytes = squeezed.as_bytes();
+        grams.reserve(bytes.len() * 3);
+        words.reserve(bytes.len() / 2);
         let feature = |start: usize, end: usize, bucket: usize| Feature {
             start: start as u32,
             end: end as u32,
@@ -119,13 +121,17 @@ impl Hashed {
         }
     }
 
-    /// Calls `f` with the bucket of every feature wholly inside `squeezed[from..to]`.
-    fn each_in(&self, from: usize, to: usize, mut f: impl FnMut(usize)) {
-        for list in [&self.grams, &self.words] {
+    /// Calls `f` with the index (in `grams`, then `words`) and the bucket of every
+    /// feature wholly inside `squeezed[from..to]`.
+    fn each_in(&self, from: usize, to: usize, mut f: impl FnMut(usize, usize)) {
+        for (offset, list) in [(0, &self.grams), (self.grams.len(), &self.words)] {
             let first = list.partition_point(|g| (g.start as usize) < from);
-            for g in list[first..].iter().take_while(|g| (g.start as usize) < to) {
+            for (k, g) in list[first..].iter().enumerate() {
+                if g.start as usize >= to {
+                    break;
+                }
                 if g.end as usize <= to {
-                    f(g.bucket as usize);
+                    f(offset + first + k, g.bucket as usize);
                 }
             }
         }
@@ -150,6 +156,9 @@ pub struct Model {
     /// Inverse document frequency per bucket, when the model weights its features by
     /// it: a feature most texts have (`the`) says less than a rare one (`disregard`).
     idf: Option<Vec<f32>>,
+    /// With idf, what each bucket adds to the dot product and to the squared length,
+    /// side by side so scoring reads one place per feature, not two.
+    scoring: Option<Vec<[f32; 2]>>,
 }
 
 impl std::fmt::Debug for Model {
@@ -182,10 +191,16 @@ impl Model {
     /// What one feature adds to the dot product and to the squared length of the
     /// sample's vector.
     fn contribution(&self, bucket: usize) -> (f32, f32) {
-        match &self.idf {
+        match &self.scoring {
             None => (self.weights[bucket], 1.0),
-            Some(idf) => (self.weights[bucket] * idf[bucket], idf[bucket] * idf[bucket]),
+            Some(table) => (table[bucket][0], table[bucket][1]),
         }
+    }
+
+    /// A model from its parts, with the table scoring reads.
+    fn new(weights: Vec<f32>, bias: f32, idf: Option<Vec<f32>>) -> Model {
+        let scoring = idf.as_ref().map(|idf| weights.iter().zip(idf).map(|(w, v)| [w * v, v * v]).collect());
+        Model { weights, bias, idf, scoring }
     }
 
     fn logit_of(&self, dot: f32, norm: f32) -> f64 {
@@ -232,32 +247,32 @@ impl Model {
         rate: f32,
         l2: f32,
     ) -> Model {
-        let mut model = Model { weights: vec![0.0; DIMS], bias: 0.0, idf };
+        let (mut weights, mut bias) = (vec![0.0; DIMS], 0.0);
         let positives = samples.iter().filter(|(_, y)| *y).count().max(1) as f32;
         let negatives = (samples.len() as f32 - positives).max(1.0);
         let weight_pos = samples.len() as f32 / (2.0 * positives);
         let weight_neg = samples.len() as f32 / (2.0 * negatives);
         // Without idf every value is 1, and the arithmetic is exactly that of the
         // unweighted models already shipped, which therefore retrain byte-identically.
-        let value = |idf: &Option<Vec<f32>>, i: usize| idf.as_ref().map_or(1.0, |idf| idf[i]);
+        let value = |i: usize| idf.as_ref().map_or(1.0, |idf| idf[i]);
         for epoch in 0..epochs {
             let step = rate / (1.0 + epoch as f32);
             for (features, label) in samples {
-                let norm: f32 = features.iter().map(|i| value(&model.idf, *i).powi(2)).sum();
+                let norm: f32 = features.iter().map(|i| value(*i).powi(2)).sum();
                 let scale = if norm == 0.0 { 0.0 } else { 1.0 / norm.sqrt() };
-                let dot: f32 = features.iter().map(|i| model.weights[*i] * value(&model.idf, *i)).sum();
-                let p = sigmoid(f64::from(model.bias + dot * scale)) as f32;
+                let dot: f32 = features.iter().map(|i| weights[*i] * value(*i)).sum();
+                let p = sigmoid(f64::from(bias + dot * scale)) as f32;
                 let y = if *label { 1.0 } else { 0.0 };
                 let g = (p - y) * if *label { weight_pos } else { weight_neg };
                 for i in features {
-                    let x = value(&model.idf, *i) * scale;
-                    let w = &mut model.weights[*i];
+                    let x = value(*i) * scale;
+                    let w = &mut weights[*i];
                     *w -= step * (g * x + l2 * *w);
                 }
-                model.bias -= step * g;
+                bias -= step * g;
             }
         }
-        model
+        Model::new(weights, bias, idf)
     }
 
     /// The probability of the positive class for a sample given as its feature
@@ -295,7 +310,7 @@ impl Model {
         let mut values = body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let weights = values.by_ref().take(dims).collect();
         let idf = (tables == 2).then(|| values.collect());
-        Some(Model { weights, bias, idf })
+        Some(Model::new(weights, bias, idf))
     }
 }
 
@@ -337,25 +352,39 @@ pub fn predict_all(models: &[Model], text: &str, scope: Scope, out: &mut [f64]) 
     out.fill(0.0);
     // Each distinct feature counts once, so repeating a phrase does not amplify it.
     let mut seen = vec![0u64; DIMS / 64];
-    let mut features = Vec::with_capacity(CHUNK * 4);
+    // A piece's distinct features: where each is in the chunk's lists, and its bucket
+    // (set in `seen` until the piece is scored).
+    let mut marked: Vec<(usize, usize)> = Vec::with_capacity(CHUNK * 4);
     let mut hashed = Hashed::default();
     let mut sentences = Vec::new();
+    // Per model, what each of the chunk's features adds, looked up once per chunk: a
+    // sentence and a pair read it again in order, not the model's tables at random.
+    let mut added: Vec<Vec<(f32, f32)>> = vec![Vec::new(); models.len()];
     let mut score_chunk = |chunk: &str, out: &mut [f64]| {
         hashed.hash(chunk);
+        for (model, added) in models.iter().zip(&mut added) {
+            added.clear();
+            added.extend(hashed.grams.iter().chain(&hashed.words).map(|f| model.contribution(f.bucket as usize)));
+        }
         let mut score_piece = |from: usize, to: usize| {
-            features.clear();
-            hashed.each_in(from, to, |bucket| {
+            marked.clear();
+            hashed.each_in(from, to, |index, bucket| {
                 let (word, bit) = (bucket / 64, 1u64 << (bucket % 64));
                 if seen[word] & bit == 0 {
                     seen[word] |= bit;
-                    features.push(bucket);
+                    marked.push((index, bucket));
                 }
             });
-            for i in &features {
-                seen[i / 64] = 0;
+            for (_, bucket) in &marked {
+                seen[bucket / 64] = 0;
             }
-            for (model, best) in models.iter().zip(out.iter_mut()) {
-                *best = best.max(sigmoid(model.logit(&features)));
+            // Summed in a local per model, which stays in registers.
+            for ((model, best), added) in models.iter().zip(out.iter_mut()).zip(&added) {
+                let (dot, norm) = marked.iter().fold((0.0f32, 0.0f32), |(dot, norm), (index, _)| {
+                    let (d, n) = added[*index];
+                    (dot + d, norm + n)
+                });
+                *best = best.max(sigmoid(model.logit_of(dot, norm)));
             }
         };
         score_piece(0, hashed.squeezed.len());
@@ -365,7 +394,8 @@ pub fn predict_all(models: &[Model], text: &str, scope: Scope, out: &mut [f64]) 
             if sentences.len() > 1 {
                 for (i, &(start, end)) in sentences.iter().enumerate() {
                     score_piece(start, end);
-                    if let Some(&(_, next_end)) = sentences.get(i + 1) {
+                    // Two sentences that make the whole chunk were scored as it.
+                    if let Some(&(_, next_end)) = sentences.get(i + 1).filter(|_| sentences.len() > 2) {
                         score_piece(start, next_end);
                     }
                 }
@@ -481,7 +511,7 @@ mod tests {
             assert!(list.windows(2).all(|w| w[0].start <= w[1].start));
         }
         let mut inside = Vec::new();
-        hashed.each_in(13, hashed.squeezed.len(), |b| inside.push(b));
+        hashed.each_in(13, hashed.squeezed.len(), |_, b| inside.push(b));
         let mut alone = Vec::new();
         for_each_feature("obey me", |b| alone.push(b));
         inside.sort_unstable();
