@@ -10,6 +10,12 @@
 //! lower-case words (so `Force` or `Business` is read as a word, not a name),
 //! countries and nations, and honorifics. Neighbouring words tagged alike become one finding.
 //!
+//! Two more heads, place (towns, countries) and organisation, are rivals of the person
+//! head: a word whose place or organisation score beats its person score is not a
+//! name. They learn what the person head alone kept confusing with names: "flew to
+//! Zaandam", "originally from Tolmezzo". And a name of one word needs a higher score
+//! ([`LONE_NAME_MARGIN`]) than one of two or more.
+//!
 //! The heads are trained by `cargo run --release -p psf-detect --example
 //! train_entities` (data, licence and cross-validated figures in `models/README.md`);
 //! their weights ship inside the crate. Scoring allocates one token list per text.
@@ -21,7 +27,7 @@ use std::ops::Range;
 use crate::classifier::{DIMS, Model, models_from_bytes};
 use crate::error::BuildError;
 
-/// The committed heads: person, then address.
+/// The committed heads: person, address, then the rivals place and organisation.
 static MODEL: &[u8] = include_bytes!("../../models/entities-v1.bin");
 /// The committed word lists, written by `--example build_lexicon`.
 static LEXICON: &str = include_str!("../../models/lexicon-v1.txt");
@@ -37,19 +43,24 @@ pub enum Tag {
 
 /// Probabilities at or above which a word is tagged, chosen by cross-validation for
 /// the best F1 (see `models/README.md`).
-pub const PERSON_THRESHOLD: f64 = 0.6;
+pub const PERSON_THRESHOLD: f64 = 0.5;
+/// How much more than [`PERSON_THRESHOLD`] a name of one word needs.
+pub const LONE_NAME_MARGIN: f64 = 0.1;
 /// See [`PERSON_THRESHOLD`].
 pub const ADDRESS_THRESHOLD: f64 = 0.5;
 
 /// Features per scored word (see [`Tokens::features`]).
 pub const FEATURES: usize = 22;
 
-/// The two trained heads.
+/// The trained heads.
 #[derive(Debug, Clone)]
 pub struct Tagger {
     lexicon: Lexicon,
     person: Model,
     address: Model,
+    /// Heads for what capitalised words are when they are not names: towns and
+    /// countries, organisations. A word is a name only if the person head beats them.
+    rivals: Vec<Model>,
     thresholds: [f64; 2],
 }
 
@@ -62,6 +73,8 @@ pub struct Tagged {
     pub span: Range<usize>,
     /// The mean probability of its words.
     pub confidence: f32,
+    /// How many tagged words it joins.
+    pub words: usize,
 }
 
 impl Tagger {
@@ -72,13 +85,18 @@ impl Tagger {
         Tagger::from_heads(heads, [PERSON_THRESHOLD, ADDRESS_THRESHOLD])
     }
 
-    /// A tagger from trained heads (person, address) and their thresholds; the
-    /// training program uses it to measure a fold's model.
+    /// A tagger from trained heads (person, address, then any rivals of the person
+    /// head) and their thresholds; the training program uses it to measure a fold's
+    /// model.
     pub fn from_heads(heads: Vec<Model>, thresholds: [f64; 2]) -> Result<Tagger, BuildError> {
-        let [person, address]: [Model; 2] = heads
-            .try_into()
-            .map_err(|h: Vec<Model>| BuildError::model(format!("{} heads given, 2 needed", h.len())))?;
-        Ok(Tagger { lexicon: Lexicon::shipped()?, person, address, thresholds })
+        if heads.len() < 2 {
+            return Err(BuildError::model(format!("{} heads given, at least 2 needed", heads.len())));
+        }
+        let mut heads = heads.into_iter();
+        let (Some(person), Some(address)) = (heads.next(), heads.next()) else {
+            return Err(BuildError::model("the person and address heads are missing"));
+        };
+        Ok(Tagger { lexicon: Lexicon::shipped()?, person, address, rivals: heads.collect(), thresholds })
     }
 
     /// The tagged runs in `text`, in order.
@@ -88,8 +106,15 @@ impl Tagger {
         let mut features = [0usize; FEATURES];
         for i in tokens.candidates() {
             tokens.features(i, &mut features);
-            let person = self.person.probability(&features);
+            let mut person = self.person.probability(&features);
             let address = self.address.probability(&features);
+            // The rivals only matter for a word that would otherwise be a name.
+            if person >= address
+                && person >= self.thresholds[0]
+                && self.rivals.iter().any(|r| r.probability(&features) > person)
+            {
+                person = 0.0;
+            }
             let (tag, p, threshold) = if person >= address {
                 (Tag::Person, person, self.thresholds[0])
             } else {
@@ -99,7 +124,13 @@ impl Tagger {
                 words.push((i, tag, p));
             }
         }
-        tokens.runs(&words)
+        let mut runs = tokens.runs(&words);
+        // A lone capitalised word is more often a town or a firm than a name; two
+        // name-like words in a row rarely are.
+        runs.retain(|r| {
+            r.tag != Tag::Person || r.words > 1 || f64::from(r.confidence) >= self.thresholds[0] + LONE_NAME_MARGIN
+        });
+        runs
     }
 }
 
@@ -315,10 +346,11 @@ impl Tokens {
                 (Some((_, _, n, sum)), Some(run)) => {
                     run.span.end = t.end;
                     run.confidence = ((sum + p) / (n + 1) as f64) as f32;
+                    run.words = n + 1;
                     last = Some((i, tag, n + 1, sum + p));
                 }
                 _ => {
-                    out.push(Tagged { tag, span: t.start..t.end, confidence: p as f32 });
+                    out.push(Tagged { tag, span: t.start..t.end, confidence: p as f32, words: 1 });
                     last = Some((i, tag, 1, p));
                 }
             }
