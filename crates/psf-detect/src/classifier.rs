@@ -297,20 +297,28 @@ impl Model {
     /// Reads [`Model::to_bytes`]'s format; `None` if the bytes are not a model of this
     /// build's dimensions.
     pub fn from_bytes(bytes: &[u8]) -> Option<Model> {
+        match Model::read(bytes)? {
+            (model, used) if used == bytes.len() => Some(model),
+            _ => None,
+        }
+    }
+
+    /// Reads one model from the start of `bytes`: the model and the bytes it took.
+    fn read(bytes: &[u8]) -> Option<(Model, usize)> {
         let (rest, tables) = match bytes.strip_prefix(MAGIC) {
             Some(rest) => (rest, 1),
             None => (bytes.strip_prefix(MAGIC_IDF)?, 2),
         };
         let dims = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
         let bias = f32::from_le_bytes(rest.get(4..8)?.try_into().ok()?);
-        let body = rest.get(8..)?;
-        if dims != DIMS || body.len() != tables * dims * 4 {
+        if dims != DIMS {
             return None;
         }
+        let body = rest.get(8..8 + tables * dims * 4)?;
         let mut values = body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let weights = values.by_ref().take(dims).collect();
         let idf = (tables == 2).then(|| values.collect());
-        Some(Model::new(weights, bias, idf))
+        Some((Model::new(weights, bias, idf), 16 + body.len()))
     }
 }
 
@@ -458,12 +466,14 @@ fn sentence_spans(text: &str, breaks: &[usize], out: &mut Vec<(usize, usize)>) {
 
 /// Reads several models written one after another by [`Model::to_bytes`]; `None` if
 /// any is not a model of this build's dimensions.
-pub fn models_from_bytes(bytes: &[u8]) -> Option<Vec<Model>> {
-    const SIZE: usize = 16 + DIMS * 4;
-    if bytes.is_empty() || !bytes.len().is_multiple_of(SIZE) {
-        return None;
+pub fn models_from_bytes(mut bytes: &[u8]) -> Option<Vec<Model>> {
+    let mut models = Vec::new();
+    while !bytes.is_empty() {
+        let (model, used) = Model::read(bytes)?;
+        models.push(model);
+        bytes = &bytes[used..];
     }
-    bytes.chunks_exact(SIZE).map(Model::from_bytes).collect()
+    (!models.is_empty()).then_some(models)
 }
 
 fn sigmoid(x: f64) -> f64 {

@@ -7,6 +7,10 @@
 //! OpenAI moderation evaluation set and the HateCheck suite (`models/README.md` has the
 //! data, licences and cross-validated figures); their weights ship inside the crate.
 //!
+//! A sixth head, the general head, learns "harmful in any category" from every
+//! positive of every category; on a text of `GENERAL_MIN_WORDS` words or more, when it
+//! fires and no category did, the text goes to the category that scored highest.
+//!
 //! A short list of patterns per category adds what a few hundred training texts
 //! cannot teach (first-person statements of self-harm, direct threats, several
 //! explicit terms together), each as independent evidence with its own weight, as in
@@ -28,8 +32,13 @@ use crate::classifier::{self, Model};
 use crate::error::BuildError;
 use crate::sanitize::sanitize;
 
-/// The trained heads shipped with psf, in [`Category::ALL`] order.
+/// The trained heads shipped with psf, in [`Category::ALL`] order, then the general head.
 const MODELS: &[u8] = include_bytes!("../models/content-v1.bin");
+
+/// The fewest words a text needs for the general head to judge it: it learnt from
+/// paragraphs, and on a single sentence (HateCheck's counter-speech, reclaimed words)
+/// it is wrong more often than the category heads, which learnt sentences too.
+const GENERAL_MIN_WORDS: usize = 20;
 
 /// How much of a text one score reads (see `models/README.md` for the measurement).
 const SCOPE: classifier::Scope = classifier::Scope::Chunks;
@@ -126,7 +135,11 @@ const NEGATIONS: &[&str] =
 pub struct ContentReport {
     /// Each category's score, 0 to 1, in [`Category::ALL`] order.
     pub scores: [(Category, f64); 5],
-    /// The categories whose score reached their threshold.
+    /// The general head's score, 0 to 1: whether the text is harmful in any category
+    /// (`None` for a detector without that head).
+    pub harmful: Option<f64>,
+    /// The categories whose score reached their threshold; or, when none did and the
+    /// general head reached its own, the category that scored highest.
     pub flagged: Vec<Category>,
     /// Whether a quoted passage was discounted as reported or rebutted speech.
     pub quote_discounted: bool,
@@ -145,8 +158,11 @@ pub struct ContentDetector {
     set: RegexSet,
     /// The same patterns one by one, to find where a matched one is.
     singles: Vec<regex::bytes::Regex>,
+    /// One head per category, in [`Category::ALL`] order, and optionally a sixth, the
+    /// general head: whether the text is harmful in any category.
     heads: Vec<Model>,
     thresholds: [f64; 5],
+    general_threshold: f64,
     quotes: bool,
 }
 
@@ -154,6 +170,8 @@ impl ContentDetector {
     /// Default thresholds per category, in [`Category::ALL`] order, chosen on the
     /// cross-validated figures in `models/README.md`.
     pub const THRESHOLDS: [f64; 5] = [0.5, 0.5, 0.5, 0.5, 0.5];
+    /// The general head's default threshold (see `models/README.md`).
+    pub const GENERAL_THRESHOLD: f64 = 0.4;
 
     /// The shipped model with the default thresholds.
     pub fn new() -> Result<ContentDetector, BuildError> {
@@ -162,11 +180,12 @@ impl ContentDetector {
         ContentDetector::with_heads(heads)
     }
 
-    /// A detector with the given heads (one per category, in [`Category::ALL`] order),
-    /// as the training program builds them.
+    /// A detector with the given heads (one per category, in [`Category::ALL`] order,
+    /// then optionally the general head), as the training program builds them.
     pub fn with_heads(heads: Vec<Model>) -> Result<ContentDetector, BuildError> {
-        if heads.len() != Category::ALL.len() {
-            let message = format!("{} heads given, one per category ({}) needed", heads.len(), Category::ALL.len());
+        let n = Category::ALL.len();
+        if heads.len() != n && heads.len() != n + 1 {
+            let message = format!("{} heads given, one per category ({n}) and optionally a general one", heads.len());
             return Err(BuildError::model(message));
         }
         // Byte-level, non-Unicode matching over the lowercase text keeps the automaton
@@ -176,12 +195,25 @@ impl ContentDetector {
         let set = RegexSet::new(&patterns).map_err(compile_error)?;
         let singles =
             patterns.iter().map(|p| regex::bytes::Regex::new(p)).collect::<Result<_, _>>().map_err(compile_error)?;
-        Ok(ContentDetector { set, singles, heads, thresholds: Self::THRESHOLDS, quotes: true })
+        Ok(ContentDetector {
+            set,
+            singles,
+            heads,
+            thresholds: Self::THRESHOLDS,
+            general_threshold: Self::GENERAL_THRESHOLD,
+            quotes: true,
+        })
     }
 
     /// The same detector with another threshold for `category`.
     pub fn with_threshold(mut self, category: Category, threshold: f64) -> ContentDetector {
         self.thresholds[category.index()] = threshold;
+        self
+    }
+
+    /// The same detector with another threshold for the general head.
+    pub fn with_general_threshold(mut self, threshold: f64) -> ContentDetector {
+        self.general_threshold = threshold;
         self
     }
 
@@ -195,29 +227,48 @@ impl ContentDetector {
     /// Scores `text` in every category.
     pub fn scan(&self, text: &str) -> ContentReport {
         let detection = sanitize(text).for_detection;
-        let mut scores = [0.0; 5];
-        classifier::predict_all(&self.heads, &detection, SCOPE, &mut scores);
+        // The five categories, then the general head's score (0 without one).
+        let mut scores = [0.0; 6];
+        let thresholds: [f64; 6] =
+            std::array::from_fn(|i| self.thresholds.get(i).copied().unwrap_or(self.general_threshold));
+        let heads = self.heads.len();
+        classifier::predict_all(&self.heads, &detection, SCOPE, &mut scores[..heads]);
         let mut quote_discounted = false;
         // A quote can only lower a score that reached its threshold; below every
         // threshold there is nothing to discount, and no reason to score the parts.
-        let reached = scores.iter().zip(&self.thresholds).any(|(s, t)| s >= t);
+        let reached = scores[..heads].iter().zip(&thresholds).any(|(s, t)| s >= t);
         if let Some((outside, quoted)) = split_quotes(&detection).filter(|_| self.quotes && reached) {
-            let mut around = [0.0; 5];
-            classifier::predict_all(&self.heads, &outside, SCOPE, &mut around);
-            let mut inside = [0.0; 5];
-            classifier::predict_all(&self.heads, &quoted, SCOPE, &mut inside);
-            for (i, s) in scores.iter_mut().enumerate() {
+            let mut around = [0.0; 6];
+            classifier::predict_all(&self.heads, &outside, SCOPE, &mut around[..heads]);
+            let mut inside = [0.0; 6];
+            classifier::predict_all(&self.heads, &quoted, SCOPE, &mut inside[..heads]);
+            for (i, s) in scores[..heads].iter_mut().enumerate() {
                 // The quote alone explains the score and the words around it do not
                 // share it: the text reports or rebuts what it quotes.
-                if *s >= self.thresholds[i] && around[i] < self.thresholds[i] / 2.0 && inside[i] >= self.thresholds[i] {
+                if *s >= thresholds[i] && around[i] < thresholds[i] / 2.0 && inside[i] >= thresholds[i] {
                     *s = around[i];
                     quote_discounted = true;
                 }
             }
         }
-        self.add_patterns(&detection, &mut scores);
-        let flagged = Category::ALL.into_iter().filter(|c| scores[c.index()] >= self.thresholds[c.index()]).collect();
-        ContentReport { scores: Category::ALL.map(|c| (c, scores[c.index()])), flagged, quote_discounted }
+        let [violence, self_harm, sexual, hate, harassment, general] = scores;
+        let mut categories = [violence, self_harm, sexual, hate, harassment];
+        self.add_patterns(&detection, &mut categories);
+        let mut flagged: Vec<Category> =
+            Category::ALL.into_iter().filter(|c| categories[c.index()] >= self.thresholds[c.index()]).collect();
+        // The general head learnt "harmful" from every positive of every category,
+        // more than any one head has; when it fires and no category did, the text goes
+        // to the category that scored highest.
+        let harmful = (heads > Category::ALL.len()).then_some(general);
+        let judged = harmful.filter(|_| detection.split_whitespace().nth(GENERAL_MIN_WORDS - 1).is_some());
+        if flagged.is_empty()
+            && judged.is_some_and(|g| g >= self.general_threshold)
+            && let Some(top) =
+                Category::ALL.into_iter().max_by(|a, b| categories[a.index()].total_cmp(&categories[b.index()]))
+        {
+            flagged.push(top);
+        }
+        ContentReport { scores: Category::ALL.map(|c| (c, categories[c.index()])), harmful, flagged, quote_discounted }
     }
 }
 
@@ -286,6 +337,34 @@ fn split_quotes(text: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_general_head_flags_a_paragraph_the_category_heads_miss() {
+        let text = "You are a pathetic, worthless loser and everyone at the office laughs at you behind your \
+                    back; do us all a favour and stop showing up, nobody wants to see your ugly face again.";
+        let d = ContentDetector::new().unwrap();
+        let report = d.scan(text);
+        assert!(report.harmful.is_some_and(|g| g >= ContentDetector::GENERAL_THRESHOLD), "{report:?}");
+        assert_eq!(report.flagged.len(), 1, "{report:?}");
+        let categories_only = d.clone().with_general_threshold(f64::INFINITY).scan(text);
+        assert!(categories_only.flagged.is_empty(), "{categories_only:?}");
+        // An ordinary paragraph of the same length stays clear.
+        let calm = "Our neighbourhood association will meet on Thursday evening to discuss the new parking \
+                    rules, the summer fair and the repairs needed on the playground near the school.";
+        assert!(d.scan(calm).flagged.is_empty());
+    }
+
+    #[test]
+    fn the_general_head_does_not_judge_a_single_sentence() {
+        // Below GENERAL_MIN_WORDS only the category heads decide, however the general
+        // head scores: it learnt from paragraphs.
+        let d = ContentDetector::new().unwrap().with_general_threshold(0.0);
+        let short = "What time does the library open on Saturdays?";
+        assert!(d.scan(short).flagged.is_empty());
+        let long =
+            format!("{short} {}", "I would also like to know whether I can return books at the desk. ".repeat(2));
+        assert!(!d.scan(&long).flagged.is_empty(), "a threshold of 0 flags whatever the head judges");
+    }
 
     #[test]
     fn the_shipped_model_loads_and_scores_every_category() {

@@ -297,7 +297,8 @@ impl OutputGuard {
             let report = filter.detector.scan(window);
             if let Some(c) = report.flagged.iter().find(|c| filter.categories.contains(c)) {
                 // The category and score only: the audit record never holds the text.
-                let detail = format!("{} (score {:.2})", c.as_str(), report.score(*c));
+                let general = report.harmful.map(|g| format!(", harmful {g:.2}")).unwrap_or_default();
+                let detail = format!("{} (score {:.2}{general})", c.as_str(), report.score(*c));
                 if filter.action == Action::Block {
                     trail.record("OV-3.content", Decision::Block, detail, t);
                     let message = format!(
