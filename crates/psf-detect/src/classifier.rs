@@ -358,21 +358,63 @@ pub enum Scope {
 pub fn predict_all(models: &[Model], text: &str, scope: Scope, out: &mut [f64]) {
     let out = &mut out[..models.len()];
     out.fill(0.0);
-    // Each distinct feature counts once, so repeating a phrase does not amplify it.
-    let mut seen = vec![0u64; DIMS / 64];
-    // A piece's distinct features: where each is in the chunk's lists, and its bucket
-    // (set in `seen` until the piece is scored).
-    let mut marked: Vec<(usize, usize)> = Vec::with_capacity(CHUNK * 4);
-    let mut hashed = Hashed::default();
-    let mut sentences = Vec::new();
-    // Per model, what each of the chunk's features adds, looked up once per chunk: a
-    // sentence and a pair read it again in order, not the model's tables at random.
-    let mut added: Vec<Vec<(f32, f32)>> = vec![Vec::new(); models.len()];
+    // The buffers are the thread's, reused from call to call: a scan allocates nothing
+    // once a thread has scanned a text of its size. (A fresh set if the thread's is in
+    // use, which only a re-entrant call could cause.)
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => predict_with(models, text, scope, out, &mut scratch),
+        Err(_) => predict_with(models, text, scope, out, &mut Scratch::default()),
+    });
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// What scoring needs besides the models and the text.
+#[derive(Debug)]
+struct Scratch {
+    /// Which buckets the piece being scored has counted: each distinct feature counts
+    /// once, so repeating a phrase does not amplify it. All clear between pieces.
+    seen: Vec<u64>,
+    /// A piece's distinct features: where each is in the chunk's lists, and its bucket
+    /// (set in `seen` until the piece is scored).
+    marked: Vec<(usize, usize)>,
+    hashed: Hashed,
+    sentences: Vec<(usize, usize)>,
+    /// Per model, what each of the chunk's features adds, looked up once per chunk: a
+    /// sentence and a pair read it again in order, not the model's tables at random.
+    added: Vec<Vec<(f32, f32)>>,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            seen: vec![0; DIMS / 64],
+            marked: Vec::new(),
+            hashed: Hashed::default(),
+            sentences: Vec::new(),
+            added: Vec::new(),
+        }
+    }
+}
+
+fn predict_with(models: &[Model], text: &str, scope: Scope, out: &mut [f64], scratch: &mut Scratch) {
+    let Scratch { seen, marked, hashed, sentences, added } = scratch;
+    added.resize_with(models.len(), Vec::new);
     let mut score_chunk = |chunk: &str, out: &mut [f64]| {
         hashed.hash(chunk);
-        for (model, added) in models.iter().zip(&mut added) {
-            added.clear();
-            added.extend(hashed.grams.iter().chain(&hashed.words).map(|f| model.contribution(f.bucket as usize)));
+        sentences.clear();
+        if scope == Scope::Sentences {
+            sentence_spans(&hashed.squeezed, &hashed.breaks, sentences);
+        }
+        // With one piece to score, the models' tables are read directly.
+        let pieces = sentences.len() > 1;
+        if pieces {
+            for (model, added) in models.iter().zip(added.iter_mut()) {
+                added.clear();
+                added.extend(hashed.grams.iter().chain(&hashed.words).map(|f| model.contribution(f.bucket as usize)));
+            }
         }
         let mut score_piece = |from: usize, to: usize| {
             marked.clear();
@@ -383,29 +425,25 @@ pub fn predict_all(models: &[Model], text: &str, scope: Scope, out: &mut [f64]) 
                     marked.push((index, bucket));
                 }
             });
-            for (_, bucket) in &marked {
+            for (_, bucket) in marked.iter() {
                 seen[bucket / 64] = 0;
             }
             // Summed in a local per model, which stays in registers.
-            for ((model, best), added) in models.iter().zip(out.iter_mut()).zip(&added) {
-                let (dot, norm) = marked.iter().fold((0.0f32, 0.0f32), |(dot, norm), (index, _)| {
-                    let (d, n) = added[*index];
+            for (m, (model, best)) in models.iter().zip(out.iter_mut()).enumerate() {
+                let (dot, norm) = marked.iter().fold((0.0f32, 0.0f32), |(dot, norm), (index, bucket)| {
+                    let (d, n) = if pieces { added[m][*index] } else { model.contribution(*bucket) };
                     (dot + d, norm + n)
                 });
                 *best = best.max(sigmoid(model.logit_of(dot, norm)));
             }
         };
         score_piece(0, hashed.squeezed.len());
-        if scope == Scope::Sentences {
-            sentences.clear();
-            sentence_spans(&hashed.squeezed, &hashed.breaks, &mut sentences);
-            if sentences.len() > 1 {
-                for (i, &(start, end)) in sentences.iter().enumerate() {
-                    score_piece(start, end);
-                    // Two sentences that make the whole chunk were scored as it.
-                    if let Some(&(_, next_end)) = sentences.get(i + 1).filter(|_| sentences.len() > 2) {
-                        score_piece(start, next_end);
-                    }
+        if pieces {
+            for (i, &(start, end)) in sentences.iter().enumerate() {
+                score_piece(start, end);
+                // Two sentences that make the whole chunk were scored as it.
+                if let Some(&(_, next_end)) = sentences.get(i + 1).filter(|_| sentences.len() > 2) {
+                    score_piece(start, next_end);
                 }
             }
         }
