@@ -343,7 +343,8 @@ pub enum Scope {
     Chunks,
     /// Each chunk whole, and also each of its sentences and each pair of neighbouring
     /// sentences. An attack is often one sentence appended to an ordinary request; read
-    /// whole, the request's words dilute it. Costs about three hashing passes.
+    /// whole, the request's words dilute it. The chunk is still hashed once; each
+    /// feature is read about four times (chunk, sentence, two pairs).
     Sentences,
 }
 

@@ -40,7 +40,10 @@ const MODELS: &[u8] = include_bytes!("../models/content-v1.bin");
 /// it is wrong more often than the category heads, which learnt sentences too.
 const GENERAL_MIN_WORDS: usize = 20;
 
-/// How much of a text one score reads (see `models/README.md` for the measurement).
+/// How much of a text one score reads. Whole chunks: scoring sentences too (measured
+/// with the five category heads, before the general head) raised "any category" F1 on
+/// the moderation set only from 0.593 to 0.609 while its false-positive rate went from
+/// 0.12 to 0.22.
 const SCOPE: classifier::Scope = classifier::Scope::Chunks;
 
 /// A category of harmful content.

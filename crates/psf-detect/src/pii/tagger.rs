@@ -89,12 +89,10 @@ impl Tagger {
     /// head) and their thresholds; the training program uses it to measure a fold's
     /// model.
     pub fn from_heads(heads: Vec<Model>, thresholds: [f64; 2]) -> Result<Tagger, BuildError> {
-        if heads.len() < 2 {
-            return Err(BuildError::model(format!("{} heads given, at least 2 needed", heads.len())));
-        }
+        let given = heads.len();
         let mut heads = heads.into_iter();
         let (Some(person), Some(address)) = (heads.next(), heads.next()) else {
-            return Err(BuildError::model("the person and address heads are missing"));
+            return Err(BuildError::model(format!("{given} heads given, at least 2 (person, address) needed")));
         };
         Ok(Tagger { lexicon: Lexicon::shipped()?, person, address, rivals: heads.collect(), thresholds })
     }
@@ -328,11 +326,12 @@ impl Tokens {
     /// break or a lower-case word.
     fn runs(&self, words: &[(usize, Tag, f64)]) -> Vec<Tagged> {
         let mut out: Vec<Tagged> = Vec::new();
-        // The last tagged word: its token, its tag, and its run's word count and sum.
-        let mut last: Option<(usize, Tag, usize, f64)> = None;
+        // The last tagged word: its token, its tag, and its run's sum of probabilities
+        // (the run itself, last in `out`, counts its words).
+        let mut last: Option<(usize, Tag, f64)> = None;
         for &(i, tag, p) in words {
             let Some(t) = self.tokens.get(i) else { continue };
-            let joined = last.filter(|(j, last_tag, _, _)| {
+            let joined = last.filter(|(j, last_tag, _)| {
                 let gap = self.tokens.get(j + 1..i).unwrap_or_default();
                 let joins = |g: &Token| match (tag, g.punct) {
                     (_, None) => !g.candidate,
@@ -343,15 +342,15 @@ impl Tokens {
                 *last_tag == tag && gap.len() <= most && gap.iter().all(joins)
             });
             match (joined, out.last_mut()) {
-                (Some((_, _, n, sum)), Some(run)) => {
+                (Some((_, _, sum)), Some(run)) => {
+                    run.words += 1;
                     run.span.end = t.end;
-                    run.confidence = ((sum + p) / (n + 1) as f64) as f32;
-                    run.words = n + 1;
-                    last = Some((i, tag, n + 1, sum + p));
+                    run.confidence = ((sum + p) / run.words as f64) as f32;
+                    last = Some((i, tag, sum + p));
                 }
                 _ => {
                     out.push(Tagged { tag, span: t.start..t.end, confidence: p as f32, words: 1 });
-                    last = Some((i, tag, 1, p));
+                    last = Some((i, tag, p));
                 }
             }
         }
