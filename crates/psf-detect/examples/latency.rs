@@ -1,5 +1,6 @@
 //! Latency percentiles of the detectors on a 1 kB prompt (divan reports medians, the
-//! goals are stated as p99). `cargo run --release -p psf-detect --example latency`.
+//! goals are stated as p99). `cargo run --release -p psf-detect --example latency [NAME]`,
+//! where NAME picks the scans whose name contains it (for a profiler).
 
 use std::io::Write as _;
 use std::time::Instant;
@@ -33,7 +34,8 @@ fn main() {
         ("injection scan", &injection_only),
         ("pii + injection", &both),
     ];
-    for (name, f) in cases {
+    let only = std::env::args().nth(1).unwrap_or_default();
+    for (name, f) in cases.into_iter().filter(|(name, _)| name.contains(&only)) {
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let start = Instant::now();
