@@ -102,21 +102,12 @@ fn eval_pii(text: &str) -> Result<Report, String> {
         .collect();
     let scored: BTreeSet<&str> = gold.iter().flatten().map(|(l, _)| *l).collect();
     let mut per_type: BTreeMap<&str, SpanCounts> = scored.iter().map(|l| (*l, SpanCounts::default())).collect();
-    let mut latencies = Vec::with_capacity(samples.len());
-    let mut bytes = 0usize;
-    let mut chars = 0usize;
-    let started = Instant::now();
     for (sample, gold) in samples.iter().zip(&gold) {
-        let t = Instant::now();
         let found = detector.scan(&sample.text);
-        latencies.push(t.elapsed());
-        bytes += sample.text.len();
-        chars += sample.text.chars().count();
         let found: Vec<(&str, Range<usize>)> =
             found.into_iter().map(|f| (f.entity.label(), f.span)).filter(|(l, _)| scored.contains(l)).collect();
         score_spans(&found, gold, &mut per_type);
     }
-    let elapsed = started.elapsed();
     let detected: BTreeSet<&str> = psf_detect::EntityType::ALL.iter().map(|t| t.label()).collect();
     let mut micro = SpanCounts::default();
     let mut micro_detected = SpanCounts::default();
@@ -126,7 +117,8 @@ fn eval_pii(text: &str) -> Result<Report, String> {
             micro_detected.add(*c);
         }
     }
-    let throughput = Throughput::new(bytes, chars, samples.len(), elapsed, &mut latencies);
+    let texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
+    let throughput = Throughput::measure(&texts, |t| !detector.scan(t).is_empty());
     let mut text = format!(
         "PII evaluation: {} texts, {} gold spans of scored types\n\
          (overlap match, same type: a gold span is found when a finding overlaps it; a finding is right when it overlaps a gold span)\n\n\
@@ -202,16 +194,8 @@ fn eval_injection(text: &str) -> Result<Report, String> {
         rows.push((body.to_string(), label));
     }
     let (mut tp, mut fp, mut fn_, mut tn) = (0usize, 0usize, 0usize, 0usize);
-    let mut latencies = Vec::with_capacity(rows.len());
-    let mut bytes = 0;
-    let mut chars = 0;
-    let started = Instant::now();
     for (body, label) in &rows {
-        let t = Instant::now();
         let flagged = detector.scan(body, Source::User).flagged;
-        latencies.push(t.elapsed());
-        bytes += body.len();
-        chars += body.chars().count();
         match (flagged, *label) {
             (true, true) => tp += 1,
             (true, false) => fp += 1,
@@ -219,11 +203,11 @@ fn eval_injection(text: &str) -> Result<Report, String> {
             (false, false) => tn += 1,
         }
     }
-    let elapsed = started.elapsed();
     let c = Counts { tp, fp, fn_ };
     let fpr = ratio(fp, fp + tn);
     let balanced = (c.recall() + ratio(tn, tn + fp)) / 2.0;
-    let throughput = Throughput::new(bytes, chars, rows.len(), elapsed, &mut latencies);
+    let texts: Vec<&str> = rows.iter().map(|(body, _)| body.as_str()).collect();
+    let throughput = Throughput::measure(&texts, |t| detector.scan(t, Source::User).flagged);
     let text = format!(
         "injection evaluation: {} texts ({} injections, {} benign), user-input threshold\n\n\
          tp {tp}  fp {fp}  fn {fn_}  tn {tn}\nprecision {:.3}  recall {:.3}  f1 {:.3}\n\
@@ -260,15 +244,8 @@ fn eval_content(text: &str) -> Result<Report, String> {
     let mut any_tn = 0usize;
     // HateCheck: share of cases judged right, per functionality (its hard negatives).
     let mut functionality: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut latencies = Vec::with_capacity(rows.len());
-    let (mut bytes, mut chars) = (0, 0);
-    let started = Instant::now();
     for row in &rows {
-        let t = Instant::now();
         let report = detector.scan(&row.text);
-        latencies.push(t.elapsed());
-        bytes += row.text.len();
-        chars += row.text.chars().count();
         for c in Category::ALL {
             if let Some(label) = row.labels[c as usize] {
                 per_category[c as usize].add(outcome(report.flagged.contains(&c), label));
@@ -285,8 +262,8 @@ fn eval_content(text: &str) -> Result<Report, String> {
             }
         }
     }
-    let elapsed = started.elapsed();
-    let throughput = Throughput::new(bytes, chars, rows.len(), elapsed, &mut latencies);
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let throughput = Throughput::measure(&texts, |t| !detector.scan(t).flagged.is_empty());
     let mut text = format!(
         "content evaluation: {} texts, default thresholds (a category counts only on rows annotated for it)\n\n\
          {:<12} {:>5} {:>5} {:>5}  {:>9} {:>6} {:>6}\n",
@@ -346,6 +323,7 @@ fn outcome(flagged: bool, label: bool) -> Counts {
 #[derive(Serialize)]
 struct Throughput {
     bytes: usize,
+    passes: usize,
     chars_per_second: f64,
     megabytes_per_second: f64,
     mean_us_per_text: f64,
@@ -354,19 +332,43 @@ struct Throughput {
 }
 
 impl Throughput {
-    fn new(bytes: usize, chars: usize, texts: usize, elapsed: Duration, latencies: &mut [Duration]) -> Throughput {
+    /// How fast `scan` reads `texts`, as a running service sees it: after the pass
+    /// that scored them (untimed; the regex engines build their states as they meet
+    /// new text, and a service that has run a while has them), whole passes for half
+    /// a second (at least three, at most a hundred), each scan timed alone.
+    fn measure(texts: &[&str], mut scan: impl FnMut(&str) -> bool) -> Throughput {
+        let mut latencies = Vec::with_capacity(texts.len() * 3);
+        let (mut bytes, mut chars, mut passes) = (0, 0, 0);
+        let mut busy = Duration::ZERO;
+        let started = Instant::now();
+        while passes < 3 || (passes < 100 && started.elapsed() < Duration::from_millis(500)) {
+            for text in texts {
+                let t = Instant::now();
+                std::hint::black_box(scan(std::hint::black_box(text)));
+                let took = t.elapsed();
+                busy += took;
+                latencies.push(took);
+            }
+            bytes += texts.iter().map(|t| t.len()).sum::<usize>();
+            chars += texts.iter().map(|t| t.chars().count()).sum::<usize>();
+            passes += 1;
+            if texts.is_empty() {
+                break;
+            }
+        }
         latencies.sort();
         let pct = |p: f64| {
             latencies
                 .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
                 .map_or(0.0, |d| d.as_secs_f64() * 1e6)
         };
-        let secs = elapsed.as_secs_f64().max(1e-9);
+        let secs = busy.as_secs_f64().max(1e-9);
         Throughput {
             bytes,
+            passes,
             chars_per_second: chars as f64 / secs,
             megabytes_per_second: bytes as f64 / secs / 1e6,
-            mean_us_per_text: secs * 1e6 / texts.max(1) as f64,
+            mean_us_per_text: secs * 1e6 / latencies.len().max(1) as f64,
             p50_us: pct(0.5),
             p99_us: pct(0.99),
         }
@@ -374,8 +376,14 @@ impl Throughput {
 
     fn text(&self) -> String {
         format!(
-            "throughput: {:.0} chars/s ({:.1} MB/s) on one thread; per text mean {:.1} µs, p50 {:.1} µs, p99 {:.1} µs\n",
-            self.chars_per_second, self.megabytes_per_second, self.mean_us_per_text, self.p50_us, self.p99_us
+            "throughput: {:.0} chars/s ({:.1} MB/s) on one thread; per text mean {:.1} µs, p50 {:.1} µs, p99 {:.1} µs \
+             ({} timed passes after the scored one)\n",
+            self.chars_per_second,
+            self.megabytes_per_second,
+            self.mean_us_per_text,
+            self.p50_us,
+            self.p99_us,
+            self.passes
         )
     }
 }

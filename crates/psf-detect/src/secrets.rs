@@ -2,6 +2,9 @@
 //! passwords. Prefix-anchored, so ordinary prose does not trip them.
 
 use std::ops::Range;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 
 use crate::finding::EntityType;
 
@@ -62,12 +65,41 @@ pub struct Secret {
     pub entity: EntityType,
 }
 
+/// The literals a credential starts with or holds: each shape's prefix, then the
+/// private key header, the JWT header and the URL scheme separator.
+fn literals() -> impl Iterator<Item = &'static str> {
+    SHAPES.iter().map(|s| s.prefix).chain([PEM, JWT, SCHEME])
+}
+
+const PEM: &str = "-----BEGIN";
+const JWT: &str = "eyJ";
+const SCHEME: &str = "://";
+
+/// All the literals in one automaton: one pass over the text finds every occurrence.
+static LITERALS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| AhoCorasick::new(literals()).ok());
+
+/// Where each literal occurs in `text`, as (literal index, start), overlaps included
+/// (`sk-ant-` is also `sk-`), by literal then start.
+fn occurrences(text: &str) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = match LITERALS.as_ref() {
+        Some(ac) => ac.find_overlapping_iter(text).map(|m| (m.pattern().as_usize(), m.start())).collect(),
+        // Building the automaton of these few literals cannot fail; if it somehow did,
+        // a search per literal finds the same.
+        None => literals().enumerate().flat_map(|(i, l)| text.match_indices(l).map(move |(at, _)| (i, at))).collect(),
+    };
+    out.sort_unstable();
+    out
+}
+
 /// Every credential in `text`, in no particular order, possibly overlapping.
 pub fn scan(text: &str) -> Vec<Secret> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
-    for shape in SHAPES {
-        for (start, _) in text.match_indices(shape.prefix) {
+    let found = occurrences(text);
+    // Where literal `i` starts (the shapes' prefixes first, then PEM, JWT, SCHEME).
+    let at = |i: usize| found.iter().filter(move |(l, _)| *l == i).map(|(_, start)| *start);
+    for (i, shape) in SHAPES.iter().enumerate() {
+        for start in at(i) {
             // The prefix must start a token: `task-` must not match `sk-`.
             if start > 0 && token_char(bytes[start - 1]) && !shape.prefix.contains('.') {
                 continue;
@@ -79,7 +111,7 @@ pub fn scan(text: &str) -> Vec<Secret> {
             }
         }
     }
-    for (start, _) in text.match_indices("-----BEGIN") {
+    for start in at(SHAPES.len()) {
         let header_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         if !text[start..header_end].contains("PRIVATE KEY") {
             continue;
@@ -90,7 +122,7 @@ pub fn scan(text: &str) -> Vec<Secret> {
             .unwrap_or(text.len());
         out.push(Secret { span: start..end, name: "a private key", entity: EntityType::PrivateKey });
     }
-    for (start, _) in text.match_indices("eyJ") {
+    for start in at(SHAPES.len() + 1) {
         if start > 0 && token_char(bytes[start - 1]) {
             continue;
         }
@@ -101,7 +133,7 @@ pub fn scan(text: &str) -> Vec<Secret> {
             out.push(Secret { span: start..start + len, name: "a JSON Web Token", entity: EntityType::Jwt });
         }
     }
-    for (i, _) in text.match_indices("://") {
+    for i in at(SHAPES.len() + 2) {
         let scheme_len =
             bytes[..i].iter().rev().take_while(|b| b.is_ascii_alphanumeric() || b"+.-".contains(b)).count();
         let rest = &text[i + 3..];

@@ -13,7 +13,7 @@ pub use stream::{HOLD, LOOK_BEHIND, StreamScanner};
 
 use std::ops::Range;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::error::BuildError;
 use crate::finding::{EntityType, Evidence, Finding};
@@ -30,14 +30,15 @@ struct Pattern {
     /// Context words without which this pattern's validator can never succeed; the
     /// pattern is not run at all on a text without them.
     gate: Option<Regex>,
-    /// Bytes of which the text must hold at least one for the pattern to match.
-    needs: &'static [u8],
 }
 
 /// A compiled set of PII detectors. Build once, scan many; `Send + Sync`.
 #[derive(Debug)]
 pub struct PiiDetector {
     patterns: Vec<Pattern>,
+    /// The patterns as one set: a single pass over the text says which of them match
+    /// anywhere, and only those are searched one by one.
+    any: RegexSet,
     secrets: bool,
     /// The name and address tagger, with the types asked of it.
     tagger: Option<(Tagger, Vec<EntityType>)>,
@@ -85,20 +86,16 @@ impl PiiDetectorBuilder {
                     EntityType::DateOfBirth => Some(compile(&gate_pattern(&BIRTH_WORDS))?),
                     _ => None,
                 };
-                let needs: &'static [u8] = match entity {
-                    EntityType::Email => b"@",
-                    EntityType::IpAddress => b".:",
-                    EntityType::MacAddress => b":-",
-                    _ => b"",
-                };
-                patterns.push(Pattern { entity: *entity, regex, validate: *validate, gate, needs });
+                patterns.push(Pattern { entity: *entity, regex, validate: *validate, gate });
             }
         }
         let secrets = self.entities.iter().any(|e| e.class() == crate::DataClass::Credential);
         let tagged: Vec<EntityType> =
             self.entities.iter().copied().filter(|e| matches!(e, EntityType::Person | EntityType::Address)).collect();
         let tagger = if tagged.is_empty() { None } else { Some((Tagger::new()?, tagged)) };
-        Ok(PiiDetector { patterns, secrets, tagger })
+        let any = RegexSet::new(patterns.iter().map(|p| p.regex.as_str()))
+            .map_err(|e| BuildError::pattern("the PII patterns as one set", e.to_string()))?;
+        Ok(PiiDetector { patterns, any, secrets, tagger })
     }
 }
 
@@ -114,16 +111,14 @@ impl PiiDetector {
         // Phone numbers are found last, and a candidate stops where a finding with
         // stronger evidence starts: `+44 20 7946 0958 536-22-8726` is a phone number
         // followed by an SSN, not one long number.
-        let (weak, strong): (Vec<&Pattern>, Vec<&Pattern>) =
-            self.patterns.iter().partition(|p| p.entity == EntityType::Phone);
-        let has_digit = text.bytes().any(|b| b.is_ascii_digit());
-        for p in strong.into_iter().chain(weak) {
-            // Cheap tests first: every pattern but email needs a digit, some need a
-            // particular byte, and context-only ones need their context words.
-            if (!has_digit && p.entity != EntityType::Email)
-                || (!p.needs.is_empty() && !text.bytes().any(|b| p.needs.contains(&b)))
-                || p.gate.as_ref().is_some_and(|g| !g.is_match(text))
-            {
+        let matching = self.any.matches(text);
+        let phone = |i: &usize| self.patterns[*i].entity == EntityType::Phone;
+        let all = 0..self.patterns.len();
+        for i in all.clone().filter(|i| !phone(i)).chain(all.filter(phone)) {
+            let p = &self.patterns[i];
+            // A pattern that matches nowhere is not searched; context-only ones need
+            // their context words too.
+            if !matching.matched(i) || p.gate.as_ref().is_some_and(|g| !g.is_match(text)) {
                 continue;
             }
             // Not `find_iter`: when a candidate fails validation, the real value may start

@@ -251,9 +251,20 @@ impl Tokens {
             for l in last.into_iter().filter(|l| *l != '\0') {
                 suffix.char(l);
             }
-            let lists = lexicon.lists(word.0);
             let (word, shape, suffix) = (word.0, shape.hash.0, suffix.0);
-            tokens.push(Token { start, end: i, word, shape, suffix, candidate, punct: None, lists });
+            tokens.push(Token { start, end: i, word, shape, suffix, candidate, punct: None, lists: 0 });
+        }
+        // Only a candidate's word lists and its neighbours' are features: the others
+        // are not looked up.
+        let count = tokens.len();
+        for i in 0..count {
+            if tokens[i].candidate {
+                for t in &mut tokens[i.saturating_sub(1)..(i + 2).min(count)] {
+                    if t.punct.is_none() && t.lists == 0 {
+                        t.lists = lexicon.lists(t.word);
+                    }
+                }
+            }
         }
         Tokens { tokens }
     }
@@ -474,7 +485,14 @@ impl Shape {
     }
 
     fn push(&mut self, c: char) {
-        let class = if c.is_uppercase() {
+        let class = if c.is_ascii() {
+            match c {
+                'A'..='Z' => 'X',
+                'a'..='z' => 'x',
+                '0'..='9' => 'd',
+                _ => c,
+            }
+        } else if c.is_uppercase() {
             'X'
         } else if c.is_lowercase() {
             'x'
