@@ -212,7 +212,7 @@ fn train_heads(rows: &[ContentRow], texts: &[String], train: &[usize]) -> Vec<Mo
         .map(|c| {
             let samples: Vec<(String, bool)> =
                 train.iter().filter_map(|i| rows[*i].labels[*c as usize].map(|y| (texts[*i].clone(), y))).collect();
-            Model::train(&samples, EPOCHS, RATE, L2)
+            Model::train_idf(&samples, EPOCHS, RATE, L2)
         })
         .collect();
     let samples: Vec<(String, bool)> = train
