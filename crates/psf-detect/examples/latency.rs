@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::time::Instant;
 
-use psf_detect::{EntityType, InjectionDetector, PiiDetector, PiiDetectorBuilder, Source};
+use psf_detect::{ContentDetector, EntityType, InjectionDetector, PiiDetector, PiiDetectorBuilder, Source};
 
 #[path = "../benches/haystacks.rs"]
 mod haystacks;
@@ -17,9 +17,12 @@ fn main() {
     let prompt = haystacks::prompt_1k();
     let patterns_only: Vec<EntityType> =
         EntityType::ALL.into_iter().filter(|e| !matches!(e, EntityType::Person | EntityType::Address)).collect();
-    let (Ok(pii), Ok(pii_patterns), Ok(injection)) =
-        (PiiDetector::new(), PiiDetectorBuilder::new().entities(&patterns_only).build(), InjectionDetector::new())
-    else {
+    let (Ok(pii), Ok(pii_patterns), Ok(injection), Ok(content)) = (
+        PiiDetector::new(),
+        PiiDetectorBuilder::new().entities(&patterns_only).build(),
+        InjectionDetector::new(),
+        ContentDetector::new(),
+    ) else {
         eprintln!("cannot build the detectors");
         return;
     };
@@ -28,11 +31,13 @@ fn main() {
     let pii_no_tagger = |t: &str| !pii_patterns.scan(t).is_empty();
     let injection_only = |t: &str| injection.scan(t, Source::User).flagged;
     let both = |t: &str| !pii.scan(t).is_empty() && !injection.scan(t, Source::User).flagged;
-    let cases: [(&str, &Scan); 4] = [
+    let content_only = |t: &str| !content.scan(t).flagged.is_empty();
+    let cases: [(&str, &Scan); 5] = [
         ("pii scan", &pii_only),
         ("pii scan, no names or addresses", &pii_no_tagger),
         ("injection scan", &injection_only),
         ("pii + injection", &both),
+        ("content scan", &content_only),
     ];
     let only = std::env::args().nth(1).unwrap_or_default();
     for (name, f) in cases.into_iter().filter(|(name, _)| name.contains(&only)) {
