@@ -788,20 +788,7 @@ mod tests {
                 (d + bd, n + bn)
             })
         };
-        let pieces = |text: &str| {
-            let mut hashed = Hashed::default();
-            hashed.hash(text);
-            // A piece's features are found by their starts.
-            assert!(hashed.features.windows(2).all(|w| w[0].start <= w[1].start));
-            let mut links = Links::default();
-            links.link(&hashed.features);
-            let mut sentences = Vec::new();
-            sentence_spans(&hashed.squeezed, &hashed.breaks, &mut sentences);
-            let mut pieces = Vec::new();
-            let chunk = pieces_sums(&model, &hashed.features, &links, &sentences, &mut Vec::new(), |s| pieces.push(s));
-            pieces.push(chunk);
-            pieces
-        };
+        let pieces = |text: &str| piece_sums(&model, text).sums;
         let close = |a: &[(f32, f32)], b: &[(f32, f32)]| {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x.0 - y.0).abs() < 1e-4 && (x.1 - y.1).abs() < 1e-3)
         };
@@ -847,6 +834,29 @@ mod tests {
         assert!(close(&pieces(&text), &want), "{:?} vs {want:?}", pieces(&text));
     }
 
+    /// A text's features, its sentences, and the sums of its pieces in the order
+    /// [`pieces_sums`] gives them, the whole chunk last.
+    struct Pieces {
+        hashed: Hashed,
+        sentences: Vec<(usize, usize)>,
+        sums: Vec<(f32, f32)>,
+    }
+
+    fn piece_sums(model: &Model, text: &str) -> Pieces {
+        let mut hashed = Hashed::default();
+        hashed.hash(text);
+        // A piece's features are found by their starts.
+        assert!(hashed.features.windows(2).all(|w| w[0].start <= w[1].start));
+        let mut links = Links::default();
+        links.link(&hashed.features);
+        let mut sentences = Vec::new();
+        sentence_spans(&hashed.squeezed, &hashed.breaks, &mut sentences);
+        let mut pieces = Vec::new();
+        let chunk = pieces_sums(model, &hashed.features, &links, &sentences, &mut Vec::new(), |s| pieces.push(s));
+        pieces.push(chunk);
+        Pieces { hashed, sentences, sums: pieces }
+    }
+
     proptest::proptest! {
         /// Every piece's sums equal those of the distinct features wholly inside it,
         /// counted by brute force, whatever the sentences and repeats.
@@ -858,15 +868,7 @@ mod tests {
         ) {
             let text: String = words.iter().zip(&ends).map(|(w, e)| format!("{w}{e}")).collect();
             let model = Model::train_idf(&toy_data(), 4, 0.5, 1e-6);
-            let mut hashed = Hashed::default();
-            hashed.hash(&text);
-            let mut links = Links::default();
-            links.link(&hashed.features);
-            let mut sentences = Vec::new();
-            sentence_spans(&hashed.squeezed, &hashed.breaks, &mut sentences);
-            let mut got = Vec::new();
-            let chunk = pieces_sums(&model, &hashed.features, &links, &sentences, &mut Vec::new(), |s| got.push(s));
-            got.push(chunk);
+            let Pieces { hashed, sentences, sums: got } = piece_sums(&model, &text);
             let brute = |from: usize, to: usize| {
                 let mut buckets: Vec<usize> = hashed.features.iter()
                     .filter(|f| f.start as usize >= from && f.end as usize <= to)
