@@ -103,7 +103,14 @@ proptest! {
         let tokenized = vault.tokenize(&text, &found);
         for f in &found {
             let value = &text[f.span.clone()];
-            prop_assert!(!tokenized.contains(value) || value.len() < 4, "{value} survived tokenization");
+            // The same value may also stand where it is no finding (`zip +44 …` is read
+            // as a postcode's context): only the occurrences that are findings go.
+            let findings = found.iter().filter(|g| &text[g.span.clone()] == value).count();
+            let left = text.matches(value).count().saturating_sub(findings);
+            prop_assert!(
+                tokenized.matches(value).count() <= left || value.len() < 4,
+                "{value} survived tokenization"
+            );
         }
         prop_assert_eq!(vault.detokenize(&tokenized), text);
     }
@@ -128,4 +135,17 @@ proptest! {
             prop_assert_eq!(reparsed, value);
         }
     }
+}
+
+/// Found by the property above: the same number twice, once after `zip` (read as a
+/// postcode's context, so no phone finding). Tokenizing replaces only the finding.
+#[test]
+fn tokenize_replaces_the_finding_not_every_copy_of_its_value() {
+    let text = "+44 20 7946 0958 zIp +44 20 7946 0958";
+    let found = pii().scan(text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let mut vault = Vault::new();
+    let tokenized = vault.tokenize(text, &found);
+    assert_eq!(tokenized, "[PHONE_1] zIp +44 20 7946 0958");
+    assert_eq!(vault.detokenize(&tokenized), text);
 }
