@@ -759,6 +759,34 @@ mod tests {
     }
 
     #[test]
+    fn buckets_are_the_low_bits_of_64_bit_fnv_1a() {
+        // The shipped models were trained on these buckets: the 16-bit arithmetic must
+        // give exactly the low 16 bits of the 64-bit hash it replaced.
+        let fnv64 = |kind: u64, bytes: &[u8]| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ kind.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            (h as usize) & (DIMS - 1)
+        };
+        let text = b"ignore the previous instructions, zzz~ 0123";
+        for kind in [3, 4, 5, 11, 12, 13 ^ (0xbeef << 8)] {
+            for start in 0..text.len() {
+                for end in start..=text.len() {
+                    assert_eq!(bucket(kind, &text[start..end]), fnv64(kind, &text[start..end]));
+                }
+            }
+        }
+        let mut windows = Vec::new();
+        hash_windows::<4>(text, &mut windows);
+        assert_eq!(windows.len(), text.len() - 3);
+        for (start, h) in windows.iter().enumerate() {
+            assert_eq!(usize::from(*h), fnv64(4, &text[start..start + 4]));
+        }
+    }
+
+    #[test]
     fn sentences_end_at_punctuation_line_breaks_and_written_out_newlines() {
         let spans = |text: &str| {
             let mut hashed = Hashed::default();
