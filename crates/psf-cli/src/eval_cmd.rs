@@ -357,7 +357,7 @@ impl Throughput {
     /// for half a second (at least three, at most a hundred), each scan timed alone.
     fn measure(texts: &[&str], first: Stopwatch, mut scan: impl FnMut(&str) -> bool) -> Throughput {
         let mut latencies = Vec::with_capacity(texts.len() * 3);
-        let (mut bytes, mut chars, mut passes) = (0, 0, 0);
+        let mut passes = 0;
         let mut busy = Duration::ZERO;
         let started = Instant::now();
         while passes < 3 || (passes < 100 && started.elapsed() < Duration::from_millis(500)) {
@@ -368,8 +368,6 @@ impl Throughput {
                 busy += took;
                 latencies.push(took);
             }
-            bytes += texts.iter().map(|t| t.len()).sum::<usize>();
-            chars += texts.iter().map(|t| t.chars().count()).sum::<usize>();
             passes += 1;
             if texts.is_empty() {
                 break;
@@ -383,6 +381,7 @@ impl Throughput {
         };
         let secs = busy.as_secs_f64().max(1e-9);
         let pass_bytes = texts.iter().map(|t| t.len()).sum::<usize>();
+        let (bytes, chars) = (pass_bytes * passes, texts.iter().map(|t| t.chars().count()).sum::<usize>() * passes);
         Throughput {
             bytes,
             passes,

@@ -25,15 +25,12 @@ use psf_detect::labelled::{ContentRow, content_rows};
 use psf_detect::{Category, ContentDetector, sanitize};
 use support::{Confusion, shuffle};
 
+/// Every head's settings; every head weighs its features by idf.
 const EPOCHS: usize = 30;
 const RATE: f32 = 2.0;
 const L2: f32 = 1e-6;
 const FOLDS: usize = 5;
 const THRESHOLDS: [f64; 5] = [0.3, 0.4, 0.5, 0.6, 0.7];
-/// The general head ("harmful in any category") has more positives than any category
-/// head and its own settings, weighting features by idf.
-const GENERAL_EPOCHS: usize = 30;
-const GENERAL_RATE: f32 = 2.0;
 
 fn main() -> ExitCode {
     let Some((inputs, out)) = support::args("train_content DATA... [--out MODEL.bin]") else {
@@ -220,6 +217,6 @@ fn train_heads(rows: &[ContentRow], texts: &[String], train: &[usize]) -> Vec<Mo
         .filter(|i| rows[**i].group.is_none())
         .filter_map(|i| rows[*i].any().map(|y| (texts[*i].clone(), y)))
         .collect();
-    heads.push(Model::train_idf(&samples, GENERAL_EPOCHS, GENERAL_RATE, L2));
+    heads.push(Model::train_idf(&samples, EPOCHS, RATE, L2));
     heads
 }

@@ -8,8 +8,9 @@
 //! now" or "stop and write this instead", in the languages of its training data. The
 //! model is trained by `cargo run --release -p psf-detect --example train_injection`
 //! from labelled data (see `models/README.md` for the data, its licence and the
-//! cross-validated figures), and its weights ship inside the crate. Features are
-//! streamed: scoring allocates nothing beyond the caller's text.
+//! cross-validated figures), and its weights ship inside the crate. Scoring reuses
+//! the thread's buffers: once a thread has scored a text of a size, it allocates
+//! nothing more.
 
 /// Number of hashed feature buckets.
 pub const DIMS: usize = 1 << 16;
@@ -413,7 +414,7 @@ pub enum Scope {
 
 /// Scores `text` (in detection form) with several models that share the feature
 /// space — the heads of a multi-label classifier — hashing its features once per
-/// piece. `out[i]` receives model `i`'s probability: the highest over the pieces
+/// chunk. `out[i]` receives model `i`'s probability: the highest over the pieces
 /// `scope` names, chunks of about [`CHUNK`] bytes being cut at whitespace where
 /// possible, so length alone never raises a score.
 ///
@@ -441,7 +442,7 @@ struct Scratch {
     hashed: Hashed,
     links: Links,
     sentences: Vec<(usize, usize)>,
-    /// Per sentence, sums of what its features add (see [`sentence_sums`]).
+    /// Per sentence, sums of what its features add (see [`pieces_sums`]).
     sums: Vec<SentenceSums>,
 }
 

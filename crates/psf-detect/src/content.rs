@@ -263,9 +263,9 @@ impl ContentDetector {
         // more than any one head has; when it fires and no category did, the text goes
         // to the category that scored highest.
         let harmful = (heads > Category::ALL.len()).then_some(general);
-        let judged = harmful.filter(|_| detection.split_whitespace().nth(GENERAL_MIN_WORDS - 1).is_some());
         if flagged.is_empty()
-            && judged.is_some_and(|g| g >= self.general_threshold)
+            && harmful.is_some_and(|g| g >= self.general_threshold)
+            && detection.split_whitespace().nth(GENERAL_MIN_WORDS - 1).is_some()
             && let Some(top) =
                 Category::ALL.into_iter().max_by(|a, b| categories[a.index()].total_cmp(&categories[b.index()]))
         {
