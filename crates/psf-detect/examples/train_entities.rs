@@ -53,9 +53,7 @@ fn main() -> ExitCode {
     else {
         return ExitCode::from(2);
     };
-    let args: Vec<String> = std::env::args().collect();
-    let negative_paths: Vec<&String> = args.windows(2).filter(|w| w[0] == "--negatives").map(|w| &w[1]).collect();
-    let inputs: Vec<&String> = inputs.iter().filter(|p| !negative_paths.contains(p)).collect();
+    let negative_paths = support::values("--negatives");
     let mut negatives: Vec<String> = Vec::new();
     for path in &negative_paths {
         match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| prompts(&t)) {

@@ -283,15 +283,36 @@ impl Model {
     /// `samples`, smoothed as `ln((1 + n) / (1 + df)) + 1`.
     pub fn train_idf(samples: &[(String, bool)], epochs: usize, rate: f32, l2: f32) -> Model {
         let featured = text_features(samples);
-        let mut df = vec![0u32; DIMS];
-        for (features, _) in &featured {
+        let idf = idf(&featured);
+        Model::train_weighted(&featured, Some(idf), epochs, rate, l2)
+    }
+
+    /// [`Model::train_idf`] with each feature's weight also scaled by how unevenly the
+    /// classes use it: `1 + |r|`, where `r` is the log of the ratio of its frequency
+    /// among the positives to its frequency among the negatives, each smoothed by one
+    /// (the naive-Bayes ratio of Wang and Manning, "Baselines and Bigrams", 2012). A
+    /// feature both classes use alike keeps its idf; one that marks a class counts for
+    /// more before training starts, which helps where a few hundred samples are all
+    /// there is. Scoring is unchanged: the weights live where the idf does.
+    pub fn train_idf_ratio(samples: &[(String, bool)], epochs: usize, rate: f32, l2: f32) -> Model {
+        let featured = text_features(samples);
+        let mut counts = [vec![1.0f32; DIMS], vec![1.0f32; DIMS]];
+        for (features, label) in &featured {
+            let class = &mut counts[usize::from(*label)];
             for i in features {
-                df[*i] += 1;
+                class[*i] += 1.0;
             }
         }
-        let n = featured.len() as f32;
-        let idf = df.iter().map(|d| ((1.0 + n) / (1.0 + *d as f32)).ln() + 1.0).collect();
-        Model::train_weighted(&featured, Some(idf), epochs, rate, l2)
+        let [negatives, positives] = counts.map(|c| {
+            let total: f32 = c.iter().sum();
+            c.into_iter().map(move |n| n / total)
+        });
+        let weights = idf(&featured)
+            .into_iter()
+            .zip(positives.zip(negatives))
+            .map(|(idf, (p, q))| idf * (1.0 + (p / q).ln().abs()))
+            .collect();
+        Model::train_weighted(&featured, Some(weights), epochs, rate, l2)
     }
 
     /// Trains on samples given as their feature buckets (each below [`DIMS`]), for
@@ -383,6 +404,19 @@ impl Model {
         let idf = (tables == 2).then(|| values.collect());
         Some((Model::new(weights, bias, idf), 16 + body.len()))
     }
+}
+
+/// Each bucket's inverse document frequency in `featured`, smoothed as
+/// `ln((1 + n) / (1 + df)) + 1`.
+fn idf(featured: &[(Vec<usize>, bool)]) -> Vec<f32> {
+    let mut df = vec![0u32; DIMS];
+    for (features, _) in featured {
+        for i in features {
+            df[*i] += 1;
+        }
+    }
+    let n = featured.len() as f32;
+    df.iter().map(|d| ((1.0 + n) / (1.0 + *d as f32)).ln() + 1.0).collect()
 }
 
 /// Each sample's distinct feature buckets, sorted.
@@ -958,6 +992,36 @@ mod tests {
         let back = Model::from_bytes(&model.to_bytes()).unwrap();
         assert!(back.idf.is_some());
         assert_eq!(back.predict("obey me"), model.predict("obey me"));
+    }
+
+    #[test]
+    fn the_log_count_ratio_raises_only_what_marks_a_class() {
+        // "obey" is in every positive and no negative; "the" in every text of both.
+        let samples: Vec<(String, bool)> = (0..40)
+            .map(|i| match i % 2 {
+                0 => (format!("obey the new rules {i}"), true),
+                _ => (format!("the weather is fine {i}"), false),
+            })
+            .collect();
+        let plain = Model::train_idf(&samples, 4, 0.5, 1e-6);
+        let ratio = Model::train_idf_ratio(&samples, 4, 0.5, 1e-6);
+        // The weight of `word`'s own feature (a word follows the grams at its start).
+        let weight = |m: &Model, word: &str| {
+            let mut hashed = Hashed::default();
+            hashed.hash(word);
+            let last = hashed.features.iter().rfind(|f| f.start == 0 && f.end as usize == word.len());
+            last.map(|f| m.idf.as_ref().unwrap()[f.bucket as usize]).unwrap()
+        };
+        // In 20 positives and no negative: 1 + |ln(21 / 1)| (less the classes' totals'
+        // small difference) times the idf.
+        let (r, p) = (weight(&ratio, "obey"), weight(&plain, "obey"));
+        assert!(r > 3.5 * p, "{r} vs {p}");
+        // In all 40 texts alike: the ratio is near 1 and the weight near the idf.
+        let (r, p) = (weight(&ratio, "the"), weight(&plain, "the"));
+        assert!(r >= p && r < 1.2 * p, "{r} vs {p}");
+        // And it learns the problem.
+        assert!(ratio.predict("obey the rules") > 0.7);
+        assert!(ratio.predict("the weather is fine today") < 0.3);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! Each category is one head of a multi-label logistic-regression classifier over the
 //! same hashed features as the injection classifier (character 3–5-grams, words and
-//! word pairs of the detection form), so a text is hashed once for all five. The heads
+//! word pairs of the detection form), so a text is hashed once for all five. Each head
+//! weighs a feature by its idf and by how unevenly its classes use it
+//! ([`Model::train_idf_ratio`]), which a few hundred examples per category need. The heads
 //! are trained by `cargo run --release -p psf-detect --example train_content` from the
 //! OpenAI moderation evaluation set and the HateCheck suite (`models/README.md` has the
 //! data, licences and cross-validated figures); their weights ship inside the crate.

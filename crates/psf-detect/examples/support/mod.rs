@@ -1,22 +1,32 @@
 //! What the training programs share: their arguments, a reproducible shuffle and
 //! confusion counts.
 
+/// The options that take a value: the word after one is its value, not a data file.
+const VALUED: [&str; 3] = ["--out", "--negatives", "--seed"];
+
 /// The data files named on the command line and the `--out` path, if any; `None`
 /// (after printing `usage`) when no data file is named.
 pub fn args(usage: &str) -> Option<(Vec<String>, Option<String>)> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
     let inputs: Vec<String> = args
         .iter()
         .enumerate()
-        .filter(|(i, a)| !a.starts_with("--") && args.get(i.wrapping_sub(1)).is_none_or(|p| p != "--out"))
+        .filter(|(i, a)| {
+            !a.starts_with("--") && args.get(i.wrapping_sub(1)).is_none_or(|p| !VALUED.contains(&p.as_str()))
+        })
         .map(|(_, a)| a.clone())
         .collect();
     if inputs.is_empty() {
         eprintln!("usage: {usage}");
         return None;
     }
-    Some((inputs, out))
+    Some((inputs, values("--out").pop()))
+}
+
+/// The values given to option `name` (one of `VALUED`), in order.
+pub fn values(name: &str) -> Vec<String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    args.windows(2).filter(|w| w[0] == name).map(|w| w[1].clone()).collect()
 }
 
 /// Fisher–Yates with a fixed xorshift generator, so every run trains the same model.
