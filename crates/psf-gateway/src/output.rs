@@ -442,14 +442,74 @@ providers:
   - {id: p, kind: openai_compatible, base_url: "http://127.0.0.1:9/v1", self_hosted: true}
 "#;
 
+    /// A guard for one answer; the configuration is compiled once for every test (the
+    /// detectors are the slow part).
     fn guard() -> OutputGuard {
-        let env = |name: &str| (name == "CHAT_KEY").then(|| "k".to_string());
-        let options = psf_core::CheckOptions { today: jiff::civil::date(2026, 11, 23) };
-        let manifest = psf_core::load(MANIFEST, &options, &env).unwrap();
-        let compiled = crate::config::Compiled::new(manifest, &env).unwrap();
+        static COMPILED: std::sync::OnceLock<crate::config::Compiled> = std::sync::OnceLock::new();
+        let compiled = COMPILED.get_or_init(|| {
+            let env = |name: &str| (name == "CHAT_KEY").then(|| "k".to_string());
+            let options = psf_core::CheckOptions { today: jiff::civil::date(2026, 11, 23) };
+            let manifest = psf_core::load(MANIFEST, &options, &env).unwrap();
+            crate::config::Compiled::new(manifest, &env).unwrap()
+        });
         let point = compiled.points["chat"].clone();
         OutputGuard::new(point, compiled.pii.clone(), Vault::new(), false)
     }
+
+    /// What the guard releases for `text` arriving in pieces cut at `cuts` (byte
+    /// offsets, in order, on character boundaries), then the end of the answer.
+    fn released(text: &str, cuts: &[usize]) -> String {
+        let mut g = guard();
+        let mut trail = Trail::default();
+        let mut out = String::new();
+        let mut at = 0;
+        for &cut in cuts.iter().chain([&text.len()]) {
+            out.push_str(&g.push(&text[at..cut], &mut trail).unwrap());
+            at = cut;
+        }
+        out.push_str(&g.finish(Some("stop"), &mut trail).unwrap());
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// However an answer is cut into chunks, the stream releases what the whole
+        /// answer would, and no value in the clear.
+        #[test]
+        fn a_stream_releases_what_the_whole_answer_does(
+            parts in proptest::collection::vec((proptest::sample::select(FILLER), proptest::sample::select(VALUES)), 1..8),
+            cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..16),
+        ) {
+            let text: String = parts.iter().map(|(filler, value)| format!("{filler} {value}. ")).collect();
+            let mut cuts: Vec<usize> = cuts.iter().map(|i| floor_boundary(&text, i.index(text.len() + 1))).collect();
+            cuts.sort_unstable();
+            let whole = released(&text, &[]);
+            let streamed = released(&text, &cuts);
+            proptest::prop_assert_eq!(&streamed, &whole, "cut at {:?}", cuts);
+            for (_, value) in &parts {
+                proptest::prop_assert!(!streamed.contains(value), "{} released in {}", value, streamed);
+            }
+        }
+    }
+
+    /// Text around the values: plain, with digits, and not ASCII.
+    const FILLER: &[&str] = &[
+        "Thanks for waiting, here is what we have on file:",
+        "The order shipped on 3 May in 2 boxes, and the contact is",
+        "Bitte überweisen Sie den Betrag an",
+        "ok",
+        "As requested — the reference for your claim is below, and the details are",
+    ];
+    /// Values the output policy redacts, of several classes and lengths.
+    const VALUES: &[&str] = &[
+        "jane.doe@example.com",
+        "+44 20 7946 0958",
+        "4111 1111 1111 1111",
+        "GB82 WEST 1234 5698 7654 32",
+        "536-22-8726",
+        "192.168.10.20",
+    ];
 
     /// A street released in a later piece than the words that make it one ("lives at")
     /// is still read with them, and redacted.
