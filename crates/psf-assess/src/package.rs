@@ -100,8 +100,8 @@ fn errors(dp: &DecisionPoint) -> Vec<(u16, &'static str, String)> {
             400,
             "IG-2.schema",
             format!(
-                "the body is not a chat completion request psf accepts, or has more than {} messages or a message over {} characters",
-                dp.input.max_messages, dp.input.max_chars_per_message
+                "the body is not a chat completion request psf accepts, or has more than {} messages, a message over {} characters, or arrays and objects nested more than {} levels deep",
+                dp.input.max_messages, dp.input.max_chars_per_message, dp.input.max_depth
             ),
         ),
         (413, "IG-2.size", format!("the body is over {} bytes", dp.input.max_body_bytes)),
@@ -224,11 +224,12 @@ fn integration(m: &Manifest, dp: &DecisionPoint) -> String {
     let _ = write!(
         s,
         "## Request\n\n```json\n{{\"model\": \"{}\", \"messages\": [{{\"role\": \"user\", \"content\": \"…\"}}]}}\n```\n\n\
-         Limits: {} messages, {} characters each, {} bytes in all. ",
+         Limits: {} messages, {} characters each, {} bytes in all, arrays and objects nested {} levels deep at most. ",
         route(dp),
         dp.input.max_messages,
         dp.input.max_chars_per_message,
-        dp.input.max_body_bytes
+        dp.input.max_body_bytes,
+        dp.input.max_depth
     );
     if dp.system_prompt.is_some() {
         s.push_str("psf sets the system prompt; a system message from the client is ");

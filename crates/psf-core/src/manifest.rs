@@ -411,6 +411,12 @@ pub struct InputPolicy {
     #[serde(default = "InputPolicy::default_max_chars_per_message")]
     #[schemars(range(min = 1))]
     pub max_chars_per_message: u32,
+    /// Deepest nesting of arrays and objects in the request body (IG-2). A chat request
+    /// needs a few levels, and tool schemas a few more; anything deeper is refused
+    /// before the body is parsed.
+    #[serde(default = "InputPolicy::default_max_depth")]
+    #[schemars(range(min = 1))]
+    pub max_depth: u32,
     /// Remove zero-width, bidi-control and other invisible characters before the model sees the text (IG-1).
     #[serde(default = "yes")]
     pub strip_invisible: bool,
@@ -435,6 +441,9 @@ impl InputPolicy {
     fn default_max_chars_per_message() -> u32 {
         32_000
     }
+    fn default_max_depth() -> u32 {
+        32
+    }
 }
 
 impl Default for InputPolicy {
@@ -443,6 +452,7 @@ impl Default for InputPolicy {
             max_body_bytes: Self::default_max_body_bytes(),
             max_messages: Self::default_max_messages(),
             max_chars_per_message: Self::default_max_chars_per_message(),
+            max_depth: Self::default_max_depth(),
             strip_invisible: true,
             injection: InjectionPolicy::default(),
             client_system_messages: ClientSystemMessages::default(),

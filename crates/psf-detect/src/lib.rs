@@ -30,7 +30,7 @@ pub use error::{BuildError, BuildErrorKind};
 pub use finding::{DataClass, EntityType, Evidence, Finding};
 pub use injection::{InjectionDetector, InjectionReport, Source};
 pub use leak::PromptLeakDetector;
-pub use output_schema::{OutputSchema, SchemaCheck, Violation, extract_json};
+pub use output_schema::{OutputSchema, SchemaCheck, Violation, extract_json, json_nesting};
 pub use pii::{PiiDetector, PiiDetectorBuilder, StreamScanner};
 pub use sanitize::{SanitizeFinding, Sanitized, sanitize};
 pub use topics::{OutOfScope, TopicScope};

@@ -112,9 +112,45 @@ fn embedded(text: &str) -> Option<(Range<usize>, Value)> {
 /// Where the bracket opened at `start` closes, skipping brackets inside strings.
 fn balanced_end(bytes: &[u8], start: usize) -> Option<usize> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate().skip(start) {
+    for (i, b) in brackets(&bytes[start..]) {
+        if matches!(b, b'{' | b'[') {
+            depth += 1;
+        } else {
+            depth = depth.checked_sub(1)?;
+            if depth == 0 {
+                return Some(start + i + 1);
+            }
+        }
+    }
+    None
+}
+
+/// How deeply `json` nests arrays and objects, read as bytes without parsing it: the
+/// deepest level (0 for a bare value), or, once it goes deeper than `limit`, the offset
+/// of the bracket that does. Reading stops there, so text nested past any sensible
+/// depth costs no more than its first levels, and nothing recursive ever sees it (IG-2:
+/// the structure of a request is checked before anything parses its parts).
+pub fn json_nesting(json: &[u8], limit: usize) -> Result<usize, usize> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for (i, b) in brackets(json) {
+        if matches!(b, b'{' | b'[') {
+            depth += 1;
+            if depth > limit {
+                return Err(i);
+            }
+            deepest = deepest.max(depth);
+        } else {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    Ok(deepest)
+}
+
+/// The brackets (`{`, `[`, `}`, `]`) of JSON text outside its strings, with their
+/// offsets.
+fn brackets(bytes: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (mut in_string, mut escaped) = (false, false);
+    bytes.iter().enumerate().filter_map(move |(i, &b)| {
         if in_string {
             match (escaped, b) {
                 (true, _) => escaped = false,
@@ -122,27 +158,37 @@ fn balanced_end(bytes: &[u8], start: usize) -> Option<usize> {
                 (false, b'"') => in_string = false,
                 _ => {}
             }
-            continue;
+            return None;
         }
         match b {
             b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
+            b'{' | b'[' | b'}' | b']' => return Some((i, b)),
             _ => {}
         }
-    }
-    None
+        None
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn nesting_counts_arrays_and_objects_outside_strings() {
+        let depth = |s: &str| json_nesting(s.as_bytes(), usize::MAX);
+        assert_eq!(depth("42"), Ok(0));
+        assert_eq!(depth("{}"), Ok(1));
+        assert_eq!(depth(r#"{"a": [1, {"b": []}], "c": {}}"#), Ok(4));
+        // Brackets inside strings, escaped quotes included, are text.
+        assert_eq!(depth(r#"{"a": "[[[{{{", "b": "say \"[[\" twice"}"#), Ok(1));
+        assert_eq!(depth(r#"["\\", ["x"]]"#), Ok(2));
+        // Past the limit: the offset of the bracket that opens one level too many.
+        assert_eq!(json_nesting(b"[[[[1]]]]", 3), Err(3));
+        assert_eq!(json_nesting(b"[[[1]]]", 3), Ok(3));
+        let deep = "[".repeat(100_000);
+        assert_eq!(json_nesting(deep.as_bytes(), 32), Err(32));
+    }
 
     fn schema() -> OutputSchema {
         OutputSchema::new(&json!({

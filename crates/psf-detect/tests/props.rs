@@ -2,7 +2,8 @@
 
 use proptest::prelude::*;
 use psf_detect::{
-    Evidence, InjectionDetector, PiiDetector, RedactStyle, Source, StreamScanner, Vault, extract_json, redact, sanitize,
+    Evidence, InjectionDetector, PiiDetector, RedactStyle, Source, StreamScanner, Vault, extract_json, json_nesting,
+    redact, sanitize,
 };
 
 /// The detector every property uses: built once, as the crate means detectors to be
@@ -133,6 +134,50 @@ proptest! {
         if let Some((span, value)) = extract_json(&text) {
             let reparsed: serde_json::Value = serde_json::from_str(text[span].trim()).unwrap();
             prop_assert_eq!(reparsed, value);
+        }
+    }
+}
+
+/// Any JSON value: scalars, strings full of brackets and escapes, arrays, objects.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        "[\\[\\]{}\"\\\\a-z ]{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(12, 64, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec(("[\\[{\"a-z]{0,4}", inner), 0..4)
+                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+        ]
+    })
+}
+
+/// How deeply a parsed value nests arrays and objects.
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+proptest! {
+    /// Reading the bytes gives the depth parsing gives, compact or pretty, and a limit
+    /// below it is reported at a bracket of the text.
+    #[test]
+    fn json_nesting_is_the_parsed_depth(value in json_value(), pretty in any::<bool>()) {
+        let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) };
+        let text = text.unwrap();
+        let d = depth(&value);
+        prop_assert_eq!(json_nesting(text.as_bytes(), usize::MAX), Ok(d));
+        prop_assert_eq!(json_nesting(text.as_bytes(), d), Ok(d));
+        if let Some(limit) = d.checked_sub(1) {
+            let at = json_nesting(text.as_bytes(), limit).unwrap_err();
+            prop_assert!(matches!(text.as_bytes()[at], b'[' | b'{'), "byte {} of {}", at, text);
         }
     }
 }

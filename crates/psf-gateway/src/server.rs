@@ -911,6 +911,16 @@ async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: S
         );
         return gw.refuse(&ctx, e, "blocked").await;
     }
+    // Nesting is read from the bytes first: nothing recursive ever sees a body nested
+    // past the limit.
+    let max_depth = point.spec.input.max_depth;
+    if let Err(at) = psf_detect::json_nesting(&body, max_depth as usize) {
+        let message = format!(
+            "the body nests arrays and objects more than {max_depth} levels deep (at byte {at}), \
+             this decision point's limit; flatten it"
+        );
+        return gw.refuse(&ctx, ApiError::refused("IG-2.schema", message), "blocked").await;
+    }
     let parsed: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(map) => map,
         Err(e) => {
