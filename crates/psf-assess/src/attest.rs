@@ -91,7 +91,13 @@ fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 /// The in-toto Statement of an assessment: its first subject is the manifest, and
 /// `files` (path and hex SHA-256, e.g. an export bundle's) follow.
 pub fn statement(a: &Assessment, files: &[(String, String)]) -> Value {
-    let mut subject = vec![json!({"name": a.manifest.file, "digest": {"sha256": a.manifest.sha256}})];
+    // Subjects are named relative to what is signed, never by the assessor's paths: the
+    // manifest's file name, or its place in the bundle.
+    let base = std::path::Path::new(&a.manifest.file)
+        .file_name()
+        .map_or_else(|| a.manifest.file.clone(), |n| n.to_string_lossy().to_string());
+    let name = if files.is_empty() { base } else { format!("manifest/{base}") };
+    let mut subject = vec![json!({"name": name, "digest": {"sha256": a.manifest.sha256}})];
     subject.extend(files.iter().map(|(name, sha256)| json!({"name": name, "digest": {"sha256": sha256}})));
     json!({
         "_type": STATEMENT_TYPE,

@@ -6,6 +6,7 @@ use psf_core::Manifest;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::runtime::Cited;
 use crate::{ManifestInput, Options, Runtime};
 
 /// One item of evidence a verdict rests on.
@@ -20,14 +21,35 @@ pub struct Evidence {
     /// The time window it covers, for runtime evidence (`2026-10-24..2026-11-23`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<String>,
-    /// SHA-256 of the cited content (the manifest node as JSON, or the query's result).
+    /// SHA-256 of the cited content: the manifest node as JSON; for audit records, the
+    /// digest over the cited records' rows ([`crate::runtime::Cited`]); else the query's
+    /// result as JSON.
     pub sha256: String,
+    /// The audit records it rests on: how many, and the first ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<RecordRefs>,
+    /// Whether these records contradict what the manifest declares.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub contradicts: bool,
+}
+
+/// The audit records an evidence item cites.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordRefs {
+    /// How many records.
+    pub count: u64,
+    /// The first request ids.
+    pub ids: Vec<String>,
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of a digest.
+pub(crate) fn hex(digest: &[u8]) -> String {
     let mut out = String::with_capacity(64);
-    for b in digest {
+    for &b in digest {
         out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
         out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }
@@ -58,6 +80,8 @@ impl<'a> Ctx<'a> {
             observation: observation.into(),
             window: None,
             sha256: sha256_hex(node.as_bytes()),
+            records: None,
+            contradicts: false,
         }
     }
 
@@ -75,7 +99,27 @@ impl<'a> Ctx<'a> {
             observation: observation.into(),
             window: self.runtime.map(Runtime::window_label),
             sha256: sha256_hex(result.to_string().as_bytes()),
+            records: None,
+            contradicts: false,
         }
+    }
+
+    /// Evidence from a set of audit records: the digest is over their rows.
+    pub fn records(&self, source: impl Into<String>, observation: impl Into<String>, cited: &Cited) -> Evidence {
+        Evidence {
+            kind: "audit_log",
+            source: source.into(),
+            observation: observation.into(),
+            window: self.runtime.map(Runtime::window_label),
+            sha256: cited.sha256.clone(),
+            records: Some(RecordRefs { count: cited.count, ids: cited.ids.clone() }),
+            contradicts: false,
+        }
+    }
+
+    /// Records that contradict the manifest.
+    pub fn contradiction(&self, source: impl Into<String>, observation: impl Into<String>, cited: &Cited) -> Evidence {
+        Evidence { contradicts: true, ..self.records(source, observation, cited) }
     }
 
     /// Whether a dated review is fresh: within a year, or within the window if longer.

@@ -360,7 +360,14 @@ fn domains(out: &mut String, a: &Assessment) {
             if !v.evidence.is_empty() {
                 out.push_str("<p>Evidence:</p>\n<ul>\n");
                 for e in &v.evidence {
-                    let _ = writeln!(out, "<li><code>{}</code>: {}</li>", esc(&e.source), esc(&e.observation));
+                    let mark = if e.contradicts { "<strong>contradicts the manifest:</strong> " } else { "" };
+                    let _ = writeln!(
+                        out,
+                        "<li>{mark}<code>{}</code>: {}{}</li>",
+                        esc(&e.source),
+                        esc(&e.observation),
+                        esc(&crate::report::cited(e))
+                    );
                 }
                 out.push_str("</ul>\n");
             }

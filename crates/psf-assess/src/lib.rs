@@ -19,6 +19,7 @@ mod context;
 pub mod html;
 pub mod oscal;
 pub mod package;
+mod person;
 pub mod report;
 pub mod rubric;
 mod rules;
@@ -59,6 +60,8 @@ pub struct ManifestInput<'a> {
     pub spans: &'a SpanMap,
     /// The SHA-256 of the file's bytes.
     pub sha256: String,
+    /// The errors `psf check` found in it: each makes the competencies it bears on unmet.
+    pub errors: &'a [psf_core::Diagnostic],
 }
 
 /// A manifest checked and parsed, owning what [`ManifestInput`] borrows.
@@ -68,6 +71,7 @@ pub struct ParsedManifest {
     manifest: Manifest,
     doc: psf_core::yaml::Document,
     sha256: String,
+    errors: Vec<psf_core::Diagnostic>,
 }
 
 impl ParsedManifest {
@@ -79,7 +83,37 @@ impl ParsedManifest {
             checked.diagnostics.iter().filter(|d| d.severity == psf_core::Severity::Error).cloned().collect();
         let (Some(manifest), true) = (checked.manifest, errors.is_empty()) else { return Err(errors) };
         let doc = psf_core::yaml::parse(text).map_err(|_| errors.clone())?;
-        Ok(ParsedManifest { file: file.to_string(), manifest, doc, sha256: context::sha256_hex(text.as_bytes()) })
+        Ok(ParsedManifest {
+            file: file.to_string(),
+            manifest,
+            doc,
+            sha256: context::sha256_hex(text.as_bytes()),
+            errors: Vec::new(),
+        })
+    }
+
+    /// Checks `text` as `psf check` does, and keeps a manifest that has errors but can
+    /// still be read as a manifest: it is assessed, and every competency an error bears on
+    /// is not met, citing the error ([`ParsedManifest::errors`]). Only a manifest that
+    /// cannot be read at all (YAML or schema errors) comes back as `Err`.
+    pub fn with_errors(file: &str, text: &str, today: Date) -> Result<ParsedManifest, Vec<psf_core::Diagnostic>> {
+        let checked = psf_core::check(text, &psf_core::CheckOptions { today });
+        let errors: Vec<_> =
+            checked.diagnostics.iter().filter(|d| d.severity == psf_core::Severity::Error).cloned().collect();
+        let Some(manifest) = checked.manifest else { return Err(errors) };
+        let doc = psf_core::yaml::parse(text).map_err(|_| errors.clone())?;
+        Ok(ParsedManifest {
+            file: file.to_string(),
+            manifest,
+            doc,
+            sha256: context::sha256_hex(text.as_bytes()),
+            errors,
+        })
+    }
+
+    /// The `psf check` errors the manifest has (none from [`ParsedManifest::new`]).
+    pub fn errors(&self) -> &[psf_core::Diagnostic] {
+        &self.errors
     }
 
     /// The typed manifest.
@@ -95,6 +129,7 @@ impl ParsedManifest {
             value: &self.doc.value,
             spans: &self.doc.spans,
             sha256: self.sha256.clone(),
+            errors: &self.errors,
         }
     }
 }
@@ -178,6 +213,10 @@ pub struct Verdict {
     pub evidence: Vec<Evidence>,
     /// What exactly would meet it, when it is not met.
     pub gaps: Vec<String>,
+    /// Whether records (or the manifest's own check errors) contradict the manifest's
+    /// claim here; the contradicting evidence comes first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub contradicted: bool,
     /// The manifest's suppression of its gap, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppression: Option<Suppressed>,

@@ -189,7 +189,8 @@ pub fn markdown(a: &Assessment) -> String {
                 v.summary
             );
             for e in &v.evidence {
-                let _ = writeln!(out, "  - evidence: `{}`: {}", e.source, e.observation);
+                let label = if e.contradicts { "**contradicts the manifest**" } else { "evidence" };
+                let _ = writeln!(out, "  - {label}: `{}`: {}{}", e.source, e.observation, cited(e));
             }
             for g in &v.gaps {
                 let _ = writeln!(out, "  - to meet it: {g}");
@@ -378,4 +379,15 @@ pub fn junit(a: &Assessment) -> String {
     }
     out.push_str("</testsuites>\n");
     out
+}
+
+/// The records an evidence item cites, as a report shows them: ` (records: r1, r2, … of 120)`.
+pub(crate) fn cited(e: &crate::Evidence) -> String {
+    match &e.records {
+        Some(r) if !r.ids.is_empty() => {
+            let more = if r.count > r.ids.len() as u64 { format!(", … ({} in all)", r.count) } else { String::new() };
+            format!(" (records: {}{more})", r.ids.join(", "))
+        }
+        _ => String::new(),
+    }
 }

@@ -99,7 +99,13 @@ fn status_of(verdicts: &[Verdict], id: &str) -> Status {
 
 /// Scores the five dimensions.
 pub fn score(m: &Manifest, runtime: Option<&Runtime>, verdicts: &[Verdict], risks: &[ScoredRisk]) -> Vec<Dimension> {
-    vec![production(m, runtime), application(verdicts), risk(m, risks), operations(m, verdicts), documentation(m)]
+    vec![
+        production(m, runtime),
+        application(verdicts),
+        risk(m, risks),
+        operations(m, runtime, verdicts),
+        documentation(m),
+    ]
 }
 
 /// The sampled quality at the start of the window against its end: the first and last
@@ -149,21 +155,24 @@ fn production(m: &Manifest, runtime: Option<&Runtime>) -> Dimension {
         facts.push_str("; ");
         facts.push_str(&change);
     }
-    if points >= 2
-        && s.active_days >= 30
-        && s.requests >= 1_000
-        && s.distinct_keys >= 10
-        && monitored
-        && m.quality_sampling.is_some()
-    {
-        dim(id, name, 4, format!("{facts}, quality sampling"), "")
-    } else if s.active_days >= 7 && s.requests >= 100 && s.distinct_keys >= 2 && monitored {
+    // The rubric counts production *deployments*: one manifest is one system, however
+    // many decision points it has, so one system's assessment tops out at level 3.
+    if m.system.risk_tier == psf_core::manifest::RiskTier::Low {
+        return dim(
+            id,
+            name,
+            2,
+            format!("{facts}; an internal, low-consequence tool (`risk_tier: low`) counts as an internal deployment"),
+            "a customer-facing production deployment with quantitative evidence and monitoring",
+        );
+    }
+    if s.active_days >= 7 && s.requests >= 100 && s.distinct_keys >= 2 && monitored {
         dim(
             id,
             name,
             3,
-            facts,
-            "two or more decision points in service for 30 days with 1,000+ requests from 10+ keys, and quality sampling for before/after figures",
+            format!("{facts}: one production deployment with quantitative evidence and monitoring"),
+            "a second production deployment with documented scale and before/after figures (assessed as an organisation)",
         )
     } else {
         dim(
@@ -246,16 +255,18 @@ fn risk(m: &Manifest, risks: &[ScoredRisk]) -> Dimension {
     }
 }
 
-fn operations(m: &Manifest, verdicts: &[Verdict]) -> Dimension {
+fn operations(m: &Manifest, runtime: Option<&Runtime>, verdicts: &[Verdict]) -> Dimension {
     let (name, id) = ("Operational maturity", "operations");
     let alerts = status_of(verdicts, "OB-1").is_met();
     let plan = status_of(verdicts, "IR-1").is_met();
     let escalation = m.incident_plan.as_ref().is_some_and(|p| !p.escalation.is_empty());
     let logs = status_of(verdicts, "OB-5").is_met();
-    let quality = m.quality_sampling.is_some();
+    let quality = status_of(verdicts, "OB-2") == Status::Enforced;
     let drills = status_of(verdicts, "IR-5").is_met();
+    // Post-incident reviews on file: written reviews of real incidents in the store.
+    let reviews = runtime.map_or(0, |r| r.incidents.iter().filter(|i| !i.drill && i.review_written()).count());
     let reason = format!(
-        "alerts {}, runbooks {}, escalation {}, structured logs {}, quality sampling {}, drills {}; post-incident reviews are not recorded by psf yet",
+        "alerts {}, runbooks {}, escalation {}, structured logs {}, quality sampling shown in the records {}, drills {}, post-incident reviews on file {reviews}",
         yes(alerts),
         yes(plan),
         yes(escalation),
@@ -263,23 +274,23 @@ fn operations(m: &Manifest, verdicts: &[Verdict]) -> Dimension {
         yes(quality),
         yes(drills)
     );
-    // Level 4 needs post-incident reviews on file, which psf cannot see yet.
-    if alerts && plan && escalation && logs {
+    if alerts && plan && escalation && logs && reviews > 0 && quality {
+        dim(id, name, 4, reason, "")
+    } else if alerts && logs && escalation && reviews > 0 {
         dim(
             id,
             name,
             3,
             reason,
-            "post-incident reviews on file (recorded in psf once incidents land) and proactive quality monitoring",
+            "runbooks for the main failure modes and proactive quality monitoring shown in the records",
         )
     } else if logs || alerts {
-        dim(
-            id,
-            name,
-            2,
-            reason,
-            "alerts on latency, errors and throughput, runbooks for the main failure modes, and an escalation path",
-        )
+        let next = if reviews == 0 {
+            "at least one post-incident review on file (`psf incident review`), alerting and an escalation path"
+        } else {
+            "alerts on latency, errors and throughput, and an escalation path"
+        };
+        dim(id, name, 2, reason, next)
     } else {
         dim(id, name, 1, reason, "structured logs kept 30 days and basic alerting")
     }

@@ -7,12 +7,13 @@
 
 use psf_core::catalog::Competency;
 use psf_core::manifest::{
-    Action, AlertMetric, Audience, Autonomy, ComplianceStatus, EvaluationKind, FailureKind, PiiAction, ReviewTrigger,
-    Stakes,
+    Action, AlertMetric, Audience, Autonomy, ComplianceStatus, DecisionPoint, EvaluationKind, FailureKind, PiiAction,
+    ReviewTrigger, Stakes,
 };
 use serde_json::json;
 
 use crate::context::{Ctx, Evidence};
+use crate::runtime::{ABSENT, Cited};
 use crate::{Status, Suppressed, Verdict};
 
 pub(crate) struct Out {
@@ -72,6 +73,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, c: &'static Competency) -> Verdict {
         }
         None => rule(ctx, c.id),
     };
+    let out = check_errors(ctx, c.id, out);
     let mut evidence = out.evidence;
     let suppression = ctx.m.suppressions.iter().position(|s| s.competency == c.id).map(|i| {
         let s = &ctx.m.suppressions[i];
@@ -83,7 +85,9 @@ pub(crate) fn decide(ctx: &Ctx<'_>, c: &'static Competency) -> Verdict {
             active: ctx.today <= s.expires,
         }
     });
+    let contradicted = evidence.iter().any(|e| e.contradicts);
     Verdict {
+        contradicted,
         id: c.id,
         domain: c.domain,
         title: c.title,
@@ -94,6 +98,80 @@ pub(crate) fn decide(ctx: &Ctx<'_>, c: &'static Competency) -> Verdict {
         gaps: if out.status.is_met() { Vec::new() } else { out.gaps },
         suppression,
     }
+}
+
+/// The competencies a `psf check` error bears on: by its code, else by where it is.
+fn bears_on(d: &psf_core::Diagnostic) -> Vec<&'static str> {
+    use psf_core::Code;
+    let by_code: &[&str] = match d.code {
+        Code::OwnerNotAPerson => &["EA-1"],
+        Code::RetentionTooShort => &["OB-5", "DG-2"],
+        Code::SecretInClear => &["DG-1"],
+        Code::BadOutputSchema => &["OV-2"],
+        Code::RegionNotAllowed => &["DG-5"],
+        Code::NoReviewers => &["HO-1", "HO-2"],
+        Code::UnknownModel | Code::UnknownProvider | Code::UnknownFallback | Code::FallbackCycle => &["MS-4"],
+        Code::AlertWithoutCondition | Code::AlertUnknownDecisionPoint => &["OB-1"],
+        Code::UnmitigatedRisk => &["EA-3"],
+        _ => &[],
+    };
+    if !by_code.is_empty() {
+        return by_code.to_vec();
+    }
+    let p = d.pointer.as_str();
+    let prefixes: [(&str, &[&'static str]); 12] = [
+        ("/system/owner", &["EA-1"]),
+        ("/retention", &["OB-5", "DG-2"]),
+        ("/residency", &["DG-5"]),
+        ("/providers", &["MS-5"]),
+        ("/models", &["MS-1"]),
+        ("/rate_limits", &["IG-4"]),
+        ("/apps", &["IG-4"]),
+        ("/alerts", &["OB-1"]),
+        ("/incident_plan", &["IR-1"]),
+        ("/drills", &["IR-5"]),
+        ("/regulations", &["EA-3"]),
+        ("/data_sources", &["DG-4"]),
+    ];
+    if let Some((_, ids)) = prefixes.iter().find(|(pre, _)| p.starts_with(pre)) {
+        return ids.to_vec();
+    }
+    if p.starts_with("/decision_points") {
+        if p.contains("/output") {
+            return vec!["OV-2"];
+        }
+        if p.contains("/input") {
+            return vec!["IG-2"];
+        }
+        return vec!["HO-1"];
+    }
+    Vec::new()
+}
+
+/// A competency a manifest error bears on is not met, whatever else shows.
+fn check_errors(ctx: &Ctx<'_>, id: &str, out: Out) -> Out {
+    let errors: Vec<&psf_core::Diagnostic> = ctx.input.errors.iter().filter(|d| bears_on(d).contains(&id)).collect();
+    let Some(first) = errors.first() else { return out };
+    let said: Vec<String> = errors
+        .iter()
+        .map(|d| format!("{}:{}: error[{}]: {}", ctx.input.file, d.position.line, d.code.as_str(), d.message))
+        .collect();
+    let mut failed = missing(format!(
+        "the manifest fails `psf check` here: error[{}] at line {}: {}",
+        first.code.as_str(),
+        first.position.line,
+        first.message
+    ));
+    for (d, line) in errors.iter().zip(&said) {
+        let mut e = ctx.manifest(&d.pointer, line.clone());
+        e.contradicts = true;
+        failed.evidence.push(e);
+    }
+    failed.evidence.extend(out.evidence);
+    for d in &errors {
+        failed = failed.gap(format!("fix error[{}]: {}", d.code.as_str(), d.help.as_deref().unwrap_or(&d.message)));
+    }
+    failed
 }
 
 /// Where the manifest asks for a knowledge check (`knowledge_check:`) and the store was
@@ -138,7 +216,6 @@ fn knowledge(ctx: &Ctx<'_>, out: Out, people: &[&psf_core::manifest::Person], wh
     }
 }
 
-/// Raises a configured control to `enforced` when the records show its stages running.
 /// Adds the count of `kind` events in the window as evidence, and raises a met control
 /// to enforced when there are any.
 fn event_evidence(ctx: &Ctx<'_>, out: Out, kind: &str, what: &str) -> Out {
@@ -154,48 +231,232 @@ fn event_evidence(ctx: &Ctx<'_>, out: Out, kind: &str, what: &str) -> Out {
     }
 }
 
-fn runtime_stage(ctx: &Ctx<'_>, codes: &[&str], configured: Out) -> Out {
+/// Any decision is as declared (the stage only has to have run).
+const ANY: &[&str] = &["pass", "flag", "block", "transform", "hold"];
+/// The stage either passed or refused.
+const PASS_OR_BLOCK: &[&str] = &["pass", "block"];
+/// A PII stage that let no value through as it was.
+const ACTED: &[&str] = &["pass", "transform", "block"];
+
+/// Each data class of a PII policy with its action.
+fn pii_actions(p: &psf_core::manifest::PiiPolicy) -> [(&'static str, PiiAction); 6] {
+    [
+        ("contact", p.contact),
+        ("financial", p.financial),
+        ("government_id", p.government_id),
+        ("credential", p.credential),
+        ("personal", p.personal),
+        ("location", p.location),
+    ]
+}
+
+fn pii_action_name(a: PiiAction) -> &'static str {
+    match a {
+        PiiAction::Allow => "allow",
+        PiiAction::Redact => "redact",
+        PiiAction::Tokenize => "tokenize",
+        PiiAction::Block => "block",
+    }
+}
+
+/// The data class of an entity label (`EMAIL` → `contact`).
+fn class_of(label: &str) -> Option<&'static str> {
+    psf_detect::EntityType::ALL.iter().find(|e| e.label() == label).map(|e| e.class().as_str())
+}
+
+/// The regions a class may be processed in, where the manifest narrows them.
+fn class_regions<'r>(r: &'r psf_core::manifest::Residency, class: &str) -> Option<&'r Vec<String>> {
+    let c = &r.classes;
+    match class {
+        "contact" => c.contact.as_ref(),
+        "financial" => c.financial.as_ref(),
+        "government_id" => c.government_id.as_ref(),
+        "credential" => c.credential.as_ref(),
+        "personal" => c.personal.as_ref(),
+        "location" => c.location.as_ref(),
+        _ => None,
+    }
+}
+
+fn day_of(ts_ms: i64) -> Option<jiff::civil::Date> {
+    jiff::Timestamp::from_millisecond(ts_ms).ok().map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
+}
+
+/// A time as `2026-11-23 14:05 UTC`.
+fn minute(ts_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ts_ms)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| ts_ms.to_string())
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The decisions a stage may take where its action is declared `action`: a declared
+/// `block` must never have let a finding through (`flag`).
+fn permitted(action: Action) -> &'static [&'static str] {
+    match action {
+        Action::Block => &["pass", "block", "transform"],
+        Action::Flag => &["pass", "flag", "block", "transform"],
+        Action::Allow => &["pass", "flag", "block", "transform", "hold"],
+    }
+}
+
+/// One stage as the manifest declares it: the decision points it applies to, the
+/// decisions each declaration permits, and whether every delivered record must show it.
+pub(crate) struct StageCheck<'a> {
+    pub code: &'static str,
+    pub points: Vec<(&'a DecisionPoint, &'static [&'static str])>,
+    pub required: bool,
+}
+
+impl<'a> StageCheck<'a> {
+    fn new(
+        code: &'static str,
+        ctx: &Ctx<'a>,
+        required: bool,
+        f: impl Fn(&'a DecisionPoint) -> Option<&'static [&'static str]>,
+    ) -> StageCheck<'a> {
+        StageCheck { code, points: ctx.m.decision_points.iter().filter_map(|p| Some((p, f(p)?))).collect(), required }
+    }
+}
+
+/// What the records show of declared stages: the contradicting records first.
+#[derive(Default)]
+pub(crate) struct Findings {
+    pub contradictions: Vec<Evidence>,
+    pub unavailable: Vec<Evidence>,
+    pub ran: Vec<Evidence>,
+    pub decisions: u64,
+    /// Declared points with delivered traffic.
+    pub covered: Vec<String>,
+}
+
+fn stage_findings(ctx: &Ctx<'_>, checks: &[StageCheck<'_>]) -> Findings {
+    let mut f = Findings::default();
+    let Some(rt) = ctx.traffic() else { return f };
+    for check in checks {
+        let code = check.code;
+        for (p, allowed) in &check.points {
+            let Some(pr) = rt.point(&p.id) else { continue };
+            if pr.delivered() > 0 && !f.covered.contains(&p.id) {
+                f.covered.push(p.id.clone());
+            }
+            let by = pr.stages.get(code);
+            for (decision, cited) in by.into_iter().flatten() {
+                let source = format!("audit_log where decision_point = {} and stage {code} = {decision}", p.id);
+                if decision == ABSENT {
+                    if check.required {
+                        f.contradictions.push(ctx.contradiction(
+                            source,
+                            format!(
+                                "{} delivered answers at `{}` never went through `{code}`, which the manifest declares",
+                                cited.count, p.id
+                            ),
+                            cited,
+                        ));
+                    }
+                } else if decision == "unavailable" {
+                    f.unavailable.push(ctx.records(
+                        source,
+                        format!("`{code}` could not run on {} requests at `{}`", cited.count, p.id),
+                        cited,
+                    ));
+                } else if !allowed.contains(&decision.as_str()) {
+                    f.contradictions.push(ctx.contradiction(
+                        source,
+                        format!(
+                            "`{code}` decided `{decision}` on {} requests at `{}`, where the manifest permits only {}",
+                            cited.count,
+                            p.id,
+                            allowed.join(", ")
+                        ),
+                        cited,
+                    ));
+                } else {
+                    f.decisions += cited.count;
+                    f.ran.push(ctx.records(
+                        source,
+                        format!("`{code}` decided `{decision}` on {} requests at `{}`", cited.count, p.id),
+                        cited,
+                    ));
+                }
+            }
+        }
+    }
+    f
+}
+
+/// A configured control, judged by its records: `enforced` when every declared stage ran
+/// as declared and no record contradicts it; not met (`missing`) when one does, citing
+/// those records first; `partial` when a stage could not run.
+fn enforce(ctx: &Ctx<'_>, configured: Out, checks: &[StageCheck<'_>], more: Vec<Evidence>) -> Out {
+    let codes: Vec<&str> = checks.iter().map(|c| c.code).collect();
+    let mut f = stage_findings(ctx, checks);
+    f.contradictions.extend(more);
+    judge(ctx, configured, f, &codes.join(" or "))
+}
+
+fn judge(ctx: &Ctx<'_>, configured: Out, f: Findings, what: &str) -> Out {
+    if !f.contradictions.is_empty() {
+        let first = f.contradictions[0].observation.clone();
+        let more = match f.contradictions.len() {
+            1 => String::new(),
+            n => format!(" (and {} more contradictions)", n - 1),
+        };
+        let Out { evidence, gaps, .. } = configured;
+        let mut out = missing(format!("the records contradict the manifest: {first}{more}"));
+        out.evidence = f.contradictions;
+        out.evidence.extend(evidence);
+        out.evidence.extend(f.ran);
+        out.gaps = gaps;
+        return out.gap(
+            "find why the gateway acted otherwise than declared (an older configuration, a gateway run \
+             with another manifest, rows written by another tool), fix it, and re-assess once the window \
+             holds no contradicting record",
+        );
+    }
     if configured.status != Status::Evidenced {
-        return configured;
+        let mut out = configured;
+        out.evidence.extend(f.ran);
+        return out;
     }
     let Some(rt) = ctx.traffic() else {
         return configured.gap(
             "no gateway records in the window show it working: send traffic through `psf serve` and assess with `--store`",
         );
     };
-    let s = &rt.summary;
-    let mut counts = serde_json::Map::new();
-    let (mut total, mut unavailable) = (0, 0);
-    let mut parts = Vec::new();
-    for code in codes {
-        let ran = s.stage_total(code);
-        total += ran;
-        unavailable += s.stage(code, "unavailable");
-        if let Some(by) = s.stages.get(*code) {
-            counts.insert((*code).to_string(), json!(by));
-            let shown: Vec<String> = by.iter().map(|(d, n)| format!("{n} {d}")).collect();
-            parts.push(format!("{code}: {}", shown.join(", ")));
-        }
+    if !f.unavailable.is_empty() {
+        let n: u64 = f.unavailable.iter().filter_map(|e| e.records.as_ref()).map(|r| r.count).sum();
+        let mut out = configured
+            .becomes(Status::Partial, format!("configured, but the check could not run on {n} requests in the window"))
+            .gap("give this decision point a model that supports the check (log-probabilities for OV-4), or declare another policy");
+        out.evidence.extend(f.unavailable);
+        out.evidence.extend(f.ran);
+        return out;
     }
-    let query = format!("audit_log stages where code in [{}]", codes.join(", "));
-    let result = serde_json::Value::Object(counts);
-    if total == 0 {
+    if f.decisions == 0 {
         return configured
-            .ev(ctx.store("audit_log", &query, format!("no decisions recorded among {} requests", s.requests), &result))
+            .ev(ctx.store(
+                "audit_log",
+                &format!("audit_log stages {what}"),
+                format!("no decisions recorded among {} requests", rt.summary.requests),
+                &json!(0),
+            ))
             .gap(format!(
-                "no request in the window went through {}; until one does, only the configuration shows it",
-                codes.join(" or ")
+                "no request in the window went through {what}; until one does, only the configuration shows it"
             ));
     }
-    let observation = parts.join("; ");
-    if unavailable > 0 {
-        return configured
-            .becomes(Status::Partial, format!("configured, but the check could not run on {unavailable} decisions in the window"))
-            .ev(ctx.store("audit_log", &query, observation, &result))
-            .gap("the gateway records `unavailable` where its detector has not landed; this competency cannot be enforced until it has");
-    }
-    let summary = format!("{}; enforced on {total} decisions in the window", configured.summary);
-    configured.becomes(Status::Enforced, summary).ev(ctx.store("audit_log", &query, observation, &result))
+    let summary = format!(
+        "{}; the records show it acting as declared on {} decisions at {}",
+        configured.summary,
+        f.decisions,
+        if f.covered.is_empty() { "the declared decision points".to_string() } else { f.covered.join(", ") }
+    );
+    let mut out = configured.becomes(Status::Enforced, summary);
+    out.evidence.extend(f.ran);
+    out
 }
 
 fn points_where(ctx: &Ctx<'_>, f: impl Fn(&psf_core::manifest::DecisionPoint) -> bool) -> (usize, usize, Vec<String>) {
@@ -236,35 +497,59 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 fix: "set `input.injection.action: block` (or `flag`) at {points}",
             };
             let out = every_point(ctx, &words, |p| p.input.injection.action != Action::Allow);
-            runtime_stage(ctx, &["IG-1.sanitize", "IG-1.injection"], out)
+            let checks = [
+                StageCheck::new("IG-1.injection", ctx, true, |p| {
+                    (p.input.injection.action != Action::Allow).then(|| permitted(p.input.injection.action))
+                }),
+                StageCheck::new("IG-1.sanitize", ctx, true, |p| p.input.strip_invisible.then_some(ANY)),
+            ];
+            enforce(ctx, out, &checks, Vec::new())
         }
-        "IG-2" => runtime_stage(
-            ctx,
-            &["IG-2.schema", "IG-2.size"],
-            met("requests are checked for shape, size, message count and characters per message")
-                .ev(ctx.manifest("/decision_points", "input limits per decision point (defaults apply where unset)")),
-        ),
+        "IG-2" => {
+            let out = met("requests are checked for shape, size, nesting, message count and characters per message")
+                .ev(ctx.manifest("/decision_points", "input limits per decision point (defaults apply where unset)"));
+            let checks = [StageCheck::new("IG-2.schema", ctx, true, |_| Some(PASS_OR_BLOCK))];
+            enforce(ctx, out, &checks, Vec::new())
+        }
         "IG-3" => match ctx.traffic() {
             None => met("the gateway redacts PII from every audit record before it is written")
                 .ev(ctx
                     .manifest("/decision_points", "PII policy per decision point; the audit copy is always redacted"))
-                .gap("no audit records in the window to sample: assess with `--store` after traffic"),
+                .gap("no audit records in the window to scan: assess with `--store` after traffic"),
             Some(rt) => {
-                let sample = &rt.pii_sample;
-                let result = json!(sample);
-                let query = format!("the newest {} audit records, input and output scanned for PII", sample.records);
-                if sample.findings.is_empty() {
-                    Out::new(Status::Enforced, format!("{} audit records sampled; no PII in clear", sample.records))
-                        .ev(ctx.store("audit_log", &query, "0 findings", &result))
+                let mut contradictions = Vec::new();
+                for (point, pr) in &rt.records.points {
+                    for (t, c) in &pr.pii {
+                        contradictions.push(ctx.contradiction(
+                            format!("audit_log where decision_point = {point:?}: stored input and output scanned"),
+                            format!("{} stored records at `{point}` hold {t} in clear", c.count),
+                            c,
+                        ));
+                    }
+                }
+                let all = Cited::join(rt.records.points.values().map(|p| &p.all));
+                let scanned = ctx.records(
+                    "every audit record of the window, input and output, scanned for every entity type and secret",
+                    format!("{} records scanned", rt.records.scanned),
+                    &all,
+                );
+                if contradictions.is_empty() {
+                    Out::new(
+                        Status::Enforced,
+                        format!(
+                            "all {} audit records of the window scanned (every entity type, secrets included); none holds personal data in clear",
+                            rt.records.scanned
+                        ),
+                    )
+                    .ev(scanned)
                 } else {
-                    let found: Vec<String> = sample.findings.iter().map(|(t, n)| format!("{n} {t}")).collect();
-                    missing(format!(
-                        "the audit log holds PII in clear, contradicting the manifest: {} in {} sampled records",
-                        found.join(", "),
-                        sample.records
-                    ))
-                    .ev(ctx.store("audit_log", &query, format!("records with findings: {}", sample.request_ids.join(", ")), &result))
-                    .gap("find how clear PII reached the log (records written by another tool, or a detector gap), purge those records, and re-assess")
+                    let n: u64 = contradictions.iter().filter_map(|e| e.records.as_ref()).map(|r| r.count).sum();
+                    let mut out = missing(format!(
+                        "the audit log holds personal data in clear, contradicting the manifest: {n} findings in the {} records scanned",
+                        rt.records.scanned
+                    ));
+                    out.evidence = contradictions;
+                    out.ev(scanned).gap("find how clear PII reached the log (records written by another tool, or a detector gap), purge those records, and re-assess")
                 }
             }
         },
@@ -272,8 +557,9 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let apps_limited = m.apps.iter().filter(|a| a.rate_limit.is_some()).count();
             let any =
                 m.rate_limits.global.is_some() || m.rate_limits.per_app.is_some() || m.rate_limits.per_key.is_some();
-            let out = if any || (apps_limited == m.apps.len() && !m.apps.is_empty()) {
-                met("requests are rate-limited and repeated refusals from one key raise an alert")
+            let limited = any || (apps_limited == m.apps.len() && !m.apps.is_empty());
+            let out = if limited {
+                met("requests are rate-limited per the manifest's limits")
             } else if apps_limited > 0 {
                 partial(format!("only {apps_limited} of {} apps have a rate limit", m.apps.len()))
                     .gap("add `rate_limits.global` or `rate_limits.per_app`")
@@ -281,17 +567,50 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 missing("no rate limit is configured").gap("add `rate_limits.global` and `rate_limits.per_key`")
             }
             .ev(ctx.manifest("/rate_limits", "global, per-app and per-key limits"));
-            let out = runtime_stage(ctx, &["IG-4.rate_limit"], out);
-            match ctx.traffic().and_then(|rt| rt.events.get("IG-4.abuse")) {
-                Some(n) => {
-                    let e = ctx.store(
-                        "events",
-                        "events where kind = IG-4.abuse",
-                        format!("{n} abuse alerts raised"),
-                        &json!(n),
-                    );
-                    out.ev(e)
+            let mut more = Vec::new();
+            if let Some(rt) = ctx.traffic() {
+                // The busiest calendar minute may hold the burst plus a minute's refill.
+                let bound = |l: &psf_core::manifest::RateLimit| {
+                    u64::from(l.requests_per_minute) + u64::from(l.burst.unwrap_or(l.requests_per_minute))
+                };
+                let mut over = |who: String, peak: &crate::runtime::Peak, limit: &psf_core::manifest::RateLimit| {
+                    if peak.records.count > bound(limit) {
+                        more.push(ctx.contradiction(
+                            format!("audit_log admitted records of {who} in the minute from {}", minute(peak.minute_ms)),
+                            format!(
+                                "{who} had {} requests admitted in one minute, above its limit of {} a minute (burst {})",
+                                peak.records.count,
+                                limit.requests_per_minute,
+                                limit.burst.unwrap_or(limit.requests_per_minute)
+                            ),
+                            &peak.records,
+                        ));
+                    }
+                };
+                if let Some(l) = &m.rate_limits.per_key {
+                    for (key, peak) in &rt.records.key_peaks {
+                        over(format!("key `{key}`"), peak, l);
+                    }
                 }
+                for (app, peak) in &rt.records.app_peaks {
+                    let spec = m.apps.iter().find(|a| &a.id == app).and_then(|a| a.rate_limit.as_ref());
+                    if let Some(l) = spec.or(m.rate_limits.per_app.as_ref()) {
+                        over(format!("app `{app}`"), peak, l);
+                    }
+                }
+                if let (Some(l), Some(peak)) = (&m.rate_limits.global, &rt.records.global_peak) {
+                    over("the gateway".to_string(), peak, l);
+                }
+            }
+            let checks = [StageCheck::new("IG-4.rate_limit", ctx, limited, |_| Some(PASS_OR_BLOCK))];
+            let out = enforce(ctx, out, &checks, more);
+            match ctx.traffic().and_then(|rt| rt.events.get("IG-4.abuse")) {
+                Some(n) => out.ev(ctx.store(
+                    "events",
+                    "events where kind = IG-4.abuse",
+                    format!("{n} abuse alerts raised in the window"),
+                    &json!(n),
+                )),
                 None => out,
             }
         }
@@ -304,15 +623,23 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 fix: "give {points} a `system_prompt`",
             };
             let out = every_point(ctx, &words, |p| p.system_prompt.is_some());
-            runtime_stage(ctx, &["IG-5.system_prompt", "IG-5.leak"], out)
+            let checks = [
+                StageCheck::new("IG-5.system_prompt", ctx, true, |p| p.system_prompt.is_some().then_some(ANY)),
+                StageCheck::new("IG-5.leak", ctx, true, |p| {
+                    p.system_prompt.is_some().then(|| permitted(p.output.system_prompt_leak))
+                }),
+            ];
+            enforce(ctx, out, &checks, Vec::new())
         }
-        "OV-1" => runtime_stage(
-            ctx,
-            &["OV-5.state", "OV-2.length", "OV-2.schema", "DG-1.pii_output"],
-            met("every output passes the gateway's output stage, which cannot be switched off")
-                .ev(ctx
-                    .manifest("/decision_points", "an output policy per decision point (defaults apply where unset)")),
-        ),
+        "OV-1" => {
+            let out = met("every output passes the gateway's output stage, which cannot be switched off").ev(ctx
+                .manifest("/decision_points", "an output policy per decision point (defaults apply where unset)"));
+            let checks = [
+                StageCheck::new("OV-5.state", ctx, true, |_| Some(ANY)),
+                StageCheck::new("DG-1.pii_output", ctx, true, |_| Some(ANY)),
+            ];
+            enforce(ctx, out, &checks, Vec::new())
+        }
         "OV-2" => {
             let words = PerPoint {
                 all: "every decision point constrains its output by JSON Schema or length",
@@ -322,7 +649,13 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 fix: "set `output.json_schema` (structured replies) or `output.max_chars` at {points}",
             };
             let out = every_point(ctx, &words, |p| p.output.json_schema.is_some() || p.output.max_chars.is_some());
-            runtime_stage(ctx, &["OV-2.schema", "OV-2.length"], out)
+            // Where a schema is declared, a length check is no substitute: `OV-2.schema`
+            // must have run on every delivered answer.
+            let checks = [
+                StageCheck::new("OV-2.schema", ctx, true, |p| p.output.json_schema.is_some().then_some(PASS_OR_BLOCK)),
+                StageCheck::new("OV-2.length", ctx, true, |p| p.output.max_chars.is_some().then_some(PASS_OR_BLOCK)),
+            ];
+            enforce(ctx, out, &checks, Vec::new())
         }
         "OV-3" => {
             let words = PerPoint {
@@ -332,10 +665,15 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 shows: "filter content categories",
                 fix: "set `output.content.categories` and `action: block` at {points}",
             };
-            let out = every_point(ctx, &words, |p| {
-                !p.output.content.categories.is_empty() && p.output.content.action != Action::Allow
-            });
-            runtime_stage(ctx, &["OV-3.content", "OV-3.scope"], out)
+            let filters = |p: &DecisionPoint| !p.output.content.categories.is_empty() && p.output.content.action != Action::Allow;
+            let out = every_point(ctx, &words, filters);
+            let checks = [
+                StageCheck::new("OV-3.content", ctx, true, |p| filters(p).then(|| permitted(p.output.content.action))),
+                StageCheck::new("OV-3.scope", ctx, true, |p| {
+                    p.output.topics.as_ref().filter(|t| t.action != Action::Allow).map(|t| permitted(t.action))
+                }),
+            ];
+            enforce(ctx, out, &checks, Vec::new())
         }
         "OV-4" => {
             let words = PerPoint {
@@ -347,14 +685,16 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             };
             let out = every_point(ctx, &words, |p| p.output.confidence.is_some());
             // `unavailable` where a provider gives no log-probabilities (Anthropic).
-            runtime_stage(ctx, &["OV-4.confidence"], out)
+            let checks =
+                [StageCheck::new("OV-4.confidence", ctx, true, |p| p.output.confidence.is_some().then_some(ANY))];
+            enforce(ctx, out, &checks, Vec::new())
         }
-        "OV-5" => runtime_stage(
-            ctx,
-            &["OV-5.state"],
-            met("refusals, truncation and content-filter stops are defined states with stable error codes")
-                .ev(ctx.manifest("/decision_points", "every decision point goes through the gateway's error model")),
-        ),
+        "OV-5" => {
+            let out = met("refusals, truncation and content-filter stops are defined states with stable error codes")
+                .ev(ctx.manifest("/decision_points", "every decision point goes through the gateway's error model"));
+            let checks = [StageCheck::new("OV-5.state", ctx, true, |_| Some(ANY))];
+            enforce(ctx, out, &checks, Vec::new())
+        }
         "DG-1" => {
             // Identity numbers and credentials must never pass untouched; other classes are
             // the deployment's choice, recorded in the policy.
@@ -368,7 +708,39 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let out = every_point(ctx, &words, |p| {
                 p.input.pii.government_id != PiiAction::Allow && p.input.pii.credential != PiiAction::Allow
             });
-            runtime_stage(ctx, &["DG-1.pii"], out)
+            // `flag` means a value went through as it was: only a class declared `allow`
+            // may do that.
+            let acts = |policy: &psf_core::manifest::PiiPolicy| {
+                if pii_actions(policy).iter().any(|(_, a)| *a == PiiAction::Allow) { ANY } else { ACTED }
+            };
+            let checks = [
+                StageCheck::new("DG-1.pii", ctx, true, |p| Some(acts(&p.input.pii))),
+                StageCheck::new("DG-1.pii_output", ctx, true, |p| Some(acts(&p.output.pii))),
+            ];
+            // A value of a class the point does not allow, found in clear in what was stored.
+            let mut more = Vec::new();
+            if let Some(rt) = ctx.traffic() {
+                for p in &m.decision_points {
+                    let Some(pr) = rt.point(&p.id) else { continue };
+                    for (label, cited) in &pr.pii {
+                        let Some(class) = class_of(label) else { continue };
+                        let action = pii_actions(&p.input.pii).into_iter().find(|(c, _)| *c == class).map(|(_, a)| a);
+                        if action.is_some_and(|a| a != PiiAction::Allow) {
+                            more.push(ctx.contradiction(
+                                format!("audit_log where decision_point = {}: stored input and output scanned", p.id),
+                                format!(
+                                    "{} stored records at `{}` hold {label} in clear, a {class} value the manifest declares `{}`",
+                                    cited.count,
+                                    p.id,
+                                    action.map_or("", pii_action_name)
+                                ),
+                                cited,
+                            ));
+                        }
+                    }
+                }
+            }
+            enforce(ctx, out, &checks, more)
         }
         "DG-2" => {
             let days = m.retention.audit_log_days;
@@ -441,7 +813,44 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     "/residency",
                     format!("{} allowed regions, {} transfers", r.allowed_regions.len(), r.transfers.len()),
                 ));
-                runtime_stage(ctx, &["DG-5.residency"], out)
+                let mut more = Vec::new();
+                if let Some(rt) = ctx.traffic() {
+                    for (point, pr) in &rt.records.points {
+                        for (route, cited) in &pr.routes {
+                            let (provider, classes) = route.split_once('|').unwrap_or((route, ""));
+                            let source = format!("audit_log delivered at {point:?} by provider {provider:?}");
+                            let Some(spec) = m.providers.iter().find(|p| p.id == provider) else {
+                                more.push(ctx.contradiction(
+                                    source,
+                                    format!("{} answers at `{point}` came from provider `{provider}`, which the manifest does not name", cited.count),
+                                    cited,
+                                ));
+                                continue;
+                            };
+                            for class in classes.split(',').filter(|c| !c.is_empty()) {
+                                let regions = class_regions(r, class).unwrap_or(&r.allowed_regions);
+                                let ok = match &spec.region {
+                                    Some(region) => regions.iter().any(|x| x == region),
+                                    None => spec.self_hosted,
+                                };
+                                if !ok {
+                                    more.push(ctx.contradiction(
+                                        source.clone(),
+                                        format!(
+                                            "{} requests at `{point}` carried {class} data to `{provider}` in {}, where the manifest allows only {}",
+                                            cited.count,
+                                            spec.region.as_deref().unwrap_or("an unplaced region"),
+                                            regions.join(", ")
+                                        ),
+                                        cited,
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                let checks = [StageCheck::new("DG-5.residency", ctx, true, |_| Some(PASS_OR_BLOCK))];
+                enforce(ctx, out, &checks, more)
             }
         },
         "MS-1" => {
@@ -495,7 +904,38 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             }
             .ev(ctx.manifest("/models", format!("{} regression-gate evaluations", gates.len())))
             .gap("run a golden suite against the candidate before each model change (`psf eval`) and record it (kind `regression_gate`)");
-            event_evidence(ctx, out, "MS-3.regression_gate", "regression-gate runs (`psf eval --store`)")
+            // The records beat the manifest: the latest recorded gate decides. A failed gate
+            // is not met until a passing one follows.
+            let recorded: Vec<_> = ctx
+                .runtime
+                .map(|rt| rt.facts.events.iter().filter(|e| e.kind == "MS-3.regression_gate").collect())
+                .unwrap_or_default();
+            match recorded.last() {
+                None => out,
+                Some(last) => {
+                    let passed = last.detail["verdict"] == "pass";
+                    let ev = ctx.store(
+                        "events",
+                        "events where kind = MS-3.regression_gate, the latest",
+                        format!("{} gate runs recorded; the latest, {}: {}", recorded.len(), minute(last.ts_ms), last.summary),
+                        &serde_json::to_value(last).unwrap_or_default(),
+                    );
+                    if passed {
+                        let summary = format!("{}; the latest recorded gate passed ({})", out.summary, minute(last.ts_ms));
+                        if out.status.is_met() { out.becomes(Status::Enforced, summary).ev(ev) } else { out.ev(ev) }
+                    } else {
+                        let Out { evidence, .. } = out;
+                        let mut failed = missing(format!(
+                            "the latest recorded regression gate ({}) did not pass, and no passing gate followed: {}",
+                            minute(last.ts_ms),
+                            last.summary
+                        ));
+                        failed.evidence = vec![Evidence { contradicts: true, ..ev }];
+                        failed.evidence.extend(evidence);
+                        failed.gap("fix the regression, run `psf eval --store` again, and deploy only on a passing gate")
+                    }
+                }
+            }
         }
         "MS-4" => {
             let words = PerPoint {
@@ -506,26 +946,34 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 fix: "give {points} a `fallback` model or a `degraded_response`",
             };
             let out = every_point(ctx, &words, |p| m.model_chain(p).len() > 1 || p.degraded_response.is_some());
-            let out = runtime_stage(ctx, &["MS-4.fallback", "MS-4.degraded", "MS-4.unavailable"], out);
-            if out.status == Status::Evidenced
-                && let Some(rt) = ctx.traffic()
-            {
-                // No outage in the window is not a gap: the router ran on every delivered request.
-                let delivered = rt.summary.by_outcome.get("delivered").copied().unwrap_or(0);
-                let e = out.becomes(
-                    Status::Enforced,
-                    format!(
-                        "fallbacks configured; the router served {delivered} requests with no outage in the window"
-                    ),
-                );
-                return e.ev(ctx.store(
-                    "audit_log",
-                    "COUNT(*) where outcome = delivered",
-                    format!("{delivered} delivered"),
-                    &json!(delivered),
-                ));
+            let Some(rt) = ctx.traffic() else { return out };
+            // A point with a degraded response must never leave a caller with a bare error
+            // when its chain is down.
+            let mut more = Vec::new();
+            let mut delivered = Vec::new();
+            for p in &m.decision_points {
+                let Some(pr) = rt.point(&p.id) else { continue };
+                if let Some(c) = pr.outcomes.get("delivered") {
+                    delivered.push(c.clone());
+                }
+                if p.degraded_response.is_some()
+                    && let Some(c) = pr.codes.get("MS-4.unavailable")
+                {
+                    more.push(ctx.contradiction(
+                        format!("audit_log where decision_point = {} and code = MS-4.unavailable", p.id),
+                        format!("{} requests at `{}` got an error when its chain was down, though a degraded response is declared", c.count, p.id),
+                        c,
+                    ));
+                }
             }
-            out
+            let cited = Cited::join(&delivered);
+            let f = Findings {
+                contradictions: more,
+                decisions: cited.count,
+                ran: vec![ctx.records("audit_log where outcome = delivered", format!("{} delivered through the model chain", cited.count), &cited)],
+                ..Findings::default()
+            };
+            judge(ctx, out, f, "the model chain")
         }
         "MS-5" => {
             let remote: Vec<_> = m.providers.iter().filter(|p| !p.self_hosted).collect();
@@ -544,12 +992,21 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     .gap("record `terms.reviewed_on` (within a year, `permits_use_case: true`) and `dpa.signed_on` for each external provider")
             }
         }
-        "HO-1" => runtime_stage(
-            ctx,
-            &["HO-1.review", "IG-2.schema"],
-            met(format!("all {} decision points have an autonomy level", m.decision_points.len()))
-                .ev(ctx.manifest("/decision_points", "`autonomy` is required on every decision point")),
-        ),
+        "HO-1" => {
+            let out = met(format!("all {} decision points have an autonomy level", m.decision_points.len()))
+                .ev(ctx.manifest("/decision_points", "`autonomy` is required on every decision point"));
+            // A supervised point holds every answer: one delivered without a hold was never
+            // seen by a person.
+            let checks = [StageCheck::new("HO-1.review", ctx, true, |p| {
+                (p.autonomy == Autonomy::Supervised).then_some(&["hold"][..])
+            })];
+            let f = stage_findings(ctx, &checks);
+            if f.contradictions.is_empty() && f.decisions == 0 {
+                // No supervised point, or none with traffic: the levels are the evidence.
+                return out;
+            }
+            judge(ctx, out, f, "HO-1.review")
+        }
         "HO-2" => {
             let high: Vec<_> = m
                 .decision_points
@@ -559,22 +1016,63 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let unsupervised: Vec<&str> =
                 high.iter().filter(|p| p.autonomy != Autonomy::Supervised).map(|p| p.id.as_str()).collect();
             if high.is_empty() {
-                met("no decision point is high-stakes, irreversible or affects vulnerable people")
-                    .ev(ctx.manifest("/decision_points", "stakes per decision point"))
-            } else if !unsupervised.is_empty() {
-                missing(format!("high-stakes decision points without human review: {}", unsupervised.join(", ")))
-                    .ev(ctx.manifest("/decision_points", "stakes and autonomy per decision point"))
-                    .gap(format!("set `autonomy: supervised` with `reviewers` at {}", unsupervised.join(", ")))
-            } else {
-                let out = met(format!(
-                    "{} high-stakes decision points are supervised: the gateway holds each answer for a named reviewer",
-                    high.len()
-                ))
-                .ev(ctx.manifest("/decision_points", format!("{} supervised high-stakes decision points", high.len())));
-                let out = event_evidence(ctx, out, "HO-2.review", "review decisions");
-                let reviewers: Vec<_> = high.iter().flat_map(|p| &p.reviewers).collect();
-                knowledge(ctx, out, &reviewers, "reviewers")
+                return met("no decision point is high-stakes, irreversible or affects vulnerable people")
+                    .ev(ctx.manifest("/decision_points", "stakes per decision point"));
             }
+            if !unsupervised.is_empty() {
+                return missing(format!("high-stakes decision points without human review: {}", unsupervised.join(", ")))
+                    .ev(ctx.manifest("/decision_points", "stakes and autonomy per decision point"))
+                    .gap(format!("set `autonomy: supervised` with `reviewers` at {}", unsupervised.join(", ")));
+            }
+            let out = met(format!(
+                "{} high-stakes decision points are supervised: the gateway holds each answer for a named reviewer",
+                high.len()
+            ))
+            .ev(ctx.manifest("/decision_points", format!("{} supervised high-stakes decision points", high.len())));
+            let out = event_evidence(ctx, out, "HO-2.review", "review decisions");
+            let reviewers: Vec<_> = high.iter().flat_map(|p| &p.reviewers).collect();
+            let out = knowledge(ctx, out, &reviewers, "reviewers");
+            let Some(rt) = ctx.runtime else { return out };
+            // Obligations from all records: a review past its deadline stays late until it
+            // is decided.
+            let until = rt.summary.until_ms;
+            let late: Vec<_> = rt
+                .facts
+                .reviews
+                .iter()
+                .filter(|r| r.status == "pending" && r.deadline_ms.is_some_and(|d| d < until))
+                .collect();
+            let checks = [StageCheck::new("HO-1.review", ctx, true, |p| {
+                high.iter().any(|h| h.id == p.id).then_some(&["hold"][..])
+            })];
+            let mut f = stage_findings(ctx, &checks);
+            if !late.is_empty() {
+                let ids: Vec<&str> = late.iter().map(|r| r.id.as_str()).collect();
+                let e = ctx.store(
+                    "reviews",
+                    "reviews where status = pending and deadline < the window's end (all time)",
+                    format!("{} held answers are past their review deadline undecided: {}", late.len(), ids.join(", ")),
+                    &json!(ids),
+                );
+                f.contradictions.push(Evidence { contradicts: true, ..e });
+            }
+            let overdue = rt.events.get("HO-2.review_overdue").copied().unwrap_or(0);
+            let out = if overdue > 0 {
+                out.ev(ctx.store(
+                    "events",
+                    "COUNT(*) from events where kind = HO-2.review_overdue",
+                    format!("{overdue} reviews escalated past their deadline in the window"),
+                    &json!(overdue),
+                ))
+            } else {
+                out
+            };
+            if f.contradictions.is_empty() {
+                let mut out = out;
+                out.evidence.extend(f.ran);
+                return out;
+            }
+            judge(ctx, out, f, "HO-1.review")
         }
         "HO-3" => {
             let words = PerPoint {
@@ -670,44 +1168,76 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let has = |metric: AlertMetric| m.alerts.iter().any(|a| a.metric == metric);
             let kinds = [AlertMetric::LatencyP99Ms, AlertMetric::ErrorRate, AlertMetric::RequestsPerMinute];
             let ok = kinds.iter().filter(|k| has(**k)).count();
-            share(
+            let out = share(
                 ok,
                 3,
-                met("alerts on latency, errors and throughput; the gateway exports them at /metrics"),
+                met("alerts on latency, errors and throughput; the gateway evaluates them and exports the figures at /metrics"),
                 partial(format!("alerts cover {ok} of latency, errors and throughput")),
                 missing("no alert on latency, errors or throughput"),
             )
             .ev(ctx.manifest("/alerts", format!("{} alert rules", m.alerts.len())))
-            .gap("add `alerts` on latency_p99_ms, error_rate and requests_per_minute")
+            .gap("add `alerts` on latency_p99_ms, error_rate and requests_per_minute");
+            event_evidence(ctx, out, "OB-1.alert", "alert state changes")
         }
         "OB-2" => match &m.quality_sampling {
-            Some(q) => partial(format!(
-                "quality sampling is declared ({:.0}% of outputs), but psf does not sample yet",
-                q.rate * 100.0
-            ))
-            .ev(ctx.manifest("/quality_sampling", "sampling rate"))
-            .gap("the gateway's sampler and evaluators (planned); until then keep the sampling log"),
+            Some(q) => {
+                let out = met(format!(
+                    "the gateway samples {:.0}% of answers and scores them with the output checks (`psf_quality_score`)",
+                    q.rate * 100.0
+                ))
+                .ev(ctx.manifest("/quality_sampling", "sampling rate"));
+                match ctx.traffic() {
+                    None => out.gap("no records in the window show sampling: assess with `--store` after traffic"),
+                    Some(rt) => {
+                        let n: u64 = rt.quality.iter().map(|f| f.samples).sum();
+                        let ev = ctx.store(
+                            "events",
+                            "events where kind = OB-2.quality in the window",
+                            format!("{} quality figures stored, {n} answers sampled", rt.quality.len()),
+                            &json!(rt.quality.len()),
+                        );
+                        if rt.quality.is_empty() {
+                            partial(format!(
+                                "sampling is declared, but no quality figure was stored in the window among {} requests",
+                                rt.summary.requests
+                            ))
+                            .ev(ev)
+                            .gap("run the gateway with `quality_sampling` so it stores `OB-2.quality` figures, and re-assess")
+                        } else {
+                            let summary = format!("{}; {n} answers sampled in the window", out.summary);
+                            out.becomes(Status::Enforced, summary).ev(ev)
+                        }
+                    }
+                }
+            }
             None => missing("no output-quality sampling").gap("add `quality_sampling.rate`"),
         },
         "OB-3" => {
-            let out = partial("the gateway raises abuse alerts (repeated limit hits or blocked injections per key); broader anomaly detection has not landed")
-                .gap("anomaly detectors per key and app (volume, topics, cost) raising events (planned)");
+            let out = met("the gateway watches each key against its own history (bursts, a rising share of injections, personal data or out-of-scope answers) and records each anomaly as an `OB-3.anomaly` event");
             match ctx.traffic() {
                 Some(rt) => {
-                    let n = rt.events.get("IG-4.abuse").copied().unwrap_or(0);
+                    let n = rt.events.get("OB-3.anomaly").copied().unwrap_or(0);
+                    let abuse = rt.events.get("IG-4.abuse").copied().unwrap_or(0);
                     out.ev(ctx.store(
                         "events",
-                        "events where kind = IG-4.abuse",
-                        format!("{n} abuse alerts in the window"),
-                        &json!(n),
+                        "COUNT(*) from events where kind in (OB-3.anomaly, IG-4.abuse)",
+                        format!("{n} anomalies and {abuse} abuse alerts in the window over {} keys", rt.summary.distinct_keys),
+                        &json!({"OB-3.anomaly": n, "IG-4.abuse": abuse}),
                     ))
                 }
-                None => out,
+                None => out.gap("no records in the window: assess with `--store` after traffic"),
             }
         }
         "OB-4" => {
-            partial("the gateway exports Prometheus metrics at /metrics; the console's live dashboard has not landed")
-                .gap("the console's health dashboard (planned), or a Grafana board over /metrics")
+            let out = met("the gateway exports its health at /metrics (`psf dashboards --grafana` writes a board for it) and the console's overview shows it live");
+            match ctx.traffic() {
+                Some(rt) => out.ev(ctx.records(
+                    "every audit record of the window (the overview's source)",
+                    format!("{} requests on {} days", rt.summary.requests, rt.summary.active_days),
+                    &Cited::join(rt.records.points.values().map(|p| &p.all)),
+                )),
+                None => out,
+            }
         }
         "OB-5" => {
             let days = m.retention.audit_log_days;
@@ -757,26 +1287,64 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             }
         },
         "IR-2" => {
-            let timed: Vec<_> = m
+            let timed: Vec<(String, f64)> = m
                 .drills
                 .iter()
                 .filter(|d| ctx.fresh(d.date))
-                .filter_map(|d| d.time_to_disable_minutes.map(|t| (d.date, t)))
+                .filter_map(|d| d.time_to_disable_minutes.map(|t| (format!("the drill of {}", d.date), t)))
                 .collect();
-            match timed.iter().map(|(_, t)| *t).reduce(f64::min) {
-                Some(t) if t <= 15.0 => met(format!("a drill disabled the system in {t} minutes; `psf incident declare` stops calls on every gateway within a second")),
-                Some(t) => missing(format!("the fastest drill in the year took {t} minutes to disable the system (limit 15)"))
+            // Drills run with `psf drill` and recorded by the gateways, within the year.
+            let recorded: Vec<&psf_store::Event> = ctx
+                .runtime
+                .map(|rt| {
+                    rt.facts
+                        .events
+                        .iter()
+                        .filter(|e| e.kind == "IR-5.drill" && ctx.fresh(day_of(e.ts_ms).unwrap_or(ctx.today)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let measured: Vec<(String, f64)> = recorded
+                .iter()
+                .filter_map(|e| Some((format!("`psf drill` on {}", minute(e.ts_ms)), e.detail["time_to_disable_ms"].as_f64()? / 60_000.0)))
+                .collect();
+            let best = timed.iter().chain(&measured).min_by(|a, b| a.1.total_cmp(&b.1));
+            let mut out = match best {
+                Some((what, t)) if *t <= 15.0 => {
+                    let s = format!("{what} disabled the system in {} minutes; `psf incident declare` stops calls on every gateway sharing the store", round2(*t));
+                    if measured.iter().any(|(_, t)| *t <= 15.0) { Out::new(Status::Enforced, s) } else { met(s) }
+                }
+                Some((what, t)) => missing(format!("the fastest drill in the year ({what}) took {} minutes to disable the system (limit 15)", round2(*t)))
                     .gap("bring time-to-disable under 15 minutes and record the drill"),
-                None => missing("no drill in the year measured time to disable").gap("run a drill and record `time_to_disable_minutes`"),
+                None => missing("no drill in the year measured time to disable").gap("run `psf drill` against the live gateways, or record a drill's `time_to_disable_minutes`"),
             }
-            .ev(ctx.manifest("/drills", format!("{} drills with a measured time to disable", timed.len())))
+            .ev(ctx.manifest("/drills", format!("{} drills with a measured time to disable", timed.len())));
+            if let Some(rt) = ctx.runtime {
+                out = out.ev(ctx.store(
+                    "events",
+                    "events where kind = IR-5.drill within the year",
+                    format!("{} drills recorded by the gateways", recorded.len()),
+                    &json!(measured.iter().map(|(w, t)| json!([w, t])).collect::<Vec<_>>()),
+                ));
+                let uses: Vec<&str> = rt.incidents.iter().filter(|i| !i.drill && i.action == "disable").map(|i| i.id.as_str()).collect();
+                if !uses.is_empty() {
+                    out = out.ev(ctx.store(
+                        "incidents",
+                        "incidents where action = disable (drills excluded)",
+                        format!("the kill switch was used in {} real incidents: {}", uses.len(), uses.join(", ")),
+                        &json!(uses),
+                    ));
+                }
+            }
+            out
         }
-        "IR-3" => match ctx.traffic() {
+        "IR-3" => match ctx.runtime {
             None => manual(
                 "psf keeps incidents and their post-incident reviews in its store; assess with `--store` to read them",
             )
             .gap("assess with `--store` so the incident records are evidence"),
             Some(rt) => {
+                // Obligations outlive the window: every incident ever declared counts.
                 let real: Vec<_> = rt.incidents.iter().filter(|i| !i.drill).collect();
                 let overdue: Vec<&str> = real
                     .iter()
@@ -784,29 +1352,22 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     .map(|i| i.id.as_str())
                     .collect();
                 let done = real.iter().filter(|i| i.review_written()).count();
-                let observation =
-                    format!("{} incidents in the window, {done} reviewed, {} overdue", real.len(), overdue.len());
-                let result = json!({"incidents": real.len(), "reviewed": done, "overdue": overdue});
-                let out = if real.is_empty() {
-                    met("no incident in the window; `psf incident review` keeps each review with its incident")
+                let observation = format!("{} incidents on record, {done} reviewed, {} overdue", real.len(), overdue.len());
+                let result = json!({"incidents": real.iter().map(|i| &i.id).collect::<Vec<_>>(), "reviewed": done, "overdue": overdue});
+                let ev = ctx.store("incidents", "every incident declared up to the window's end (drills excluded)", observation, &result);
+                if real.is_empty() {
+                    met("no incident on record; `psf incident review` keeps each review with its incident").ev(ev)
                 } else if overdue.is_empty() {
                     Out::new(
                         Status::Enforced,
-                        format!(
-                            "{} incidents in the window, each reviewed or not yet due (five business days)",
-                            real.len()
-                        ),
+                        format!("{} incidents on record, {done} with a post-incident review, the rest within their five business days", real.len()),
                     )
+                    .ev(ev)
                 } else {
-                    partial(format!("post-incident reviews overdue (five business days) for {}", overdue.join(", ")))
+                    missing(format!("post-incident reviews overdue (five business days) for {}", overdue.join(", ")))
+                        .ev(Evidence { contradicts: true, ..ev })
                         .gap("write the overdue reviews with `psf incident review ID --root-cause … --action 'WHAT|OWNER'`")
-                };
-                out.ev(ctx.store(
-                    "incidents",
-                    "incidents declared in the window (drills excluded)",
-                    observation,
-                    &result,
-                ))
+                }
             }
         },
         "IR-4" => match &m.incident_plan {
@@ -852,10 +1413,16 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             knowledge(ctx, out, &on_call, "people on call")
         }
 
-        "EA-1" => met(format!("{} is the one accountable owner", m.system.owner.name)).ev(ctx.manifest(
-            "/system/owner",
-            "a named person with an email (`psf check` rejects groups and shared mailboxes)",
-        )),
+        "EA-1" => {
+            let owner = &m.system.owner;
+            let ev = ctx.manifest("/system/owner", format!("owner {} <{}>", owner.name, owner.email));
+            match crate::person::why_not_a_person(&owner.name, &owner.email) {
+                None => met(format!("{} is the one accountable owner, with an individual email", owner.name)).ev(ev),
+                Some(why) => missing(format!("the accountable owner does not read as one person: {why}"))
+                    .ev(ev)
+                    .gap("name one person (given name and family name) with their own work email as `system.owner`"),
+            }
+        }
         "EA-2" => {
             let fairness = m.fairness_evaluations.iter().filter(|f| ctx.fresh(f.date)).count();
             let limits = m.limitations.len();
@@ -887,19 +1454,17 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             .ev(ctx.manifest("/regulations", format!("{n} regulations")))
         }
         "EA-4" => match ctx.traffic() {
-            Some(rt) => partial(format!(
-                "{} audit records in the window can be read; the export bundle for auditors has not landed",
+            Some(rt) => met(format!(
+                "{} audit records in the window; `psf export --store` bundles them with the manifest and the signed assessment, and `psf verify --bundle` recomputes every verdict from the bundle",
                 rt.summary.requests
             ))
-            .ev(ctx.store(
-                "audit_log",
-                "COUNT(*) in the window",
+            .ev(ctx.records(
+                "every audit record of the window",
                 format!("{} records", rt.summary.requests),
-                &json!(rt.summary.requests),
-            ))
-            .gap("`psf export`: the manifest, the assessment and its evidence as one bundle (planned)"),
+                &Cited::join(rt.records.points.values().map(|p| &p.all)),
+            )),
             None => partial("accountability records exist only as the manifest")
-                .gap("run traffic through the gateway so its audit log exists, and export it for auditors"),
+                .gap("run traffic through the gateway so its audit log exists, and export it for auditors with `psf export --store`"),
         },
         "EA-5" => {
             let fresh = m.ethical_reviews.iter().filter(|r| ctx.fresh(r.date)).count();

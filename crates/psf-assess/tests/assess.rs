@@ -79,7 +79,7 @@ fn delivered(id: &str, ts_ms: i64, key: &str, input: &str, output: &str) -> Audi
 async fn runtime_with(records: &[AuditRecord]) -> Runtime {
     let store = Store::open("sqlite::memory:").await.unwrap();
     store.insert_audit(records).await.unwrap();
-    psf_assess::runtime::gather(&store, today(), 30, end_ms()).await.unwrap()
+    psf_assess::runtime::gather(&store, today(), 30).await.unwrap()
 }
 
 /// Every example with a month of clean traffic through each of its decision points: the
@@ -89,7 +89,15 @@ async fn example_reports_with_records() {
     for name in ["customer-support.yaml", "internal-faq.yaml", "loan-prescreening.yaml"] {
         let text = example(name);
         let parsed = ParsedManifest::new(name, &text, today()).unwrap();
-        let points: Vec<String> = parsed.manifest().decision_points.iter().map(|d| d.id.clone()).collect();
+        let m = parsed.manifest();
+        let provider_of = |d: &psf_core::manifest::DecisionPoint| {
+            m.models.iter().find(|x| x.id == d.model).map(|x| x.provider.clone())
+        };
+        let points: Vec<(String, bool, Option<String>)> = m
+            .decision_points
+            .iter()
+            .map(|d| (d.id.clone(), d.autonomy == psf_core::manifest::Autonomy::Supervised, provider_of(d)))
+            .collect();
         let records: Vec<AuditRecord> = (0..90)
             .map(|i| {
                 let mut r = delivered(
@@ -99,13 +107,31 @@ async fn example_reports_with_records() {
                     "Hello",
                     "Hi",
                 );
-                r.decision_point = Some(points[i as usize % points.len()].clone());
+                let (point, supervised, provider) = &points[i as usize % points.len()];
+                r.decision_point = Some(point.clone());
+                r.provider = provider.clone();
+                // Every stage an example can declare, as the gateway records it.
+                if let Some(stages) = r.stages.as_array_mut() {
+                    for code in ["OV-2.schema", "OV-3.scope", "OV-4.confidence", "DG-5.residency"] {
+                        stages.push(json!({"code": code, "decision": "pass", "us": 1}));
+                    }
+                    if *supervised {
+                        stages.push(json!({"code": "HO-1.review", "decision": "hold", "us": 1}));
+                    }
+                }
+                if *supervised {
+                    r.outcome = "held".into();
+                    r.status = 202;
+                }
                 r
             })
             .collect();
         let rt = runtime_with(&records).await;
         let a = assess(&format!("examples/{name}"), &text, Some(&rt));
         assert!(a.counts.enforced > 0, "{name}: records make stages enforced");
+        // Traffic as the gateway writes it for the example: no verdict may be contradicted.
+        let contradicted: Vec<&str> = a.verdicts.iter().filter(|v| v.contradicted).map(|v| v.id).collect();
+        assert!(contradicted.is_empty(), "{name}: {contradicted:?}");
         insta::assert_snapshot!(
             format!("markdown-{}-with-records", name.replace(['/', '.'], "-")),
             report::markdown(&a)
@@ -118,25 +144,24 @@ async fn reading_the_store_reports_its_progress_in_order() {
     let store = Store::open("sqlite::memory:").await.unwrap();
     store.insert_audit(&clean_traffic()).await.unwrap();
     let mut seen = Vec::new();
-    let rt = psf_assess::runtime::gather_with(&store, today(), 30, end_ms(), &mut |p| seen.push(p)).await.unwrap();
+    let mut each = 0;
+    let rt =
+        psf_assess::runtime::gather_with(&store, today(), 30, &mut |p| seen.push(p), &mut |_| each += 1).await.unwrap();
     let mut steps: Vec<&str> = seen.iter().map(|p| p.step).collect();
     steps.dedup();
     assert_eq!(
         steps,
         [
             "counting the audit log",
-            "reading the newest audit records",
-            "scanning records for personal data",
-            "counting events",
-            "reading incidents",
-            "reading knowledge-check passes"
+            "reading and scanning audit records",
+            "reading events, incidents, reviews and passes"
         ]
     );
-    let scans: Vec<_> = seen.iter().filter(|p| p.step == "scanning records for personal data").collect();
+    let scans: Vec<_> = seen.iter().filter(|p| p.step == "reading and scanning audit records").collect();
     assert_eq!((scans[0].done, scans[0].total), (0, 120));
     assert_eq!(scans.last().map(|p| (p.done, p.total)), Some((120, 120)));
     assert!(scans.windows(2).all(|w| w[0].done <= w[1].done));
-    assert_eq!(rt.pii_sample.records, 120);
+    assert_eq!((rt.records.scanned, each), (120, 120));
 }
 
 /// 120 clean requests from 3 keys over 10 days.
@@ -291,8 +316,12 @@ async fn pii_in_the_audit_log_contradicts_the_manifest() {
     let a = assess("examples/demo/psf.yaml", &example("demo/psf.yaml"), Some(&rt));
     let v = verdict(&a, "IG-3");
     assert_eq!(v.status, Status::Missing, "{v:?}");
-    assert!(v.summary.contains("contradicting the manifest") && v.summary.contains("1 EMAIL"), "{}", v.summary);
-    assert!(v.evidence[0].observation.contains("leaky"), "{:?}", v.evidence);
+    assert!(v.summary.contains("contradicting the manifest"), "{}", v.summary);
+    assert!(v.contradicted && v.evidence[0].contradicts, "{v:?}");
+    assert!(v.evidence[0].observation.contains("1 stored records at `answer-customer` hold EMAIL"), "{:?}", v.evidence);
+    assert_eq!(v.evidence[0].records.as_ref().map(|r| r.ids.clone()), Some(vec!["leaky".to_string()]));
+    // DG-1 reads the same scan: a contact value in clear where the policy tokenizes.
+    assert_eq!(status(&a, "DG-1"), Status::Missing, "{:?}", verdict(&a, "DG-1"));
     assert_eq!(a.worst(), Some(psf_assess::FindingSeverity::High));
 }
 
@@ -486,9 +515,14 @@ fn production_level_at_its_boundaries() {
     assert_eq!(level(&runtime(100, 2, 7, 1)), 3);
     assert_eq!(level(&runtime(100, 2, 6, 1)), 2);
     assert_eq!(level(&runtime(999, 10, 30, 2)), 3);
-    assert_eq!(level(&runtime(1000, 10, 30, 2)), 4);
-    assert_eq!(level(&runtime(1000, 10, 29, 2)), 3);
-    assert_eq!(level(&runtime(1000, 10, 30, 1)), 3);
+    // The rubric counts deployments, not decision points: one system is at most level 3,
+    // however many decision points and requests it has.
+    assert_eq!(level(&runtime(100_000, 50, 90, 2)), 3);
+    // An internal, low-consequence tool is capped at level 2.
+    let internal = text.replacen("risk_tier: high", "risk_tier: low", 1);
+    assert!(internal.contains("risk_tier: low"));
+    let low = |rt: &Runtime| assess("l.yaml", &internal, Some(rt)).rubric[0].level.0;
+    assert_eq!(low(&runtime(100_000, 50, 90, 2)), 2);
 }
 
 #[test]
@@ -496,15 +530,9 @@ fn application_level_follows_the_domains_addressed() {
     // A bare manifest addresses few domains; the full example many more.
     let bare = assess("stale.yaml", STALE, None);
     let full = assess("l.yaml", &example("loan-prescreening.yaml"), None);
-    assert!(bare.rubric[1].level < full.rubric[1].level, "{:?} vs {:?}", bare.rubric[1], full.rubric[1]);
+    assert!(bare.rubric[1].level <= full.rubric[1].level, "{:?} vs {:?}", bare.rubric[1], full.rubric[1]);
     assert!(bare.rubric[1].level.0 <= 2, "{:?}", bare.rubric[1]);
-    assert!(
-        bare.rubric[1].reason.starts_with("4 of 8")
-            || bare.rubric[1].reason.starts_with("2 of 8")
-            || bare.rubric[1].reason.starts_with("3 of 8")
-            || bare.rubric[1].reason.starts_with("1 of 8")
-            || bare.rubric[1].reason.starts_with("0 of 8")
-    );
+    assert!(bare.rubric[1].reason.contains(" of 8 domains addressed"), "{}", bare.rubric[1].reason);
     assert_eq!(bare.rubric[2].level.0, 1, "no risk register: {:?}", bare.rubric[2]);
 }
 
@@ -529,7 +557,7 @@ fn a_signed_attestation_verifies_and_any_change_breaks_it() {
     let verified = attest::verify(&envelope, &public).unwrap();
     assert_eq!(verified.key_id, key.key_id());
     let (name, digest) = verified.subject().unwrap();
-    assert_eq!(name, "examples/loan-prescreening.yaml");
+    assert_eq!(name, "loan-prescreening.yaml", "subjects are named without the assessor's paths");
     assert_eq!(digest, a.manifest.sha256);
     assert_eq!(verified.statement["predicate"]["counts"]["missing"], a.counts.missing);
 

@@ -105,6 +105,10 @@ pub(crate) struct Assessed {
     pub text: String,
     pub assessment: psf_assess::Assessment,
     pub key: Option<attest::SigningKey>,
+    /// The runtime evidence, when a store was read.
+    pub runtime: Option<psf_assess::Runtime>,
+    /// Every audit record of the window as a JSON line, when [`Inputs::keep_rows`] asked.
+    pub rows: String,
 }
 
 /// Where the inputs of an assessment are.
@@ -116,6 +120,8 @@ pub(crate) struct Inputs<'a> {
     pub sign: Option<&'a Path>,
     /// An earlier JSON report, and whether the user named it (then it must be readable).
     pub previous: Option<(PathBuf, bool)>,
+    /// Keep every audit record read, for a bundle.
+    pub keep_rows: bool,
 }
 
 /// Checks the manifest (printing its errors), reads the store, loads the signing key,
@@ -123,22 +129,43 @@ pub(crate) struct Inputs<'a> {
 pub(crate) fn prepare(i: &Inputs<'_>) -> Result<Assessed, String> {
     let text = read_manifest(i.manifest)?;
     let file = i.manifest.display().to_string();
-    let parsed = match ParsedManifest::new(&file, &text, i.today) {
+    // A manifest with errors is still assessed (the competencies they bear on are not
+    // met); only one that cannot be read as a manifest at all stops here.
+    let parsed = match ParsedManifest::with_errors(&file, &text, i.today) {
         Ok(p) => p,
         Err(diagnostics) => {
             for d in &diagnostics {
                 eprint!("{}", d.render(&file, &text));
             }
             return Err(format!(
-                "{file}: cannot assess a manifest with errors ({}); `psf check {file}` shows them",
+                "{file}: cannot be read as a manifest ({} errors); `psf check {file}` shows them",
                 diagnostics.len()
             ));
         }
     };
+    for d in parsed.errors() {
+        eprint!("{}", d.render(&file, &text));
+    }
+    if !parsed.errors().is_empty() {
+        eprintln!(
+            "psf: {file} has {} errors; the competencies they bear on are not met in the report",
+            parsed.errors().len()
+        );
+    }
+    let mut rows = String::new();
     let runtime = match i.store {
         None => None,
         Some(url) => {
-            Some(read_runtime(url, i.today, i.since).map_err(|e| format!("cannot read the store {url}: {e}"))?)
+            let mut keep = |r: &psf_store::AuditRecord| {
+                if i.keep_rows {
+                    rows.push_str(&psf_assess::runtime::Collector::row(r));
+                    rows.push('\n');
+                }
+            };
+            Some(
+                read_runtime_with(url, i.today, i.since, &mut keep)
+                    .map_err(|e| format!("cannot read the store {url}: {e}"))?,
+            )
         }
     };
     let key = match i.sign {
@@ -165,7 +192,7 @@ pub(crate) fn prepare(i: &Inputs<'_>) -> Result<Assessed, String> {
             Err(e) => eprintln!("psf: not comparing with {}: {e}", path.display()),
         }
     }
-    Ok(Assessed { parsed, text, assessment, key })
+    Ok(Assessed { parsed, text, assessment, key, runtime, rows })
 }
 
 /// The earlier report to compare with: the one named, or a report.json already in `dir`.
@@ -186,6 +213,7 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
         today: args.today.unwrap_or_else(crate::today),
         sign: args.sign.as_deref(),
         previous: previous_report(args.previous.as_deref(), args.out.as_deref()),
+        keep_rows: false,
     };
     let Assessed { parsed, assessment, key, .. } = match prepare(&inputs) {
         Ok(a) => a,
@@ -220,21 +248,22 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
         FailOn::High => Some(FindingSeverity::High),
         FailOn::None => None,
     };
-    let failing = matches!((assessment.worst(), threshold), (Some(w), Some(t)) if w >= t);
+    let failing =
+        matches!((assessment.worst(), threshold), (Some(w), Some(t)) if w >= t) || !parsed.errors().is_empty();
     Ok(if failing && !args.soft_fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-pub(crate) fn read_runtime(url: &str, today: jiff::civil::Date, days: u32) -> Result<psf_assess::Runtime, String> {
+/// Reads the runtime evidence from a store, handing each audit record of the window to
+/// `each` (`psf export` writes them into the bundle as they are read).
+pub(crate) fn read_runtime_with(
+    url: &str,
+    today: jiff::civil::Date,
+    days: u32,
+    each: &mut dyn FnMut(&psf_store::AuditRecord),
+) -> Result<psf_assess::Runtime, String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let store = psf_store::Store::open(url).await.map_err(|e| e.to_string())?;
-        // The window ends at the end of `today` (UTC), so `--today` reproduces a report.
-        let end = today
-            .tomorrow()
-            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
-            .map_err(|e| e.to_string())?
-            .timestamp()
-            .as_millisecond();
         // A progress line on a terminal: a large store takes a while to read.
         let tty = io::stderr().is_terminal();
         let mut show = |p: psf_assess::runtime::Progress| {
@@ -243,7 +272,8 @@ pub(crate) fn read_runtime(url: &str, today: jiff::civil::Date, days: u32) -> Re
                 eprint!("\r\x1b[2Kpsf: reading the store: {}{count}", p.step);
             }
         };
-        let r = psf_assess::runtime::gather_with(&store, today, days, end, &mut show).await.map_err(|e| e.to_string());
+        // The window ends at the end of `today` (UTC), so `--today` reproduces a report.
+        let r = psf_assess::runtime::gather_with(&store, today, days, &mut show, each).await.map_err(|e| e.to_string());
         if tty {
             eprint!("\r\x1b[2K");
         }
@@ -447,6 +477,77 @@ pub fn verify(attestation: &Path, key: &Path, checks: &VerifyChecks<'_>) -> io::
             return Ok(ExitCode::from(1));
         }
         writeln!(out, "and all {} files of the bundle in {} are as signed", files.len(), dir.display())?;
+        let manifest = files.iter().map(|(f, _)| *f).find(|f| f.starts_with("manifest/") && !f.ends_with(".json"));
+        match recompute(dir, manifest.unwrap_or("manifest/psf.yaml")) {
+            Ok(n) => {
+                writeln!(out, "and all {n} verdicts, the rubric and the counts recompute from the bundle's records")?
+            }
+            Err(e) => {
+                writeln!(out, "NOT VERIFIED: {e}")?;
+                return Ok(ExitCode::from(1));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Assesses again from the bundle alone — its manifest, its audit records and side
+/// records, on the report's day and window — and compares with the report it holds.
+/// Returns how many verdicts matched; the error names those that did not.
+fn recompute(dir: &Path, manifest_name: &str) -> Result<usize, String> {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| format!("cannot read {name} in the bundle: {e}"))
+    };
+    let report: serde_json::Value = serde_json::from_str(&read("assessment/report.json")?)
+        .map_err(|e| format!("assessment/report.json is not JSON: {e}"))?;
+    let text = read(manifest_name)?;
+    let file = report["manifest"]["file"].as_str().unwrap_or(manifest_name);
+    let today: jiff::civil::Date =
+        report["date"].as_str().and_then(|d| d.parse().ok()).ok_or("assessment/report.json has no `date`")?;
+    let window_days = report["window_days"]
+        .as_u64()
+        .and_then(|d| u32::try_from(d).ok())
+        .ok_or("assessment/report.json has no `window_days`")?;
+    let parsed = ParsedManifest::with_errors(file, &text, today)
+        .map_err(|d| format!("{manifest_name} in the bundle cannot be read as a manifest ({} errors)", d.len()))?;
+    let runtime = if report["runtime"].is_null() {
+        None
+    } else {
+        let facts = serde_json::from_str(&read("evidence/store.json")?)
+            .map_err(|e| format!("evidence/store.json is not the store's side records: {e}"))?;
+        Some(psf_assess::runtime::from_bundle(&read("evidence/audit.jsonl")?, facts, today, window_days)?)
+    };
+    let again = psf_assess::assess(&parsed.input(), runtime.as_ref(), &Options { today, window_days });
+    let again = serde_json::to_value(&again).map_err(|e| e.to_string())?;
+    let verdicts = |v: &serde_json::Value| v["verdicts"].as_array().cloned().unwrap_or_default();
+    let (stated, recomputed) = (verdicts(&report), verdicts(&again));
+    let differ: Vec<String> = stated
+        .iter()
+        .zip(&recomputed)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| {
+            let id = a["id"].as_str().unwrap_or("?");
+            if a["status"] == b["status"] {
+                format!("{id}'s evidence differs from what the bundle's records give (a cited record changed or went)")
+            } else {
+                format!(
+                    "{id} is {} in the report but {} from the bundle's records",
+                    a["status"].as_str().unwrap_or("?"),
+                    b["status"].as_str().unwrap_or("?")
+                )
+            }
+        })
+        .collect();
+    if stated.len() != recomputed.len() {
+        return Err(format!("the report has {} verdicts, the recomputation {}", stated.len(), recomputed.len()));
+    }
+    if !differ.is_empty() {
+        return Err(format!("the bundle's records do not give the report's verdicts: {}", differ.join("; ")));
+    }
+    for field in ["counts", "rubric", "runtime"] {
+        if report[field] != again[field] {
+            return Err(format!("the report's `{field}` does not recompute from the bundle's records"));
+        }
+    }
+    Ok(recomputed.len())
 }

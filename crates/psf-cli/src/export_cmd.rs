@@ -48,9 +48,6 @@ pub struct ExportArgs {
     package: Option<PathBuf>,
 }
 
-/// Events copied into the bundle at most.
-const MAX_EVENTS: u32 = 100_000;
-
 fn fail(m: &str) -> io::Result<ExitCode> {
     eprintln!("psf: {m}");
     Ok(ExitCode::from(2))
@@ -90,18 +87,26 @@ pub fn run(args: &ExportArgs) -> io::Result<ExitCode> {
         today,
         sign: args.sign.as_deref(),
         previous: args.previous.as_deref().map(|p| (p.to_path_buf(), true)),
+        keep_rows: true,
     };
     let assessed = match assess_cmd::prepare(&inputs) {
         Ok(a) => a,
         Err(e) => return fail(&e),
     };
-    let events = match &args.store {
-        Some(url) => match read_events(url, today, args.since) {
-            Ok(e) => Some(e),
-            Err(e) => return fail(&format!("cannot read the store {url}: {e}")),
-        },
-        None => None,
-    };
+    // The window's events, from the side records the assessment read.
+    let events: Option<Vec<psf_store::Event>> = assessed.runtime.as_ref().map(|rt| {
+        let (from, to) = rt.window;
+        rt.facts
+            .events
+            .iter()
+            .filter(|e| {
+                jiff::Timestamp::from_millisecond(e.ts_ms)
+                    .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
+                    .is_ok_and(|d| d >= from && d <= to)
+            })
+            .cloned()
+            .collect()
+    });
     let files = bundle(&assessed, &args.manifest, events.as_deref());
     let mut all = files.clone();
     if let Some(key) = &assessed.key {
@@ -187,6 +192,12 @@ fn bundle(
     if let Some(r) = &a.assessment.runtime {
         files.insert("evidence/runtime.json".into(), pretty(&serde_json::to_value(r).unwrap_or_default()));
     }
+    if let Some(rt) = &a.runtime {
+        // What `psf verify --bundle` recomputes every verdict from: the window's audit
+        // records as stored (redacted), and the side records the obligations read.
+        files.insert("evidence/audit.jsonl".into(), a.rows.as_bytes().to_vec());
+        files.insert("evidence/store.json".into(), pretty(&serde_json::to_value(&rt.facts).unwrap_or_default()));
+    }
     files.insert("README.txt".into(), readme(a, events.is_some()).into_bytes());
     let sums: String = files.iter().map(|(name, bytes)| format!("{}  {name}\n", attest::digest(bytes))).collect();
     files.insert("SHA256SUMS".into(), sums.into_bytes());
@@ -247,22 +258,6 @@ fn pretty(v: &Value) -> Vec<u8> {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');
     s.into_bytes()
-}
-
-fn read_events(url: &str, today: jiff::civil::Date, days: u32) -> Result<Vec<psf_store::Event>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let store = psf_store::Store::open(url).await.map_err(|e| e.to_string())?;
-        let start = today
-            .checked_sub(jiff::Span::new().days(i64::from(days)))
-            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
-            .map_err(|e| e.to_string())?
-            .timestamp()
-            .as_millisecond();
-        let events = store.events(None, start, MAX_EVENTS).await.map_err(|e| e.to_string());
-        store.close().await;
-        events
-    })
 }
 
 fn write_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> io::Result<()> {

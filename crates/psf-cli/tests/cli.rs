@@ -893,13 +893,48 @@ fn an_exported_bundle_is_complete_signed_and_tamper_evident() {
     let (key, public) = (format!("{d}/psf-signing.key"), format!("{d}/psf-signing.pub"));
     let store = format!("sqlite://{d}/psf.db");
     assert!(psf(&["migrate", "--store", &store]).status.success());
+    // A few records in the window, as a gateway writes them.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    rt.block_on(async {
+        let s = psf_store::Store::open(&store).await.unwrap_or_else(|e| panic!("{e}"));
+        let day = jiff::civil::date(2026, 11, 20)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp().as_millisecond())
+            .unwrap_or(0);
+        let records: Vec<psf_store::AuditRecord> = (0..3)
+            .map(|i| psf_store::AuditRecord {
+                request_id: format!("req-{i}"),
+                ts_ms: day + i,
+                app: Some("credit-portal".into()),
+                key_id: Some("key_1".into()),
+                decision_point: Some("prescreen-application".into()),
+                status: 202,
+                outcome: "held".into(),
+                code: None,
+                model: None,
+                provider: None,
+                stream: false,
+                latency_ms: 1.0,
+                overhead_ms: 0.1,
+                prompt_tokens: None,
+                completion_tokens: None,
+                attempts: serde_json::json!([]),
+                stages: serde_json::json!([{"code": "IG-1.injection", "decision": "pass", "us": 1}]),
+                input_redacted: serde_json::json!([{"role": "user", "content": "hello"}]),
+                output_redacted: None,
+                subject: None,
+            })
+            .collect();
+        s.insert_audit(&records).await.unwrap_or_else(|e| panic!("{e}"));
+        s.close().await;
+    });
     let bundle = format!("{d}/bundle");
     let m = "examples/loan-prescreening.yaml";
     let args =
         ["export", "--manifest", m, "--today", "2026-11-23", "--store", &store, "--sign", &key, "--out", &bundle];
     let o = psf(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout(&o).starts_with("exported 14 files to "), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("exported 16 files to "), "{}", stdout(&o));
     let b = Path::new(&bundle);
     for file in [
         "manifest/loan-prescreening.yaml",
@@ -909,6 +944,8 @@ fn an_exported_bundle_is_complete_signed_and_tamper_evident() {
         "evidence/manifest-nodes.json",
         "evidence/events.jsonl",
         "evidence/runtime.json",
+        "evidence/audit.jsonl",
+        "evidence/store.json",
         "README.txt",
         "SHA256SUMS",
         "attestation.dsse.json",
@@ -944,7 +981,23 @@ fn an_exported_bundle_is_complete_signed_and_tamper_evident() {
     };
     let o = verify(&[]);
     assert!(o.status.success(), "{}", stdout(&o));
-    assert!(stdout(&o).contains("and all 13 files of the bundle in . are as signed"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("and all 15 files of the bundle in . are as signed"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("and all 40 verdicts, the rubric and the counts recompute"), "{}", stdout(&o));
+    // The in-toto subjects are named inside the bundle, never by the assessor's paths.
+    let envelope = std::fs::read_to_string(b.join("attestation.dsse.json")).unwrap_or_default();
+    assert!(!envelope.contains(&d), "an absolute path in the attestation");
+    let sums = std::fs::read_to_string(b.join("SHA256SUMS")).unwrap_or_default();
+    assert!(sums.contains("evidence/audit.jsonl"), "{sums}");
+
+    // One cited record removed from the bundle is caught.
+    let audit = std::fs::read_to_string(b.join("evidence/audit.jsonl")).unwrap_or_default();
+    assert_eq!(audit.lines().count(), 3, "{audit}");
+    let kept: String = audit.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(b.join("evidence/audit.jsonl"), &kept).unwrap_or_default();
+    let o = verify(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("NOT VERIFIED: evidence/audit.jsonl was changed"), "{}", stdout(&o));
+    std::fs::write(b.join("evidence/audit.jsonl"), &audit).unwrap_or_default();
     let o = verify(&["--max-age", "1"]);
     assert_eq!(o.status.code(), Some(1), "an assessment of 2026-11-23 is older than a day");
     assert!(stdout(&o).contains("days old, older than 1"), "{}", stdout(&o));

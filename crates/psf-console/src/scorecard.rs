@@ -46,7 +46,7 @@ async fn assessment(c: &Console) -> Result<Arc<Assessment>, Response> {
             )
         })?;
         let runtime = handle
-            .block_on(psf_assess::runtime::gather(&store, today, WINDOW_DAYS, now))
+            .block_on(psf_assess::runtime::gather(&store, today, WINDOW_DAYS))
             .map_err(|e| format!("The store could not be read: {e}"))?;
         Ok::<_, String>(psf_assess::assess(
             &parsed.input(),

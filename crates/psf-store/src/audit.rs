@@ -181,6 +181,41 @@ impl Store {
             .collect()
     }
 
+    /// Records in `[since_ms, until_ms)` after sequence number `after_seq`, oldest first,
+    /// at most `limit`, each with its sequence number: read page by page, a window of any
+    /// size is walked in bounded memory.
+    pub async fn audit_page(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditRecord)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM audit_log WHERE ts_ms >= $1 AND ts_ms < $2 AND seq > $3 ORDER BY seq LIMIT $4")
+                .bind(since_ms)
+                .bind(until_ms)
+                .bind(after_seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| StoreError::query("read a page of audit records", e))?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get("seq").map_err(|e| StoreError::query("read an audit record", e))?;
+                Ok((seq, record(row)?))
+            })
+            .collect()
+    }
+
+    /// The time of the oldest record in the whole log, for retention checks.
+    pub async fn oldest_audit_ms(&self) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT MIN(ts_ms) FROM audit_log")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| StoreError::query("find the oldest audit record", e))
+    }
+
     /// How many records the log holds.
     pub async fn audit_count(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")

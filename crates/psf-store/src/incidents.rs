@@ -2,7 +2,7 @@
 //! force on every gateway that reads this store; resolving it lifts it. Its post-incident
 //! review is kept with it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -27,7 +27,7 @@ pub struct NewIncident {
 }
 
 /// An incident as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     /// `inc_…`.
     pub id: String,
