@@ -293,6 +293,61 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// Whether a model's rationale says something: enough words, and either what the choice
+/// rests on (an evaluation, a measure, a risk) or words of the use case itself. "It is the
+/// best model." says neither.
+fn rationale_has_substance(rationale: &str, m: &psf_core::Manifest) -> bool {
+    const CRITERIA: [&str; 32] = [
+        "evaluat",
+        "benchmark",
+        "test",
+        "accura",
+        "agree",
+        "latency",
+        "cost",
+        "cheap",
+        "price",
+        "safe",
+        "risk",
+        "privacy",
+        "residen",
+        "region",
+        "hosted",
+        "dpa",
+        "refus",
+        "hallucinat",
+        "ground",
+        "context",
+        "tool",
+        "language",
+        "quality",
+        "outage",
+        "fail",
+        "fallback",
+        "complian",
+        "licen",
+        "rate",
+        "%",
+        "replay",
+        "review",
+    ];
+    let lower = rationale.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    if words.len() < 6 {
+        return false;
+    }
+    if CRITERIA.iter().any(|c| lower.contains(c)) || lower.chars().any(|c| c.is_ascii_digit()) {
+        return true;
+    }
+    let mut use_case = m.system.description.clone().unwrap_or_default();
+    for p in &m.decision_points {
+        use_case.push(' ');
+        use_case.push_str(p.description.as_deref().unwrap_or_default());
+    }
+    let use_case = use_case.to_lowercase();
+    words.iter().filter(|w| w.len() >= 5).any(|w| use_case.contains(*w))
+}
+
 /// The decisions a stage may take where its action is declared `action`: a declared
 /// `block` must never have let a finding through (`flag`).
 fn permitted(action: Action) -> &'static [&'static str] {
@@ -855,37 +910,49 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
         },
         "MS-1" => {
             let n = m.models.len();
-            let ok = m.models.iter().filter(|x| x.rationale.as_deref().is_some_and(|r| !r.trim().is_empty())).count();
-            share(
+            let said = m.models.iter().filter(|x| x.rationale.as_deref().is_some_and(|r| !r.trim().is_empty())).count();
+            let thin: Vec<&str> = m
+                .models
+                .iter()
+                .filter(|x| x.rationale.as_deref().is_some_and(|r| !r.trim().is_empty() && !rationale_has_substance(r, m)))
+                .map(|x| x.id.as_str())
+                .collect();
+            let ok = said - thin.len();
+            let out = share(
                 ok,
                 n,
-                met("every model's choice has a rationale"),
-                partial(format!("{} of {n} models have no rationale", n - ok)),
-                missing("no model has a rationale"),
+                met("every model's choice has a rationale that names its evidence or the use case"),
+                partial(format!("{} of {n} models have no rationale that names the use case or what it was chosen on", n - ok)),
+                missing("no model has a rationale that names the use case or what it was chosen on"),
             )
-            .ev(ctx.manifest("/models", format!("{ok} of {n} models with `rationale`")))
-            .gap("write why each model was chosen under `models[].rationale`")
+            .ev(ctx.manifest("/models", format!("{said} of {n} models with `rationale`, {} of them saying nothing of the use case or the evidence", thin.len())))
+            .gap("write why each model was chosen under `models[].rationale`: what it was evaluated on, for this use case and its risks");
+            if thin.is_empty() { out } else { out.gap(format!("the rationale of {} names nothing of the use case, its risks or the evidence", thin.join(", "))) }
         }
         "MS-2" => {
             let n = m.models.len();
+            // Reviewed *before deployment*: an evaluation dated after the system went into
+            // service does not show it.
+            let before = |d: jiff::civil::Date| m.system.in_service_since.is_none_or(|s| d <= s);
             let ok = m
                 .models
                 .iter()
                 .filter(|x| {
-                    x.evaluations
-                        .iter()
-                        .any(|e| e.kind == EvaluationKind::Benchmark || e.kind == EvaluationKind::RedTeam)
+                    x.evaluations.iter().any(|e| {
+                        (e.kind == EvaluationKind::Benchmark || e.kind == EvaluationKind::RedTeam) && before(e.date)
+                    })
                 })
                 .count();
+            let since = m.system.in_service_since.map(|d| format!(" before the system went into service ({d})")).unwrap_or_default();
             share(
                 ok,
                 n,
-                met("every model has reviewed benchmarks on record"),
-                partial(format!("{} of {n} models have no benchmark on record", n - ok)),
-                missing("no benchmark is on record"),
+                met(format!("every model has benchmarks reviewed{since} on record")),
+                partial(format!("{} of {n} models have no benchmark reviewed{since} on record", n - ok)),
+                missing(format!("no benchmark reviewed{since} is on record")),
             )
-            .ev(ctx.manifest("/models", format!("{ok} of {n} models with a benchmark or red-team evaluation")))
-            .gap("record the benchmarks reviewed before deployment under `models[].evaluations` (kind `benchmark`)")
+            .ev(ctx.manifest("/models", format!("{ok} of {n} models with a benchmark or red-team evaluation{since}")))
+            .gap("record the benchmarks reviewed before deployment under `models[].evaluations` (kind `benchmark`), dated on or before `system.in_service_since`")
         }
         "MS-3" => {
             let gates: Vec<_> = m
@@ -920,9 +987,16 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                         format!("{} gate runs recorded; the latest, {}: {}", recorded.len(), minute(last.ts_ms), last.summary),
                         &serde_json::to_value(last).unwrap_or_default(),
                     );
-                    if passed {
-                        let summary = format!("{}; the latest recorded gate passed ({})", out.summary, minute(last.ts_ms));
-                        if out.status.is_met() { out.becomes(Status::Enforced, summary).ev(ev) } else { out.ev(ev) }
+                    if passed && ctx.fresh(day_of(last.ts_ms).unwrap_or(ctx.today)) {
+                        // A passing gate on record meets it, whatever the manifest lists.
+                        let summary = format!(
+                            "{} regression-gate runs recorded (`psf eval --store`); the latest, {}, passed",
+                            recorded.len(),
+                            minute(last.ts_ms)
+                        );
+                        out.becomes(Status::Enforced, summary).ev(ev)
+                    } else if passed {
+                        out.ev(ev)
                     } else {
                         let Out { evidence, .. } = out;
                         let mut failed = missing(format!(

@@ -306,3 +306,24 @@ fn a_failing_manifest_still_gets_a_report() {
     assert!(v("IG-1").status.is_met(), "the rest is decided as usual");
     assert_eq!(a.verdicts.len(), 40);
 }
+
+/// Manifest-only rules check substance: a rationale that names nothing of the use case or
+/// its evidence is no rationale (MS-1), and benchmarks dated after the system went into
+/// service were not reviewed before deployment (MS-2).
+#[test]
+fn manifest_only_verdicts_check_substance_not_presence() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/loan-prescreening.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let decide = |text: &str, id: &str| {
+        let parsed = ParsedManifest::with_errors("l.yaml", text, today()).unwrap();
+        let a = psf_assess::assess(&parsed.input(), None, &Options { today: today(), window_days: 30 });
+        a.verdicts.iter().find(|v| v.id == id).unwrap().status
+    };
+    assert!(decide(&text, "MS-1").is_met() && decide(&text, "MS-2").is_met());
+    let rationale = text.lines().find(|l| l.trim_start().starts_with("rationale: Highest agreement")).unwrap();
+    let thin = text.replacen(rationale, "    rationale: It is the best model.", 1);
+    assert!(!decide(&thin, "MS-1").is_met(), "a rationale that says nothing");
+    let late = text.replacen("in_service_since: 2026-03-02", "in_service_since: 2025-12-01", 1);
+    assert_ne!(late, text);
+    assert!(!decide(&late, "MS-2").is_met(), "benchmarks dated after going into service");
+}

@@ -145,7 +145,8 @@ fn the_gate_catches_a_regressing_candidate_and_records_the_evidence() {
     let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let verdict = |id: &str| a["verdicts"].as_array().unwrap().iter().find(|v| v["id"] == id).cloned().unwrap();
     let ms3 = verdict("MS-3");
-    assert!(ms3["evidence"].to_string().contains("2 regression-gate runs"), "{ms3}");
+    assert!(ms3["evidence"].to_string().contains("2 gate runs recorded"), "{ms3}");
+    assert_eq!(ms3["status"], "enforced", "the latest recorded gate passed: {ms3}");
     assert!(verdict("EA-2")["evidence"].to_string().contains("2 counterfactual fairness runs"), "{}", verdict("EA-2"));
 
     // A key that reaches another route is the suite's mistake, said as such.
