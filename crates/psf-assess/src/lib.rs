@@ -78,18 +78,8 @@ impl ParsedManifest {
     /// Checks `text` as `psf check` does; a manifest with errors cannot be assessed, and
     /// its diagnostics come back to be shown.
     pub fn new(file: &str, text: &str, today: Date) -> Result<ParsedManifest, Vec<psf_core::Diagnostic>> {
-        let checked = psf_core::check(text, &psf_core::CheckOptions { today });
-        let errors: Vec<_> =
-            checked.diagnostics.iter().filter(|d| d.severity == psf_core::Severity::Error).cloned().collect();
-        let (Some(manifest), true) = (checked.manifest, errors.is_empty()) else { return Err(errors) };
-        let doc = psf_core::yaml::parse(text).map_err(|_| errors.clone())?;
-        Ok(ParsedManifest {
-            file: file.to_string(),
-            manifest,
-            doc,
-            sha256: context::sha256_hex(text.as_bytes()),
-            errors: Vec::new(),
-        })
+        let parsed = ParsedManifest::with_errors(file, text, today)?;
+        if parsed.errors.is_empty() { Ok(parsed) } else { Err(parsed.errors) }
     }
 
     /// Checks `text` as `psf check` does, and keeps a manifest that has errors but can

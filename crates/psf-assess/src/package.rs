@@ -58,7 +58,8 @@ fn autonomy(a: Autonomy) -> &'static str {
     }
 }
 
-fn classes(p: &PiiPolicy) -> [(&'static str, PiiAction); 6] {
+/// Each data class of a PII policy, by the manifest's name, with its action.
+pub(crate) fn classes(p: &PiiPolicy) -> [(&'static str, PiiAction); 6] {
     [
         ("contact", p.contact),
         ("financial", p.financial),

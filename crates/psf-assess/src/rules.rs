@@ -238,18 +238,6 @@ const PASS_OR_BLOCK: &[&str] = &["pass", "block"];
 /// A PII stage that let no value through as it was.
 const ACTED: &[&str] = &["pass", "transform", "block"];
 
-/// Each data class of a PII policy with its action.
-fn pii_actions(p: &psf_core::manifest::PiiPolicy) -> [(&'static str, PiiAction); 6] {
-    [
-        ("contact", p.contact),
-        ("financial", p.financial),
-        ("government_id", p.government_id),
-        ("credential", p.credential),
-        ("personal", p.personal),
-        ("location", p.location),
-    ]
-}
-
 fn pii_action_name(a: PiiAction) -> &'static str {
     match a {
         PiiAction::Allow => "allow",
@@ -766,7 +754,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             // `flag` means a value went through as it was: only a class declared `allow`
             // may do that.
             let acts = |policy: &psf_core::manifest::PiiPolicy| {
-                if pii_actions(policy).iter().any(|(_, a)| *a == PiiAction::Allow) { ANY } else { ACTED }
+                if crate::package::classes(policy).iter().any(|(_, a)| *a == PiiAction::Allow) { ANY } else { ACTED }
             };
             let checks = [
                 StageCheck::new("DG-1.pii", ctx, true, |p| Some(acts(&p.input.pii))),
@@ -779,7 +767,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     let Some(pr) = rt.point(&p.id) else { continue };
                     for (label, cited) in &pr.pii {
                         let Some(class) = class_of(label) else { continue };
-                        let action = pii_actions(&p.input.pii).into_iter().find(|(c, _)| *c == class).map(|(_, a)| a);
+                        let action = crate::package::classes(&p.input.pii).into_iter().find(|(c, _)| *c == class).map(|(_, a)| a);
                         if action.is_some_and(|a| a != PiiAction::Allow) {
                             more.push(ctx.contradiction(
                                 format!("audit_log where decision_point = {}: stored input and output scanned", p.id),
