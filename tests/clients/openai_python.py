@@ -9,6 +9,7 @@ audit records it wrote.
 Usage: python3 tests/clients/openai_python.py PATH/TO/psf
 """
 
+import json
 import os
 import re
 import signal
@@ -76,6 +77,26 @@ def main() -> None:
         tail = "".join(proc.tail)  # type: ignore[attr-defined]
         written = re.search(r"(\d+) audit records written", tail)
         check("shutdown reports the audit records written", written is not None and int(written.group(1)) >= 6, tail)
+        assess_the_traffic(psf, store)
+
+
+def assess_the_traffic(psf: str, store: str) -> None:
+    """The records the real gateway just wrote, assessed: a clean deployment driven through
+    `psf serve` by an unchanged client, so no verdict may be contradicted by its records,
+    and the controls it exercised are enforced."""
+    out = subprocess.run(
+        [psf, "assess", "--manifest", "examples/demo/psf.yaml", "--store", store, "--format", "json", "--fail-on", "none"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    check("psf assess reads the gateway's records", out.returncode == 0, out.stderr)
+    report = json.loads(out.stdout)
+    verdicts = {v["id"]: v for v in report["verdicts"]}
+    contradicted = [i for i, v in verdicts.items() if v.get("contradicted")]
+    check("no verdict is contradicted by the records of a clean run", not contradicted, contradicted)
+    for cid in ["IG-1", "IG-2", "IG-3", "DG-1", "OV-1", "OV-5"]:
+        check(f"{cid} is enforced by the records", verdicts[cid]["status"] == "enforced", verdicts[cid])
 
 
 def run(url: str, key: str) -> None:
