@@ -1,9 +1,9 @@
 //! The pipeline's stages, as functions from a request (or an output) to a decision.
 //!
 //! Every stage appends a [`StageRecord`] to the request's [`Trail`]: its competency
-//! code, its decision (pass, transform, flag, block, or `unavailable` where the detector
-//! has not landed yet, so the assessment can tell "checked and clean" from "not
-//! checked"), a detail that never holds request text, and its time.
+//! code, its decision (pass, transform, flag, block, hold, or `unavailable` where the
+//! check could not run on this request, so the assessment can tell "checked and clean"
+//! from "not checked"), a detail that never holds request text, and its time.
 
 use std::time::Instant;
 
@@ -29,8 +29,8 @@ pub enum Decision {
     Block,
     /// Held for a person to decide (HO-1).
     Hold,
-    /// The check could not run here (its detector has not landed); recorded so the
-    /// assessment never counts it as enforced.
+    /// The check could not run on this request (OV-4 where the model gave no
+    /// log-probabilities); recorded so the assessment never counts it as enforced.
     Unavailable,
 }
 
