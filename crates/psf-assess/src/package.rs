@@ -59,15 +59,8 @@ fn autonomy(a: Autonomy) -> &'static str {
 }
 
 /// Each data class of a PII policy, by the manifest's name, with its action.
-pub(crate) fn classes(p: &PiiPolicy) -> [(&'static str, PiiAction); 6] {
-    [
-        ("contact", p.contact),
-        ("financial", p.financial),
-        ("government_id", p.government_id),
-        ("credential", p.credential),
-        ("personal", p.personal),
-        ("location", p.location),
-    ]
+fn classes(p: &PiiPolicy) -> [(&'static str, PiiAction); 6] {
+    psf_detect::DataClass::ALL.map(|c| (c.as_str(), p.action(c)))
 }
 
 fn pii_word(a: PiiAction) -> &'static str {

@@ -13,6 +13,8 @@ use psf_core::manifest::{
 use serde_json::json;
 
 use crate::context::{Ctx, Evidence};
+use psf_detect::DataClass;
+
 use crate::runtime::{ABSENT, Cited};
 use crate::{Status, Suppressed, Verdict};
 
@@ -244,25 +246,6 @@ fn pii_action_name(a: PiiAction) -> &'static str {
         PiiAction::Redact => "redact",
         PiiAction::Tokenize => "tokenize",
         PiiAction::Block => "block",
-    }
-}
-
-/// The data class of an entity label (`EMAIL` → `contact`).
-fn class_of(label: &str) -> Option<&'static str> {
-    psf_detect::EntityType::ALL.iter().find(|e| e.label() == label).map(|e| e.class().as_str())
-}
-
-/// The regions a class may be processed in, where the manifest narrows them.
-fn class_regions<'r>(r: &'r psf_core::manifest::Residency, class: &str) -> Option<&'r Vec<String>> {
-    let c = &r.classes;
-    match class {
-        "contact" => c.contact.as_ref(),
-        "financial" => c.financial.as_ref(),
-        "government_id" => c.government_id.as_ref(),
-        "credential" => c.credential.as_ref(),
-        "personal" => c.personal.as_ref(),
-        "location" => c.location.as_ref(),
-        _ => None,
     }
 }
 
@@ -754,7 +737,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             // `flag` means a value went through as it was: only a class declared `allow`
             // may do that.
             let acts = |policy: &psf_core::manifest::PiiPolicy| {
-                if crate::package::classes(policy).iter().any(|(_, a)| *a == PiiAction::Allow) { ANY } else { ACTED }
+                if DataClass::ALL.iter().any(|c| policy.action(*c) == PiiAction::Allow) { ANY } else { ACTED }
             };
             let checks = [
                 StageCheck::new("DG-1.pii", ctx, true, |p| Some(acts(&p.input.pii))),
@@ -766,16 +749,19 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 for p in &m.decision_points {
                     let Some(pr) = rt.point(&p.id) else { continue };
                     for (label, cited) in &pr.pii {
-                        let Some(class) = class_of(label) else { continue };
-                        let action = crate::package::classes(&p.input.pii).into_iter().find(|(c, _)| *c == class).map(|(_, a)| a);
-                        if action.is_some_and(|a| a != PiiAction::Allow) {
+                        let Some(class) = psf_detect::EntityType::from_label(label).map(|e| e.class()) else {
+                            continue;
+                        };
+                        let action = p.input.pii.action(class);
+                        if action != PiiAction::Allow {
                             more.push(ctx.contradiction(
                                 format!("audit_log where decision_point = {}: stored input and output scanned", p.id),
                                 format!(
-                                    "{} stored records at `{}` hold {label} in clear, a {class} value the manifest declares `{}`",
+                                    "{} stored records at `{}` hold {label} in clear, a {} value the manifest declares `{}`",
                                     cited.count,
                                     p.id,
-                                    action.map_or("", pii_action_name)
+                                    class.as_str(),
+                                    pii_action_name(action)
                                 ),
                                 cited,
                             ));
@@ -870,18 +856,15 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                                 ));
                                 continue;
                             };
-                            for class in classes.split(',').filter(|c| !c.is_empty()) {
-                                let regions = class_regions(r, class).unwrap_or(&r.allowed_regions);
-                                let ok = match &spec.region {
-                                    Some(region) => regions.iter().any(|x| x == region),
-                                    None => spec.self_hosted,
-                                };
-                                if !ok {
+                            for class in classes.split(',').filter_map(DataClass::from_name) {
+                                let regions = r.regions_for(class).unwrap_or(&r.allowed_regions);
+                                if !spec.serves_in(regions) {
                                     more.push(ctx.contradiction(
                                         source.clone(),
                                         format!(
-                                            "{} requests at `{point}` carried {class} data to `{provider}` in {}, where the manifest allows only {}",
+                                            "{} requests at `{point}` carried {} data to `{provider}` in {}, where the manifest allows only {}",
                                             cited.count,
+                                            class.as_str(),
                                             spec.region.as_deref().unwrap_or("an unplaced region"),
                                             regions.join(", ")
                                         ),

@@ -551,6 +551,19 @@ pub struct PiiPolicy {
 }
 
 impl PiiPolicy {
+    /// The action for one data class (input and output policies alike).
+    pub fn action(&self, class: psf_detect::DataClass) -> PiiAction {
+        use psf_detect::DataClass;
+        match class {
+            DataClass::Contact => self.contact,
+            DataClass::Financial => self.financial,
+            DataClass::GovernmentId => self.government_id,
+            DataClass::Credential => self.credential,
+            DataClass::Personal => self.personal,
+            DataClass::Location => self.location,
+        }
+    }
+
     fn redact() -> PiiAction {
         PiiAction::Redact
     }
@@ -990,6 +1003,39 @@ pub struct Residency {
     /// (the policy lets it through): such a request goes only to providers there.
     #[serde(default)]
     pub classes: ClassRegions,
+}
+
+/// Whether a provider at `region` (or, with no region, one that is `self_hosted`: it runs
+/// where the deployment does) processes data within `regions` (DG-5).
+pub fn serves_in(region: Option<&str>, self_hosted: bool, regions: &[String]) -> bool {
+    match region {
+        Some(r) => regions.iter().any(|x| x == r),
+        None => self_hosted,
+    }
+}
+
+impl Provider {
+    /// Whether this provider processes data within `regions` ([`serves_in`]).
+    pub fn serves_in(&self, regions: &[String]) -> bool {
+        serves_in(self.region.as_deref(), self.self_hosted, regions)
+    }
+}
+
+impl Residency {
+    /// The regions a class of data may be processed in, where `classes` narrows them
+    /// (DG-5); `None` means `allowed_regions` applies.
+    pub fn regions_for(&self, class: psf_detect::DataClass) -> Option<&[String]> {
+        use psf_detect::DataClass;
+        let c = &self.classes;
+        match class {
+            DataClass::Contact => c.contact.as_deref(),
+            DataClass::Financial => c.financial.as_deref(),
+            DataClass::GovernmentId => c.government_id.as_deref(),
+            DataClass::Credential => c.credential.as_deref(),
+            DataClass::Personal => c.personal.as_deref(),
+            DataClass::Location => c.location.as_deref(),
+        }
+    }
 }
 
 /// Regions allowed per class of personal data; a class left out follows `allowed_regions`.

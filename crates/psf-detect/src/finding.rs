@@ -129,6 +129,21 @@ pub enum DataClass {
 }
 
 impl DataClass {
+    /// Every class, in the manifest's order.
+    pub const ALL: [DataClass; 6] = [
+        DataClass::Contact,
+        DataClass::Financial,
+        DataClass::GovernmentId,
+        DataClass::Credential,
+        DataClass::Personal,
+        DataClass::Location,
+    ];
+
+    /// Parses a class by the name the manifest writes (`government_id`).
+    pub fn from_name(name: &str) -> Option<DataClass> {
+        DataClass::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The class's name as the manifest writes it.
     pub fn as_str(self) -> &'static str {
         match self {

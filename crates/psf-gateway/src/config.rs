@@ -40,10 +40,7 @@ impl ChainLink {
     /// Whether this link processes data within `regions` (a self-hosted provider with no
     /// region set counts as inside: it runs where the deployment does).
     pub fn serves_in(&self, regions: &[String]) -> bool {
-        match &self.region {
-            Some(r) => regions.iter().any(|x| x == r),
-            None => self.self_hosted,
-        }
+        psf_core::manifest::serves_in(self.region.as_deref(), self.self_hosted, regions)
     }
 }
 

@@ -385,7 +385,7 @@ impl OutputGuard {
         let mut out = String::with_capacity(segment.len());
         let mut at = 0;
         for f in &inside {
-            let action = crate::pipeline::action_for(policy, f.class());
+            let action = policy.action(f.class());
             out.push_str(&segment[at..f.span.start]);
             match action {
                 PiiAction::Block => {

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use psf_core::manifest::{Action, ClientSystemMessages, PiiAction, PiiPolicy, Residency};
+use psf_core::manifest::{Action, ClientSystemMessages, PiiAction};
 use psf_detect::{DataClass, Finding, Op, PiiDetector, RedactStyle, Source, Vault, redact, sanitize};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -142,31 +142,6 @@ fn for_each_text(message: &mut Value, mut f: impl FnMut(&mut String)) {
             }
         }
         _ => {}
-    }
-}
-
-/// The policy's action for one data class (input and output policies alike).
-pub(crate) fn action_for(policy: &PiiPolicy, class: DataClass) -> PiiAction {
-    match class {
-        DataClass::Contact => policy.contact,
-        DataClass::Financial => policy.financial,
-        DataClass::GovernmentId => policy.government_id,
-        DataClass::Credential => policy.credential,
-        DataClass::Personal => policy.personal,
-        DataClass::Location => policy.location,
-    }
-}
-
-/// The regions a class of data may be processed in, where the manifest narrows them (DG-5).
-pub(crate) fn regions_for(residency: &Residency, class: DataClass) -> Option<&[String]> {
-    let c = &residency.classes;
-    match class {
-        DataClass::Contact => c.contact.as_deref(),
-        DataClass::Financial => c.financial.as_deref(),
-        DataClass::GovernmentId => c.government_id.as_deref(),
-        DataClass::Credential => c.credential.as_deref(),
-        DataClass::Personal => c.personal.as_deref(),
-        DataClass::Location => c.location.as_deref(),
     }
 }
 
@@ -352,7 +327,7 @@ pub fn prepare(
             }
             audit_texts.push(redact(text, &findings, RedactStyle::Label));
             for f in &findings {
-                match action_for(&input.pii, f.class()) {
+                match input.pii.action(f.class()) {
                     PiiAction::Block => blocked.push(f.clone()),
                     PiiAction::Redact => counts[0] += 1,
                     PiiAction::Tokenize => counts[1] += 1,
@@ -364,7 +339,7 @@ pub fn prepare(
                     }
                 }
             }
-            *text = vault.apply(text, &findings, |f| match action_for(&input.pii, f.class()) {
+            *text = vault.apply(text, &findings, |f| match input.pii.action(f.class()) {
                 PiiAction::Tokenize => Op::Tokenize,
                 PiiAction::Redact | PiiAction::Block => Op::Redact,
                 PiiAction::Allow => Op::Keep,

@@ -957,7 +957,7 @@ async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: S
 
     // The model chain (MS-4), within the regions the request's data allows (DG-5).
     let residency: Vec<(&'static str, &[String])> = match &gw.compiled.manifest.residency {
-        Some(r) => prepared.classes.iter().filter_map(|c| Some((c.as_str(), pipeline::regions_for(r, *c)?))).collect(),
+        Some(r) => prepared.classes.iter().filter_map(|c| Some((c.as_str(), r.regions_for(*c)?))).collect(),
         None => Vec::new(),
     };
     let guards = router::Guards { kill: &gw.kill, residency };
