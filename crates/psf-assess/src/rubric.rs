@@ -264,7 +264,7 @@ fn operations(m: &Manifest, runtime: Option<&Runtime>, verdicts: &[Verdict]) -> 
     let quality = status_of(verdicts, "OB-2") == Status::Enforced;
     let drills = status_of(verdicts, "IR-5").is_met();
     // Post-incident reviews on file: written reviews of real incidents in the store.
-    let reviews = runtime.map_or(0, |r| r.incidents.iter().filter(|i| !i.drill && i.review_written()).count());
+    let reviews = runtime.map_or(0, |r| r.facts.incidents.iter().filter(|i| !i.drill && i.review_written()).count());
     let reason = format!(
         "alerts {}, runbooks {}, escalation {}, structured logs {}, quality sampling shown in the records {}, drills {}, post-incident reviews on file {reviews}",
         yes(alerts),

@@ -154,20 +154,15 @@ fn bears_on(d: &psf_core::Diagnostic) -> Vec<&'static str> {
 fn check_errors(ctx: &Ctx<'_>, id: &str, out: Out) -> Out {
     let errors: Vec<&psf_core::Diagnostic> = ctx.input.errors.iter().filter(|d| bears_on(d).contains(&id)).collect();
     let Some(first) = errors.first() else { return out };
-    let said: Vec<String> = errors
-        .iter()
-        .map(|d| format!("{}:{}: error[{}]: {}", ctx.input.file, d.position.line, d.code.as_str(), d.message))
-        .collect();
     let mut failed = missing(format!(
         "the manifest fails `psf check` here: error[{}] at line {}: {}",
         first.code.as_str(),
         first.position.line,
         first.message
     ));
-    for (d, line) in errors.iter().zip(&said) {
-        let mut e = ctx.manifest(&d.pointer, line.clone());
-        e.contradicts = true;
-        failed.evidence.push(e);
+    for d in &errors {
+        let said = format!("{}:{}: error[{}]: {}", ctx.input.file, d.position.line, d.code.as_str(), d.message);
+        failed.evidence.push(Evidence { contradicts: true, ..ctx.manifest(&d.pointer, said) });
     }
     failed.evidence.extend(out.evidence);
     for d in &errors {
@@ -249,10 +244,6 @@ fn pii_action_name(a: PiiAction) -> &'static str {
     }
 }
 
-fn day_of(ts_ms: i64) -> Option<jiff::civil::Date> {
-    jiff::Timestamp::from_millisecond(ts_ms).ok().map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
-}
-
 /// A time as `2026-11-23 14:05 UTC`.
 fn minute(ts_ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ts_ms)
@@ -329,22 +320,20 @@ fn permitted(action: Action) -> &'static [&'static str] {
     }
 }
 
-/// One stage as the manifest declares it: the decision points it applies to, the
-/// decisions each declaration permits, and whether every delivered record must show it.
+/// One stage as the manifest declares it: the decision points it applies to and the
+/// decisions each declaration permits. Every delivered answer at those points must show it.
 pub(crate) struct StageCheck<'a> {
     pub code: &'static str,
     pub points: Vec<(&'a DecisionPoint, &'static [&'static str])>,
-    pub required: bool,
 }
 
 impl<'a> StageCheck<'a> {
     fn new(
         code: &'static str,
         ctx: &Ctx<'a>,
-        required: bool,
         f: impl Fn(&'a DecisionPoint) -> Option<&'static [&'static str]>,
     ) -> StageCheck<'a> {
-        StageCheck { code, points: ctx.m.decision_points.iter().filter_map(|p| Some((p, f(p)?))).collect(), required }
+        StageCheck { code, points: ctx.m.decision_points.iter().filter_map(|p| Some((p, f(p)?))).collect() }
     }
 }
 
@@ -373,16 +362,14 @@ fn stage_findings(ctx: &Ctx<'_>, checks: &[StageCheck<'_>]) -> Findings {
             for (decision, cited) in by.into_iter().flatten() {
                 let source = format!("audit_log where decision_point = {} and stage {code} = {decision}", p.id);
                 if decision == ABSENT {
-                    if check.required {
-                        f.contradictions.push(ctx.contradiction(
-                            source,
-                            format!(
-                                "{} delivered answers at `{}` never went through `{code}`, which the manifest declares",
-                                cited.count, p.id
-                            ),
-                            cited,
-                        ));
-                    }
+                    f.contradictions.push(ctx.contradiction(
+                        source,
+                        format!(
+                            "{} delivered answers at `{}` never went through `{code}`, which the manifest declares",
+                            cited.count, p.id
+                        ),
+                        cited,
+                    ));
                 } else if decision == "unavailable" {
                     f.unavailable.push(ctx.records(
                         source,
@@ -524,17 +511,17 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             };
             let out = every_point(ctx, &words, |p| p.input.injection.action != Action::Allow);
             let checks = [
-                StageCheck::new("IG-1.injection", ctx, true, |p| {
+                StageCheck::new("IG-1.injection", ctx, |p| {
                     (p.input.injection.action != Action::Allow).then(|| permitted(p.input.injection.action))
                 }),
-                StageCheck::new("IG-1.sanitize", ctx, true, |p| p.input.strip_invisible.then_some(ANY)),
+                StageCheck::new("IG-1.sanitize", ctx, |p| p.input.strip_invisible.then_some(ANY)),
             ];
             enforce(ctx, out, &checks, Vec::new())
         }
         "IG-2" => {
             let out = met("requests are checked for shape, size, nesting, message count and characters per message")
                 .ev(ctx.manifest("/decision_points", "input limits per decision point (defaults apply where unset)"));
-            let checks = [StageCheck::new("IG-2.schema", ctx, true, |_| Some(PASS_OR_BLOCK))];
+            let checks = [StageCheck::new("IG-2.schema", ctx, |_| Some(PASS_OR_BLOCK))];
             enforce(ctx, out, &checks, Vec::new())
         }
         "IG-3" => match ctx.traffic() {
@@ -553,7 +540,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                         ));
                     }
                 }
-                let all = Cited::join(rt.records.points.values().map(|p| &p.all));
+                let all = rt.records.all();
                 let scanned = ctx.records(
                     "every audit record of the window, input and output, scanned for every entity type and secret",
                     format!("{} records scanned", rt.records.scanned),
@@ -628,7 +615,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     over("the gateway".to_string(), peak, l);
                 }
             }
-            let checks = [StageCheck::new("IG-4.rate_limit", ctx, limited, |_| Some(PASS_OR_BLOCK))];
+            let checks = [StageCheck::new("IG-4.rate_limit", ctx, |_| limited.then_some(PASS_OR_BLOCK))];
             let out = enforce(ctx, out, &checks, more);
             match ctx.traffic().and_then(|rt| rt.events.get("IG-4.abuse")) {
                 Some(n) => out.ev(ctx.store(
@@ -650,8 +637,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             };
             let out = every_point(ctx, &words, |p| p.system_prompt.is_some());
             let checks = [
-                StageCheck::new("IG-5.system_prompt", ctx, true, |p| p.system_prompt.is_some().then_some(ANY)),
-                StageCheck::new("IG-5.leak", ctx, true, |p| {
+                StageCheck::new("IG-5.system_prompt", ctx, |p| p.system_prompt.is_some().then_some(ANY)),
+                StageCheck::new("IG-5.leak", ctx, |p| {
                     p.system_prompt.is_some().then(|| permitted(p.output.system_prompt_leak))
                 }),
             ];
@@ -661,8 +648,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let out = met("every output passes the gateway's output stage, which cannot be switched off").ev(ctx
                 .manifest("/decision_points", "an output policy per decision point (defaults apply where unset)"));
             let checks = [
-                StageCheck::new("OV-5.state", ctx, true, |_| Some(ANY)),
-                StageCheck::new("DG-1.pii_output", ctx, true, |_| Some(ANY)),
+                StageCheck::new("OV-5.state", ctx, |_| Some(ANY)),
+                StageCheck::new("DG-1.pii_output", ctx, |_| Some(ANY)),
             ];
             enforce(ctx, out, &checks, Vec::new())
         }
@@ -678,8 +665,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             // Where a schema is declared, a length check is no substitute: `OV-2.schema`
             // must have run on every delivered answer.
             let checks = [
-                StageCheck::new("OV-2.schema", ctx, true, |p| p.output.json_schema.is_some().then_some(PASS_OR_BLOCK)),
-                StageCheck::new("OV-2.length", ctx, true, |p| p.output.max_chars.is_some().then_some(PASS_OR_BLOCK)),
+                StageCheck::new("OV-2.schema", ctx, |p| p.output.json_schema.is_some().then_some(PASS_OR_BLOCK)),
+                StageCheck::new("OV-2.length", ctx, |p| p.output.max_chars.is_some().then_some(PASS_OR_BLOCK)),
             ];
             enforce(ctx, out, &checks, Vec::new())
         }
@@ -694,8 +681,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let filters = |p: &DecisionPoint| !p.output.content.categories.is_empty() && p.output.content.action != Action::Allow;
             let out = every_point(ctx, &words, filters);
             let checks = [
-                StageCheck::new("OV-3.content", ctx, true, |p| filters(p).then(|| permitted(p.output.content.action))),
-                StageCheck::new("OV-3.scope", ctx, true, |p| {
+                StageCheck::new("OV-3.content", ctx, |p| filters(p).then(|| permitted(p.output.content.action))),
+                StageCheck::new("OV-3.scope", ctx, |p| {
                     p.output.topics.as_ref().filter(|t| t.action != Action::Allow).map(|t| permitted(t.action))
                 }),
             ];
@@ -712,13 +699,13 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             let out = every_point(ctx, &words, |p| p.output.confidence.is_some());
             // `unavailable` where a provider gives no log-probabilities (Anthropic).
             let checks =
-                [StageCheck::new("OV-4.confidence", ctx, true, |p| p.output.confidence.is_some().then_some(ANY))];
+                [StageCheck::new("OV-4.confidence", ctx, |p| p.output.confidence.is_some().then_some(ANY))];
             enforce(ctx, out, &checks, Vec::new())
         }
         "OV-5" => {
             let out = met("refusals, truncation and content-filter stops are defined states with stable error codes")
                 .ev(ctx.manifest("/decision_points", "every decision point goes through the gateway's error model"));
-            let checks = [StageCheck::new("OV-5.state", ctx, true, |_| Some(ANY))];
+            let checks = [StageCheck::new("OV-5.state", ctx, |_| Some(ANY))];
             enforce(ctx, out, &checks, Vec::new())
         }
         "DG-1" => {
@@ -740,8 +727,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 if DataClass::ALL.iter().any(|c| policy.action(*c) == PiiAction::Allow) { ANY } else { ACTED }
             };
             let checks = [
-                StageCheck::new("DG-1.pii", ctx, true, |p| Some(acts(&p.input.pii))),
-                StageCheck::new("DG-1.pii_output", ctx, true, |p| Some(acts(&p.output.pii))),
+                StageCheck::new("DG-1.pii", ctx, |p| Some(acts(&p.input.pii))),
+                StageCheck::new("DG-1.pii_output", ctx, |p| Some(acts(&p.output.pii))),
             ];
             // A value of a class the point does not allow, found in clear in what was stored.
             let mut more = Vec::new();
@@ -875,7 +862,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                         }
                     }
                 }
-                let checks = [StageCheck::new("DG-5.residency", ctx, true, |_| Some(PASS_OR_BLOCK))];
+                let checks = [StageCheck::new("DG-5.residency", ctx, |_| Some(PASS_OR_BLOCK))];
                 enforce(ctx, out, &checks, more)
             }
         },
@@ -946,7 +933,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             // is not met until a passing one follows.
             let recorded: Vec<_> = ctx
                 .runtime
-                .map(|rt| rt.facts.events.iter().filter(|e| e.kind == "MS-3.regression_gate").collect())
+                .map(|rt| rt.facts.events_of("MS-3.regression_gate").collect())
                 .unwrap_or_default();
             match recorded.last() {
                 None => out,
@@ -958,7 +945,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                         format!("{} gate runs recorded; the latest, {}: {}", recorded.len(), minute(last.ts_ms), last.summary),
                         &serde_json::to_value(last).unwrap_or_default(),
                     );
-                    if passed && ctx.fresh(day_of(last.ts_ms).unwrap_or(ctx.today)) {
+                    if passed && ctx.fresh(crate::runtime::day(last.ts_ms).unwrap_or(ctx.today)) {
                         // A passing gate on record meets it, whatever the manifest lists.
                         let summary = format!(
                             "{} regression-gate runs recorded (`psf eval --store`); the latest, {}, passed",
@@ -1042,7 +1029,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 .ev(ctx.manifest("/decision_points", "`autonomy` is required on every decision point"));
             // A supervised point holds every answer: one delivered without a hold was never
             // seen by a person.
-            let checks = [StageCheck::new("HO-1.review", ctx, true, |p| {
+            let checks = [StageCheck::new("HO-1.review", ctx, |p| {
                 (p.autonomy == Autonomy::Supervised).then_some(&["hold"][..])
             })];
             let f = stage_findings(ctx, &checks);
@@ -1087,7 +1074,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 .iter()
                 .filter(|r| r.status == "pending" && r.deadline_ms.is_some_and(|d| d < until))
                 .collect();
-            let checks = [StageCheck::new("HO-1.review", ctx, true, |p| {
+            let checks = [StageCheck::new("HO-1.review", ctx, |p| {
                 high.iter().any(|h| h.id == p.id).then_some(&["hold"][..])
             })];
             let mut f = stage_findings(ctx, &checks);
@@ -1279,7 +1266,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 Some(rt) => out.ev(ctx.records(
                     "every audit record of the window (the overview's source)",
                     format!("{} requests on {} days", rt.summary.requests, rt.summary.active_days),
-                    &Cited::join(rt.records.points.values().map(|p| &p.all)),
+                    &rt.records.all(),
                 )),
                 None => out,
             }
@@ -1343,9 +1330,8 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 .runtime
                 .map(|rt| {
                     rt.facts
-                        .events
-                        .iter()
-                        .filter(|e| e.kind == "IR-5.drill" && ctx.fresh(day_of(e.ts_ms).unwrap_or(ctx.today)))
+                        .events_of("IR-5.drill")
+                        .filter(|e| ctx.fresh(crate::runtime::day(e.ts_ms).unwrap_or(ctx.today)))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -1371,7 +1357,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                     format!("{} drills recorded by the gateways", recorded.len()),
                     &json!(measured.iter().map(|(w, t)| json!([w, t])).collect::<Vec<_>>()),
                 ));
-                let uses: Vec<&str> = rt.incidents.iter().filter(|i| !i.drill && i.action == "disable").map(|i| i.id.as_str()).collect();
+                let uses: Vec<&str> = rt.facts.incidents.iter().filter(|i| !i.drill && i.action == "disable").map(|i| i.id.as_str()).collect();
                 if !uses.is_empty() {
                     out = out.ev(ctx.store(
                         "incidents",
@@ -1390,7 +1376,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             .gap("assess with `--store` so the incident records are evidence"),
             Some(rt) => {
                 // Obligations outlive the window: every incident ever declared counts.
-                let real: Vec<_> = rt.incidents.iter().filter(|i| !i.drill).collect();
+                let real: Vec<_> = rt.facts.incidents.iter().filter(|i| !i.drill).collect();
                 let overdue: Vec<&str> = real
                     .iter()
                     .filter(|i| !i.review_written() && psf_core::calendar::review_past_due(i.declared_ms, ctx.today))
@@ -1506,7 +1492,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
             .ev(ctx.records(
                 "every audit record of the window",
                 format!("{} records", rt.summary.requests),
-                &Cited::join(rt.records.points.values().map(|p| &p.all)),
+                &rt.records.all(),
             )),
             None => partial("accountability records exist only as the manifest")
                 .gap("run traffic through the gateway so its audit log exists, and export it for auditors with `psf export --store`"),

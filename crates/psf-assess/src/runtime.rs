@@ -168,6 +168,13 @@ pub struct Records {
     pub scanned: u64,
 }
 
+impl Records {
+    /// Every record of the window, over all decision points.
+    pub fn all(&self) -> Cited {
+        Cited::join(self.points.values().map(|p| &p.all))
+    }
+}
+
 /// Walks audit records one at a time into [`Records`] and the window's [`AuditSummary`].
 pub struct Collector {
     detector: PiiDetector,
@@ -175,9 +182,8 @@ pub struct Collector {
     keys: std::collections::BTreeSet<String>,
     days: std::collections::BTreeSet<i64>,
     points: BTreeMap<String, PointTallies>,
-    /// Per caller (0 key, 1 app, 2 the gateway): the current minute, its records, and
-    /// the busiest minute before it.
-    minutes: BTreeMap<(u8, String), MinuteSlot>,
+    /// Per caller: the current minute, its records, and the busiest minute before it.
+    minutes: BTreeMap<(Caller, String), MinuteSlot>,
     scanned: u64,
 }
 
@@ -185,6 +191,14 @@ impl std::fmt::Debug for Collector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Collector").field("records", &self.summary.requests).finish_non_exhaustive()
     }
+}
+
+/// Whose busiest minute a slot tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Caller {
+    Key,
+    App,
+    Gateway,
 }
 
 /// The current minute and its records, and the busiest earlier minute.
@@ -225,17 +239,13 @@ impl Collector {
         serde_json::to_string(record).unwrap_or_default()
     }
 
-    /// Adds one record of the window.
-    pub fn add(&mut self, r: &AuditRecord) {
-        let row: [u8; 32] = Sha256::digest(Collector::row(r).as_bytes()).into();
+    /// Adds one record of the window; `row` is [`Collector::row`] of it, made once by the
+    /// caller, which may also keep it (a bundle's line).
+    pub fn add(&mut self, r: &AuditRecord, row: &str) {
+        let row: [u8; 32] = Sha256::digest(row.as_bytes()).into();
         let row = row.as_slice();
         let id = r.request_id.as_str();
         let s = &mut self.summary;
-        s.requests += 1;
-        *s.by_outcome.entry(r.outcome.clone()).or_default() += 1;
-        if let Some(p) = &r.decision_point {
-            *s.by_decision_point.entry(p.clone()).or_default() += 1;
-        }
         if let Some(k) = &r.key_id {
             self.keys.insert(k.clone());
         }
@@ -259,7 +269,6 @@ impl Collector {
         let mut carried = String::new();
         for st in stages {
             let (Some(code), Some(decision)) = (st["code"].as_str(), st["decision"].as_str()) else { continue };
-            *s.stages.entry(code.to_string()).or_default().entry(decision.to_string()).or_default() += 1;
             point.stages.entry(code.to_string()).or_default().entry(decision.to_string()).or_default().add(id, row);
             if code == "DG-5.residency"
                 && let Some((classes, _)) = st["detail"].as_str().and_then(|d| d.split_once(" processed in "))
@@ -292,7 +301,8 @@ impl Collector {
         }
         if admitted(&r.outcome) {
             let minute = r.ts_ms.div_euclid(60_000) * 60_000;
-            let callers = [(0u8, r.key_id.clone()), (1, r.app.clone()), (2, Some(String::new()))];
+            let callers =
+                [(Caller::Key, r.key_id.clone()), (Caller::App, r.app.clone()), (Caller::Gateway, Some(String::new()))];
             for (kind, who) in callers {
                 let Some(who) = who else { continue };
                 let slot = self.minutes.entry((kind, who)).or_insert_with(|| (minute, Tally::default(), None));
@@ -309,10 +319,25 @@ impl Collector {
     }
 
     /// The records' facts and the window's summary (its `oldest_ms` left for the caller).
+    /// The summary's counts by outcome, decision point and stage are the tallies' own.
     pub fn finish(self) -> (Records, AuditSummary) {
         let mut summary = self.summary;
         summary.distinct_keys = self.keys.len() as u64;
         summary.active_days = self.days.len() as u64;
+        for (point, t) in &self.points {
+            summary.requests += t.all.count;
+            if !point.is_empty() {
+                summary.by_decision_point.insert(point.clone(), t.all.count);
+            }
+            for (outcome, o) in &t.outcomes {
+                *summary.by_outcome.entry(outcome.clone()).or_default() += o.count;
+            }
+            for (code, by) in &t.stages {
+                for (decision, d) in by.iter().filter(|(d, _)| *d != ABSENT) {
+                    *summary.stages.entry(code.clone()).or_default().entry(decision.clone()).or_default() += d.count;
+                }
+            }
+        }
         let finish_map = |m: BTreeMap<String, Tally>| m.into_iter().map(|(k, t)| (k, t.finish())).collect();
         let points = self
             .points
@@ -337,13 +362,13 @@ impl Collector {
                 _ => Peak { minute_ms: minute, records: current.finish() },
             };
             match kind {
-                0 => {
+                Caller::Key => {
                     records.key_peaks.insert(who, best);
                 }
-                1 => {
+                Caller::App => {
                     records.app_peaks.insert(who, best);
                 }
-                _ => records.global_peak = Some(best),
+                Caller::Gateway => records.global_peak = Some(best),
             }
         }
         (records, summary)
@@ -376,12 +401,20 @@ pub struct StoreFacts {
     pub oldest_ms: Option<i64>,
     /// Every event, oldest first.
     pub events: Vec<psf_store::Event>,
-    /// Every incident, drills included.
+    /// Every incident up to the window's end, drills included (obligations outlive the
+    /// window).
     pub incidents: Vec<psf_store::Incident>,
     /// Every review of a held answer.
     pub reviews: Vec<ReviewFact>,
     /// Each person's latest knowledge-check pass, by email: when it was taken.
     pub passes: BTreeMap<String, i64>,
+}
+
+impl StoreFacts {
+    /// The events of one kind, oldest first.
+    pub fn events_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a psf_store::Event> + 'a {
+        self.events.iter().filter(move |e| e.kind == kind)
+    }
 }
 
 /// What the records show.
@@ -393,8 +426,6 @@ pub struct Runtime {
     pub records: Records,
     /// Events in the window by kind (`IG-4.abuse`, …).
     pub events: BTreeMap<String, u64>,
-    /// Every incident up to the window's end (obligations outlive the window).
-    pub incidents: Vec<psf_store::Incident>,
     /// Reasons the gateway gave for an oversight review (`HO-5.review_due`: a new model
     /// version, drift, a quality drop), from all time, oldest first: the day and summary.
     pub reviews_due: Vec<(jiff::civil::Date, String)>,
@@ -451,7 +482,8 @@ pub struct RuntimeSummary {
     pub pii_sample: PiiSample,
 }
 
-fn day(ts_ms: i64) -> Option<jiff::civil::Date> {
+/// The UTC day of a time.
+pub(crate) fn day(ts_ms: i64) -> Option<jiff::civil::Date> {
     jiff::Timestamp::from_millisecond(ts_ms).ok().map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
 }
 
@@ -511,15 +543,13 @@ impl Runtime {
             *events.entry(e.kind.clone()).or_default() += 1;
         }
         let reviews_due = facts
-            .events
-            .iter()
-            .filter(|e| e.kind == "HO-5.review_due" && e.ts_ms < until_ms)
+            .events_of("HO-5.review_due")
+            .filter(|e| e.ts_ms < until_ms)
             .filter_map(|e| Some((day(e.ts_ms)?, e.summary.clone())))
             .collect();
         let quality = facts
-            .events
-            .iter()
-            .filter(|e| e.kind == "OB-2.quality" && (since_ms..until_ms).contains(&e.ts_ms))
+            .events_of("OB-2.quality")
+            .filter(|e| (since_ms..until_ms).contains(&e.ts_ms))
             .filter_map(|e| {
                 Some(QualityFigure {
                     day: day(e.ts_ms)?,
@@ -529,7 +559,6 @@ impl Runtime {
                 })
             })
             .collect();
-        let incidents = facts.incidents.iter().filter(|i| i.declared_ms < until_ms).cloned().collect();
         let passes = facts
             .passes
             .iter()
@@ -537,7 +566,7 @@ impl Runtime {
             .filter_map(|(e, ms)| Some((e.clone(), day(*ms)?)))
             .collect();
         let from = window_start(today, window_days);
-        Runtime { summary, records, events, incidents, reviews_due, quality, window: (from, today), passes, facts }
+        Runtime { summary, records, events, reviews_due, quality, window: (from, today), passes, facts }
     }
 }
 
@@ -603,18 +632,19 @@ pub async fn gather(store: &Store, today: jiff::civil::Date, window_days: u32) -
 }
 
 /// [`gather`], telling `progress` each step and how many records are done, and handing
-/// each record of the window to `each` (`psf export` writes them into the bundle).
+/// each record of the window to `each` as its row ([`Collector::row`]): `psf export`
+/// writes those lines into the bundle.
 pub async fn gather_with(
     store: &Store,
     today: jiff::civil::Date,
     window_days: u32,
     progress: &mut dyn FnMut(Progress),
-    each: &mut dyn FnMut(&AuditRecord),
+    each: &mut dyn FnMut(&str),
 ) -> Result<Runtime, StoreError> {
     let (since_ms, until_ms) = window_ms(today, window_days).map_err(StoreError::other)?;
     let mut step = |step: &'static str, done: u64, total: u64| progress(Progress { step, done, total });
     step("counting the audit log", 0, 0);
-    let total = store.audit_summary(since_ms, until_ms).await?.requests;
+    let total = store.audit_count_between(since_ms, until_ms).await?;
     let mut collector = Collector::new(since_ms, until_ms).map_err(StoreError::other)?;
     let mut after = 0;
     let mut done = 0;
@@ -624,8 +654,9 @@ pub async fn gather_with(
         let Some((last, _)) = page.last() else { break };
         after = *last;
         for (_, r) in &page {
-            collector.add(r);
-            each(r);
+            let row = Collector::row(r);
+            collector.add(r, &row);
+            each(&row);
         }
         done += page.len() as u64;
         step("reading and scanning audit records", done, total);
@@ -652,7 +683,7 @@ pub fn from_bundle(
         if !(since_ms..until_ms).contains(&r.ts_ms) {
             return Err(format!("evidence/audit.jsonl:{}: record {} is outside the window", i + 1, r.request_id));
         }
-        collector.add(&r);
+        collector.add(&r, &Collector::row(&r));
     }
     let (records, summary) = collector.finish();
     Ok(Runtime::build(records, summary, facts, today, window_days))

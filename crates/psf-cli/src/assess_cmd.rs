@@ -156,9 +156,9 @@ pub(crate) fn prepare(i: &Inputs<'_>) -> Result<Assessed, String> {
     let runtime = match i.store {
         None => None,
         Some(url) => {
-            let mut keep = |r: &psf_store::AuditRecord| {
+            let mut keep = |row: &str| {
                 if i.keep_rows {
-                    rows.push_str(&psf_assess::runtime::Collector::row(r));
+                    rows.push_str(row);
                     rows.push('\n');
                 }
             };
@@ -254,12 +254,12 @@ pub fn run(args: &AssessArgs) -> io::Result<ExitCode> {
 }
 
 /// Reads the runtime evidence from a store, handing each audit record of the window to
-/// `each` (`psf export` writes them into the bundle as they are read).
+/// `each` as its JSON line (`psf export` writes them into the bundle as they are read).
 pub(crate) fn read_runtime_with(
     url: &str,
     today: jiff::civil::Date,
     days: u32,
-    each: &mut dyn FnMut(&psf_store::AuditRecord),
+    each: &mut dyn FnMut(&str),
 ) -> Result<psf_assess::Runtime, String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
@@ -521,6 +521,9 @@ fn recompute(dir: &Path, manifest_name: &str) -> Result<usize, String> {
     let again = serde_json::to_value(&again).map_err(|e| e.to_string())?;
     let verdicts = |v: &serde_json::Value| v["verdicts"].as_array().cloned().unwrap_or_default();
     let (stated, recomputed) = (verdicts(&report), verdicts(&again));
+    if stated.len() != recomputed.len() {
+        return Err(format!("the report has {} verdicts, the recomputation {}", stated.len(), recomputed.len()));
+    }
     let differ: Vec<String> = stated
         .iter()
         .zip(&recomputed)
@@ -538,9 +541,6 @@ fn recompute(dir: &Path, manifest_name: &str) -> Result<usize, String> {
             }
         })
         .collect();
-    if stated.len() != recomputed.len() {
-        return Err(format!("the report has {} verdicts, the recomputation {}", stated.len(), recomputed.len()));
-    }
     if !differ.is_empty() {
         return Err(format!("the bundle's records do not give the report's verdicts: {}", differ.join("; ")));
     }

@@ -95,17 +95,8 @@ pub fn run(args: &ExportArgs) -> io::Result<ExitCode> {
     };
     // The window's events, from the side records the assessment read.
     let events: Option<Vec<psf_store::Event>> = assessed.runtime.as_ref().map(|rt| {
-        let (from, to) = rt.window;
-        rt.facts
-            .events
-            .iter()
-            .filter(|e| {
-                jiff::Timestamp::from_millisecond(e.ts_ms)
-                    .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
-                    .is_ok_and(|d| d >= from && d <= to)
-            })
-            .cloned()
-            .collect()
+        let window = rt.summary.since_ms..rt.summary.until_ms;
+        rt.facts.events.iter().filter(|e| window.contains(&e.ts_ms)).cloned().collect()
     });
     let files = bundle(&assessed, &args.manifest, events.as_deref());
     let mut all = files.clone();
