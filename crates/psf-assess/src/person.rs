@@ -35,10 +35,9 @@ const ROLE_MAILBOXES: [&str; 14] = [
 
 /// Why `name <email>` does not read as one person, or `None` when it does.
 pub fn why_not_a_person(name: &str, email: &str) -> Option<String> {
-    // A title or a post-nominal says nothing of whether the rest is a name.
+    // A title says nothing of whether the rest is a name.
     const TITLES: [&str; 10] = ["dr", "dr.", "prof", "prof.", "mr", "mr.", "ms", "ms.", "mrs", "mrs."];
-    let full = name;
-    let words: Vec<&str> = full.split_whitespace().filter(|w| !TITLES.contains(&w.to_lowercase().as_str())).collect();
+    let words: Vec<&str> = name.split_whitespace().filter(|w| !TITLES.contains(&w.to_lowercase().as_str())).collect();
     let joined = words.join(" ");
     let name = joined.as_str();
     if words.len() < 2 {

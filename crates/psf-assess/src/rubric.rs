@@ -172,7 +172,7 @@ fn production(m: &Manifest, runtime: Option<&Runtime>) -> Dimension {
             name,
             3,
             format!("{facts}: one production deployment with quantitative evidence and monitoring"),
-            "a second production deployment with documented scale and before/after figures (assessed as an organisation)",
+            "a second production deployment with documented scale and before/after figures (the rubric counts deployments; this assessment covers one)",
         )
     } else {
         dim(
