@@ -3,7 +3,9 @@
 //! This crate holds what every other part of psf agrees on, and no IO: the forty
 //! competencies as static data ([`catalog`]), the typed manifest ([`Manifest`]), and the
 //! checker that turns a manifest's text into a typed value or a list of problems, each
-//! pointing at a line and column of the file ([`check`]).
+//! pointing at a line and column of the file ([`check`]), and the gateway's codes and
+//! outcomes ([`code`]), so the gateway, the store, the console and the assessment name
+//! each decision alike.
 //!
 //! The key decision: the manifest is parsed once into a JSON value with a map of source
 //! positions ([`yaml`]), and everything after that — the JSON Schema pass, serde, the
@@ -15,6 +17,7 @@
 pub mod calendar;
 pub mod catalog;
 mod check;
+pub mod code;
 pub mod diagnostic;
 pub mod diff;
 pub mod edit;

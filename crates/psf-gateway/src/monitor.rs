@@ -30,6 +30,7 @@ use std::sync::{Mutex, PoisonError};
 use serde_json::{Value, json};
 
 use crate::alerts::Ewma;
+use psf_core::code::Code;
 
 /// Minutes of history a key's baseline weighs.
 pub(crate) const HISTORY_MINUTES: f64 = 30.0;
@@ -84,7 +85,7 @@ fn hour_of(ts_ms: i64) -> usize {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Finding {
     /// `OB-3.anomaly` or `HO-5.review_due`.
-    pub kind: &'static str,
+    pub kind: Code,
     pub app: Option<String>,
     pub key_id: Option<String>,
     pub summary: String,
@@ -264,7 +265,7 @@ impl Monitor {
             if score > PSI_DRIFT && !s.drifting {
                 s.drifting = true;
                 found.push(Finding {
-                    kind: "HO-5.review_due",
+                    kind: Code::Ho5ReviewDue,
                     app: None,
                     key_id: None,
                     summary: format!(
@@ -340,7 +341,7 @@ impl Monitor {
                 if unusual && !s.active[i] {
                     s.active[i] = true;
                     found.push(Finding {
-                        kind: "OB-3.anomaly",
+                        kind: Code::Ob3Anomaly,
                         app: Some(s.app.clone()),
                         key_id: Some(key_id.clone()),
                         summary: format!(
@@ -401,7 +402,7 @@ impl Monitor {
         drop(versions);
         let points = points();
         Some(Finding {
-            kind: "HO-5.review_due",
+            kind: Code::Ho5ReviewDue,
             app: None,
             key_id: None,
             summary: format!(
@@ -433,7 +434,7 @@ fn new_hour(key_id: &str, s: &mut KeyState, now_ms: i64) -> Option<Finding> {
             s.new_hour_reported = Some(hour);
             let usual: Vec<usize> = (0..24).filter(|h| s.hours[*h] > 0).collect();
             Some(Finding {
-                kind: "OB-3.anomaly",
+                kind: Code::Ob3Anomaly,
                 app: Some(s.app.clone()),
                 key_id: Some(key_id.to_string()),
                 summary: format!(
@@ -454,7 +455,7 @@ fn new_hour(key_id: &str, s: &mut KeyState, now_ms: i64) -> Option<Finding> {
 /// A finding about a decision point whose quality alert fired: it is due for review.
 pub(crate) fn quality_review_due(decision_point: &str, summary: &str) -> Finding {
     Finding {
-        kind: "HO-5.review_due",
+        kind: Code::Ho5ReviewDue,
         app: None,
         key_id: None,
         summary: format!("oversight review due for {decision_point}: its sampled output quality dropped ({summary})"),
@@ -513,7 +514,7 @@ mod tests {
         }
         let found = minute(&m, 6, 5);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].kind, "OB-3.anomaly");
+        assert_eq!(found[0].kind, Code::Ob3Anomaly);
         assert_eq!(found[0].detail["signal"], "share of injections");
         assert_eq!(found[0].detail["minute"]["injections"], 5);
         assert!(
@@ -614,7 +615,7 @@ mod tests {
         assert_eq!(m.model_reported("p", "m", "gpt-x-2024-08-06", || points.clone()), None);
         assert_eq!(m.model_reported("p", "m", "gpt-x-2024-08-06", || points.clone()), None);
         let f = m.model_reported("p", "m", "gpt-x-2025-01-31", || points.clone()).unwrap();
-        assert_eq!(f.kind, "HO-5.review_due");
+        assert_eq!(f.kind, Code::Ho5ReviewDue);
         assert_eq!(f.detail["before"], "gpt-x-2024-08-06");
         assert!(f.summary.contains("which changes what chat was reviewed against"), "{}", f.summary);
         assert_eq!(m.model_reported("p", "m", "", || points.clone()), None, "a reply without a model says nothing");

@@ -7,7 +7,7 @@ use psf_store::{Erasure, Incident, NewIncident, Remaining, Review, ReviewDecisio
 use serde_json::Value;
 
 use crate::oversight::{self, OversightError};
-use crate::server::Gateway;
+use crate::state::Gateway;
 
 impl Gateway {
     /// The manifest served.

@@ -17,6 +17,7 @@ use psf_detect::{PiiDetector, RedactStyle, SchemaCheck, Vault, redact};
 use crate::config::Point;
 use crate::error::ApiError;
 use crate::pipeline::{Decision, Trail};
+use psf_core::code::Code;
 
 /// Bytes held back in a stream so an entity split across chunks is seen whole.
 const HOLD_BACK: usize = 128;
@@ -55,6 +56,15 @@ pub struct OutputGuard {
     restore: bool,
     /// The delivered text with every PII finding redacted, for the audit record.
     pub audit: String,
+}
+
+/// What the output stages made of a whole completion.
+#[derive(Debug)]
+pub struct Checked {
+    /// Each choice's text with PII redacted, for the audit record.
+    pub audit: Vec<String>,
+    /// The first choice's confidence.
+    pub confidence: Confidence,
 }
 
 /// How confident the model was in an answer, from its token log-probabilities (OV-4).
@@ -153,8 +163,8 @@ impl OutputGuard {
             && self.chars > max as usize
         {
             let message = format!("the answer ran past this decision point's limit of {max} characters");
-            trail.record("OV-2.length", Decision::Block, message.clone(), t);
-            return Err(ApiError::output("OV-2.length", message));
+            trail.record(Code::Ov2Length, Decision::Block, message.clone(), t);
+            return Err(ApiError::new(Code::Ov2Length, message));
         }
         self.check_leak(trail, t)?;
         self.check_content(trail, t, false)?;
@@ -170,11 +180,11 @@ impl OutputGuard {
         let t = Instant::now();
         // Over-long answers were stopped in `push`; record that this one was measured.
         if let Some(max) = self.point.spec.output.max_chars {
-            trail.record("OV-2.length", Decision::Pass, format!("{} of {max} characters", self.chars), t);
+            trail.record(Code::Ov2Length, Decision::Pass, format!("{} of {max} characters", self.chars), t);
         }
         if let Some(schema) = &self.point.schema {
             match schema.check(&self.text) {
-                SchemaCheck::Valid { .. } => trail.record("OV-2.schema", Decision::Pass, "", t),
+                SchemaCheck::Valid { .. } => trail.record(Code::Ov2Schema, Decision::Pass, "", t),
                 SchemaCheck::Invalid { violations, .. } => {
                     let list: Vec<String> = violations
                         .iter()
@@ -182,13 +192,13 @@ impl OutputGuard {
                         .map(|v| format!("{}: {}", display_pointer(&v.path), v.message))
                         .collect();
                     let message = format!("the answer does not match the output schema: {}", list.join("; "));
-                    trail.record("OV-2.schema", Decision::Block, message.clone(), t);
-                    return Err(ApiError::output("OV-2.schema", message));
+                    trail.record(Code::Ov2Schema, Decision::Block, message.clone(), t);
+                    return Err(ApiError::new(Code::Ov2Schema, message));
                 }
                 SchemaCheck::NoJson => {
                     let message = "the answer holds no JSON, and this decision point requires JSON matching its schema";
-                    trail.record("OV-2.schema", Decision::Block, message, t);
-                    return Err(ApiError::output("OV-2.schema", message));
+                    trail.record(Code::Ov2Schema, Decision::Block, message, t);
+                    return Err(ApiError::new(Code::Ov2Schema, message));
                 }
             }
         }
@@ -205,29 +215,29 @@ impl OutputGuard {
             }
         };
         match state {
-            Some(s) => trail.record("OV-5.state", Decision::Flag, s, t),
-            None => trail.record("OV-5.state", Decision::Pass, "", t),
+            Some(s) => trail.record(Code::Ov5State, Decision::Flag, s, t),
+            None => trail.record(Code::Ov5State, Decision::Pass, "", t),
         }
         match self.confidence() {
             Confidence::NotChecked => {}
             Confidence::Unknown => {
-                trail.record("OV-4.confidence", Decision::Unavailable, "the model gave no log-probabilities", t);
+                trail.record(Code::Ov4Confidence, Decision::Unavailable, "the model gave no log-probabilities", t);
             }
             Confidence::Enough(mean) => {
-                trail.record("OV-4.confidence", Decision::Pass, format!("mean log-probability {mean:.2}"), t);
+                trail.record(Code::Ov4Confidence, Decision::Pass, format!("mean log-probability {mean:.2}"), t);
             }
             Confidence::Low(mean, _) => {
                 let detail = format!("low: mean log-probability {mean:.2}");
-                trail.record("OV-4.confidence", Decision::Flag, detail, t);
+                trail.record(Code::Ov4Confidence, Decision::Flag, detail, t);
             }
         }
         self.check_content(trail, t, true)?;
         self.check_scope(trail, t)?;
         if self.point.content.is_some() && !self.content_flagged {
-            trail.record("OV-3.content", Decision::Pass, "", t);
+            trail.record(Code::Ov3Content, Decision::Pass, "", t);
         }
         if self.point.topics.is_some() && !self.scope_flagged {
-            trail.record("OV-3.scope", Decision::Pass, "", t);
+            trail.record(Code::Ov3Scope, Decision::Pass, "", t);
         }
         let pii_decision = match self.pii_counts {
             [0, 0] => Decision::Pass,
@@ -239,11 +249,36 @@ impl OutputGuard {
         } else {
             format!("{} redacted, {} allowed", self.pii_counts[0], self.pii_counts[1])
         };
-        trail.record("DG-1.pii_output", pii_decision, detail, t);
+        trail.record(Code::Dg1PiiOutput, pii_decision, detail, t);
         if !self.leak_flagged && self.point.leak.is_some() {
-            trail.record("IG-5.leak", Decision::Pass, "", t);
+            trail.record(Code::Ig5Leak, Decision::Pass, "", t);
         }
         Ok(rest)
+    }
+
+    /// Runs every choice of a whole completion through the output stages, in place:
+    /// each choice's text is replaced by what may be delivered. Returns the redacted
+    /// text of each choice, for the audit record, and the first choice's confidence.
+    /// The reply's shape was checked at the provider boundary
+    /// ([`psf_providers::shape::completion`]); access here is checked all the same.
+    pub fn check_completion(&mut self, value: &mut Value, trail: &mut Trail) -> Result<Checked, ApiError> {
+        let mut checked = Checked { audit: Vec::new(), confidence: Confidence::NotChecked };
+        let choices = value.get_mut("choices").and_then(Value::as_array_mut);
+        for (i, choice) in choices.into_iter().flatten().enumerate() {
+            self.logprobs(choice);
+            let finish = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
+            let Some(Value::String(content)) = choice.pointer_mut("/message/content") else { continue };
+            let mut out = self.push(content, trail)?;
+            out.push_str(&self.finish(finish.as_deref(), trail)?);
+            *content = out;
+            checked.audit.push(std::mem::take(&mut self.audit));
+            if i == 0 {
+                checked.confidence = self.confidence();
+            }
+            // Each choice is its own answer.
+            self.reset();
+        }
+        Ok(checked)
     }
 
     /// Starts over for another answer (another choice) with the same placeholders.
@@ -272,12 +307,12 @@ impl OutputGuard {
         match self.point.spec.output.system_prompt_leak {
             Action::Block => {
                 let message = "the answer repeats this deployment's system prompt";
-                trail.record("IG-5.leak", Decision::Block, message, t);
-                Err(ApiError::output("IG-5.leak", message))
+                trail.record(Code::Ig5Leak, Decision::Block, message, t);
+                Err(ApiError::new(Code::Ig5Leak, message))
             }
             Action::Flag | Action::Allow => {
                 self.leak_flagged = true;
-                trail.record("IG-5.leak", Decision::Flag, "the answer repeats part of the system prompt", t);
+                trail.record(Code::Ig5Leak, Decision::Flag, "the answer repeats part of the system prompt", t);
                 Ok(())
             }
         }
@@ -300,15 +335,15 @@ impl OutputGuard {
                 let general = report.harmful.map(|g| format!(", harmful {g:.2}")).unwrap_or_default();
                 let detail = format!("{} (score {:.2}{general})", c.as_str(), report.score(*c));
                 if filter.action == Action::Block {
-                    trail.record("OV-3.content", Decision::Block, detail, t);
+                    trail.record(Code::Ov3Content, Decision::Block, detail, t);
                     let message = format!(
                         "the answer was withheld: it reads as {} content, which this decision point does not deliver",
                         c.as_str().replace('_', "-")
                     );
-                    return Err(ApiError::output("OV-3.content", message));
+                    return Err(ApiError::new(Code::Ov3Content, message));
                 }
                 self.content_flagged = true;
-                trail.record("OV-3.content", Decision::Flag, detail, t);
+                trail.record(Code::Ov3Content, Decision::Flag, detail, t);
             }
         }
         if let Some(topic) = self.point.topics.as_ref().filter(|_| !self.scope_flagged).and_then(|s| s.denied(window)) {
@@ -330,11 +365,11 @@ impl OutputGuard {
     fn out_of_scope(&mut self, message: String, trail: &mut Trail, t: Instant) -> Result<(), ApiError> {
         let action = self.point.spec.output.topics.as_ref().map_or(Action::Flag, |s| s.action);
         if action == Action::Block {
-            trail.record("OV-3.scope", Decision::Block, message.clone(), t);
-            return Err(ApiError::output("OV-3.scope", message));
+            trail.record(Code::Ov3Scope, Decision::Block, message.clone(), t);
+            return Err(ApiError::new(Code::Ov3Scope, message));
         }
         self.scope_flagged = true;
-        trail.record("OV-3.scope", Decision::Flag, message, t);
+        trail.record(Code::Ov3Scope, Decision::Flag, message, t);
         Ok(())
     }
 
@@ -391,8 +426,8 @@ impl OutputGuard {
                 PiiAction::Block => {
                     let message =
                         format!("the answer contains data this deployment does not release ({})", f.entity.label());
-                    trail.record("DG-1.pii_output", Decision::Block, message.clone(), t);
-                    return Err(ApiError::output("DG-1.pii_output", message));
+                    trail.record(Code::Dg1PiiOutput, Decision::Block, message.clone(), t);
+                    return Err(ApiError::new(Code::Dg1PiiOutput, message));
                 }
                 PiiAction::Allow => {
                     self.pii_counts[1] += 1;

@@ -19,6 +19,7 @@ use psf_store::{Event, Incident, NewIncident, Review, ReviewDecision, Store, Sto
 use serde_json::{Value, json};
 
 use crate::incident::{IncidentAction, IncidentScope};
+use psf_core::code::Code;
 
 /// Why an oversight operation was refused.
 #[derive(Debug)]
@@ -115,7 +116,7 @@ pub async fn decide(
     store
         .insert_event(&Event {
             ts_ms: now,
-            kind: "HO-2.review".into(),
+            kind: Code::Ho2Review.as_str().into(),
             severity: "info".into(),
             app: decided.app.clone(),
             key_id: decided.key_id.clone(),
@@ -151,7 +152,7 @@ pub async fn record_override(
     }
     let event = Event {
         ts_ms: psf_store::now_ms(),
-        kind: "HO-4.override".into(),
+        kind: Code::Ho4Override.as_str().into(),
         severity: "warning".into(),
         app: record.app.clone(),
         key_id: record.key_id.clone(),
@@ -189,7 +190,7 @@ pub async fn declare(store: &Store, manifest: &Manifest, new: &NewIncident) -> R
     store
         .insert_event(&Event {
             ts_ms: now,
-            kind: "IR-2.declared".into(),
+            kind: Code::Ir2Declared.as_str().into(),
             severity: if new.severity == "sev1" { "critical" } else { "warning" }.into(),
             app: None,
             key_id: None,
@@ -214,7 +215,7 @@ pub async fn resolve(store: &Store, id: &str, by: &str, resolution: &str) -> Res
     store
         .insert_event(&Event {
             ts_ms: now,
-            kind: "IR-2.resolved".into(),
+            kind: Code::Ir2Resolved.as_str().into(),
             severity: "info".into(),
             app: None,
             key_id: None,
@@ -346,7 +347,7 @@ pub async fn record_drill(
     };
     let event = Event {
         ts_ms: psf_store::now_ms(),
-        kind: "IR-5.drill".into(),
+        kind: Code::Ir5Drill.as_str().into(),
         severity: "info".into(),
         app: None,
         key_id: None,
@@ -374,7 +375,7 @@ pub async fn erase(
     store
         .insert_event(&Event {
             ts_ms: receipt.erased_ms,
-            kind: "DG-3.erasure".into(),
+            kind: Code::Dg3Erasure.as_str().into(),
             severity: "info".into(),
             app: None,
             key_id: None,

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use psf_core::code::Code;
 use psf_core::manifest::{Action, ClientSystemMessages, PiiAction};
 use psf_detect::{DataClass, Finding, Op, PiiDetector, RedactStyle, Source, Vault, redact, sanitize};
 use serde::Serialize;
@@ -52,7 +53,7 @@ impl Decision {
 #[derive(Debug, Clone, Serialize)]
 pub struct StageRecord {
     /// The stage's code, e.g. `IG-1.injection`.
-    pub code: &'static str,
+    pub code: Code,
     /// What it decided.
     pub decision: Decision,
     /// Why, without request text.
@@ -72,7 +73,7 @@ pub struct Trail {
 }
 
 impl Trail {
-    pub(crate) fn record(&mut self, code: &'static str, decision: Decision, detail: impl Into<String>, since: Instant) {
+    pub(crate) fn record(&mut self, code: Code, decision: Decision, detail: impl Into<String>, since: Instant) {
         let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
         // An event in the request's span and a span of its own: a trace shows each
         // stage's decision and time (codes and decisions only; details can name what a
@@ -80,8 +81,8 @@ impl Trail {
         // Only when traces are exported: a dozen events per request cost more than
         // nothing even when no one reads them.
         if self.traced {
-            tracing::debug!(stage = code, decision = decision.as_str(), us, "stage");
-            stage_span(code, decision.as_str(), since);
+            tracing::debug!(stage = code.as_str(), decision = decision.as_str(), us, "stage");
+            stage_span(code.as_str(), decision.as_str(), since);
         }
         self.stages.push(StageRecord { code, decision, detail: detail.into(), us });
     }
@@ -158,8 +159,8 @@ pub fn validate(point: &Point, body: &Map<String, Value>, trail: &mut Trail) -> 
     let t = Instant::now();
     let input = &point.spec.input;
     let fail = |trail: &mut Trail, message: String| {
-        trail.record("IG-2.schema", Decision::Block, message.clone(), t);
-        Err(ApiError::refused("IG-2.schema", message))
+        trail.record(Code::Ig2Schema, Decision::Block, message.clone(), t);
+        Err(ApiError::new(Code::Ig2Schema, message))
     };
     if let Some(model) = body.get("model") {
         let model = model.as_str().unwrap_or_default();
@@ -221,7 +222,7 @@ pub fn validate(point: &Point, body: &Map<String, Value>, trail: &mut Trail) -> 
             );
         }
     }
-    trail.record("IG-2.schema", Decision::Pass, "", t);
+    trail.record(Code::Ig2Schema, Decision::Pass, "", t);
     Ok(stream)
 }
 
@@ -260,7 +261,7 @@ pub fn prepare(
         (_, false) => Decision::Flag,
     };
     trail.record(
-        "IG-1.sanitize",
+        Code::Ig1Sanitize,
         decision,
         if invisible > 0 { format!("{invisible} invisible or control characters") } else { String::new() },
         t,
@@ -296,19 +297,19 @@ pub fn prepare(
         let detail = format!("score {score:.2} in {src} content ({})", families.join(", "));
         match input.injection.action {
             Action::Block => {
-                trail.record("IG-1.injection", Decision::Block, detail.clone(), t);
-                return Err(ApiError::refused(
-                    "IG-1.injection",
+                trail.record(Code::Ig1Injection, Decision::Block, detail.clone(), t);
+                return Err(ApiError::new(
+                    Code::Ig1Injection,
                     format!(
                         "the request was refused: it reads as a prompt injection ({detail}). Rephrase it as a plain request."
                     ),
                 ));
             }
-            Action::Flag => trail.record("IG-1.injection", Decision::Flag, detail, t),
-            Action::Allow => trail.record("IG-1.injection", Decision::Pass, "", t),
+            Action::Flag => trail.record(Code::Ig1Injection, Decision::Flag, detail, t),
+            Action::Allow => trail.record(Code::Ig1Injection, Decision::Pass, "", t),
         }
     } else {
-        trail.record("IG-1.injection", Decision::Pass, "", t);
+        trail.record(Code::Ig1Injection, Decision::Pass, "", t);
     }
 
     // PII: classify, then each class as the policy says; the audit copy is always redacted.
@@ -357,9 +358,9 @@ pub fn prepare(
     if !blocked.is_empty() {
         let refs: Vec<&Finding> = blocked.iter().collect();
         let detail = format!("blocked: {}", labels(&refs));
-        trail.record("DG-1.pii", Decision::Block, detail, t);
-        return Err(ApiError::refused(
-            "DG-1.pii",
+        trail.record(Code::Dg1Pii, Decision::Block, detail, t);
+        return Err(ApiError::new(
+            Code::Dg1Pii,
             format!(
                 "the request was refused: it contains data this deployment does not accept ({}). Remove it and send again.",
                 labels(&refs)
@@ -378,7 +379,7 @@ pub fn prepare(
     } else {
         format!("{} redacted, {} tokenized, {} allowed", counts[0], counts[1], counts[2])
     };
-    trail.record("DG-1.pii", decision, detail, t);
+    trail.record(Code::Dg1Pii, decision, detail, t);
 
     // System prompt: the manifest's comes first; clients cannot replace it.
     let t = Instant::now();
@@ -391,13 +392,13 @@ pub fn prepare(
         match input.client_system_messages {
             ClientSystemMessages::Refuse => {
                 trail.record(
-                    "IG-5.system_prompt",
+                    Code::Ig5SystemPrompt,
                     Decision::Block,
                     format!("{client_system} client system messages"),
                     t,
                 );
-                return Err(ApiError::refused(
-                    "IG-5.system_prompt",
+                return Err(ApiError::new(
+                    Code::Ig5SystemPrompt,
                     "the request was refused: this deployment sets its own system prompt; send your text as a user message",
                 ));
             }
@@ -416,7 +417,7 @@ pub fn prepare(
     let decision = if client_system > 0 { Decision::Transform } else { Decision::Pass };
     let detail =
         if client_system > 0 { format!("{client_system} client system messages demoted") } else { String::new() };
-    trail.record("IG-5.system_prompt", decision, detail, t);
+    trail.record(Code::Ig5SystemPrompt, decision, detail, t);
 
     // Confidence (OV-4) is computed from the tokens' log-probabilities: ask for them.
     let mut hide_logprobs = false;

@@ -3,6 +3,7 @@
 //! event. The clock is an argument, so tests (and `psf retention sweep --now`) choose it.
 
 use psf_core::Manifest;
+use psf_core::code::Code;
 use psf_detect::{PiiDetector, RedactStyle, redact};
 use psf_store::{Event, Store, StoreError, Swept};
 use serde_json::json;
@@ -41,7 +42,7 @@ pub async fn sweep(store: &Store, manifest: &Manifest, pii: &PiiDetector, now_ms
     store
         .insert_event(&Event {
             ts_ms: now_ms,
-            kind: "DG-2.retention".into(),
+            kind: Code::Dg2Retention.as_str().into(),
             severity: "info".into(),
             app: None,
             key_id: None,

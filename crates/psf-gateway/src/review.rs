@@ -19,13 +19,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Point;
+use crate::ctx::{Ctx, bearer};
 use crate::error::ApiError;
 use crate::keys::KeyOwner;
 use crate::metrics;
 use crate::output::OutputGuard;
 use crate::oversight::{self, OversightError};
 use crate::pipeline::Decision;
-use crate::server::{Ctx, Gateway, add_disclosure_field, bearer, overhead_header};
+use crate::record::{add_disclosure_field, overhead_header};
+use crate::state::Gateway;
+use psf_core::code::{Code, Outcome};
 
 /// Minutes a held answer waits before it escalates, unless the manifest says otherwise.
 const DEFAULT_DEADLINE_MINUTES: u32 = 60;
@@ -39,6 +42,35 @@ pub(crate) struct Held {
     pub confidence: Option<f64>,
     /// The answer with PII redacted, for the audit record.
     pub audit: String,
+}
+
+/// The completion a decision is delivered in: the reply with its first choice only, and
+/// that choice's text taken out (the reviewer's decision fills it in).
+fn response_template(mut value: Value) -> Value {
+    let first = value.pointer("/choices/0").cloned().map(|mut first| {
+        if let Some(message) = first.get_mut("message").and_then(Value::as_object_mut) {
+            message.insert("content".into(), Value::Null);
+        }
+        first
+    });
+    if let (Some(first), Some(obj)) = (first, value.as_object_mut()) {
+        obj.insert("choices".into(), json!([first]));
+    }
+    value
+}
+
+/// Puts the decided text into a held answer's template, naming the route's model.
+fn fill_template(mut completion: Value, text: String, point: Option<&Point>) -> Value {
+    if let Some(message) = completion.pointer_mut("/choices/0/message").and_then(Value::as_object_mut) {
+        message.insert("content".into(), Value::String(text));
+    }
+    if let Some(point) = point {
+        if let Some(obj) = completion.as_object_mut() {
+            obj.insert("model".into(), Value::String(point.route.clone()));
+        }
+        add_disclosure_field(&mut completion, point);
+    }
+    completion
 }
 
 fn status_url(id: &str) -> String {
@@ -57,18 +89,13 @@ pub(crate) async fn hold(
     let t = Instant::now();
     // One answer is reviewed: the first choice.
     let output = value.pointer("/choices/0/message/content").and_then(Value::as_str).unwrap_or_default().to_string();
-    let mut template = value;
-    if let Some(first) = template.pointer("/choices/0").cloned() {
-        let mut first = first;
-        first["message"]["content"] = Value::Null;
-        template["choices"] = json!([first]);
-    }
+    let template = response_template(value);
     let minutes = point.spec.review_deadline_minutes.unwrap_or(DEFAULT_DEADLINE_MINUTES);
     let findings = ctx.trail.to_json();
-    ctx.trail.record("HO-1.review", Decision::Hold, format!("held for review ({})", held.reason), t);
+    ctx.trail.record(Code::Ho1Review, Decision::Hold, format!("held for review ({})", held.reason), t);
     let id = match psf_store::new_id("rev") {
         Ok(id) => id,
-        Err(e) => return gw.refuse(ctx, queue_unavailable(&e.to_string()), "error").await,
+        Err(e) => return gw.refuse(ctx, queue_unavailable(&e.to_string())).await,
     };
     let review = Review {
         deadline_ms: Some(ctx.ts_ms + i64::from(minutes) * 60_000),
@@ -94,11 +121,11 @@ pub(crate) async fn hold(
         Ok::<_, psf_store::StoreError>(())
     };
     if let Err(e) = kept.await {
-        return gw.refuse(ctx, queue_unavailable(&e.to_string()), "error").await;
+        return gw.refuse(ctx, queue_unavailable(&e.to_string())).await;
     }
     gw.metrics.reviews_held.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
     notify(gw, point, webhook_body("psf.review.pending", &review));
-    gw.record(ctx, StatusCode::ACCEPTED, "held", Some("HO-1.held"), Some(held.audit)).await;
+    gw.record(ctx, StatusCode::ACCEPTED, Outcome::Held, Some(Code::Ho1Held), Some(held.audit)).await;
     let body = json!({
         "id": id, "object": "psf.review", "status": "pending", "reason": held.reason,
         "request_id": ctx.request_id, "decision_point": point.spec.id,
@@ -153,33 +180,24 @@ pub(crate) fn notify(gw: &Gateway, point: &Point, body: Value) {
 
 fn queue_unavailable(why: &str) -> ApiError {
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "psf_unavailable",
-        "HO-1.queue_unavailable",
+        Code::Ho1QueueUnavailable,
         format!("this answer must be reviewed before delivery, and the review queue cannot be written: {why}"),
     )
     .with_retry_after(5)
 }
 
 fn not_found(what: String) -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", what).into_response()
+    ApiError::new(Code::NotFound, what).into_response()
 }
 
 fn store_error(e: &psf_store::StoreError) -> Response {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "psf_unavailable", "store.unavailable", e.to_string())
-        .into_response()
+    ApiError::from(e).into_response()
 }
 
 /// `GET /v1/psf/reviews/{id}`: the calling app collects the decision on its held answer.
 pub(crate) async fn status(State(gw): State<Arc<Gateway>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let Some(owner) = bearer(&headers).and_then(|k| gw.owner(k)) else {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "auth.invalid_key",
-            "a valid API key is needed",
-        )
-        .into_response();
+        return ApiError::new(Code::AuthInvalidKey, "a valid API key is needed").into_response();
     };
     let review = match gw.store.review(&id).await {
         // Another app's review is as absent as a missing one: ids are not to be probed.
@@ -210,13 +228,8 @@ pub(crate) async fn status(State(gw): State<Arc<Gateway>>, Path(id): Path<String
             };
             let restored = vault.is_some();
             let text = vault.map_or(text.clone(), |v| v.detokenize(&text));
-            let mut completion = review.response.clone();
-            completion["choices"][0]["message"]["content"] = Value::String(text);
-            if let Some(point) = gw.compiled.points.get(&review.decision_point) {
-                completion["model"] = Value::String(point.route.clone());
-                add_disclosure_field(&mut completion, point);
-            }
-            body["completion"] = completion;
+            let point = gw.compiled.points.get(&review.decision_point).map(|p| &**p);
+            body["completion"] = fill_template(review.response.clone(), text, point);
             body["edited"] = json!(review.status == "edited");
             body["psf_values_restored"] = json!(restored);
         }
@@ -229,14 +242,8 @@ pub(crate) async fn status(State(gw): State<Arc<Gateway>>, Path(id): Path<String
 
 /// A JSON body, read only once the caller is known to be an admin.
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "admin.invalid",
-            format!("the body is not what this endpoint takes: {e}"),
-        )
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(Code::AdminInvalid, format!("the body is not what this endpoint takes: {e}")))
 }
 
 /// An admin call's JSON body, read only once the caller's key is an admin key
@@ -268,23 +275,12 @@ impl FromRequestParts<Arc<Gateway>> for Admin {
 fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<KeyOwner, ApiError> {
     match bearer(headers).and_then(|k| gw.compiled.admin_keys.lookup(k)) {
         Some(o) => Ok(o.clone()),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "auth.admin_key",
-            "the admin API needs a key from `gateway.admin_keys`",
-        )),
+        None => Err(ApiError::new(Code::AuthAdminKey, "the admin API needs a key from `gateway.admin_keys`")),
     }
 }
 
 fn oversight_error(e: OversightError) -> Response {
-    let (status, code) = match &e {
-        OversightError::Invalid(_) => (StatusCode::BAD_REQUEST, "admin.invalid"),
-        OversightError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-        OversightError::Conflict(_) => (StatusCode::CONFLICT, "admin.conflict"),
-        OversightError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store.unavailable"),
-    };
-    ApiError::new(status, "psf_admin_error", code, e.to_string()).into_response()
+    ApiError::from(e).into_response()
 }
 
 #[derive(Debug, Deserialize)]

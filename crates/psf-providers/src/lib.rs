@@ -6,6 +6,9 @@
 //! Anthropic's Messages API is translated both ways here and nowhere else. So the
 //! invariant "wire formats never leak past psf-providers" holds by construction.
 //!
+//! A reply of the wrong shape never reaches the gateway: [`shape`] checks each completion
+//! and chunk at this boundary and makes it a malformed-reply error.
+//!
 //! Errors are data: each says where it came from (connect, timeout, status, malformed
 //! reply) and whether trying again or falling back can help, so the router decides on
 //! facts rather than on error strings.
@@ -14,6 +17,7 @@
 mod anthropic;
 mod error;
 mod openai;
+pub mod shape;
 pub mod sse;
 
 use std::pin::Pin;

@@ -50,9 +50,7 @@ pub(crate) async fn complete(
 ) -> Result<Value, ProviderError> {
     let response = send(p, body(p, request, model, false)?).await?;
     let value = read_json(&p.id, response, limits.max_body_bytes).await?;
-    if value.get("choices").and_then(Value::as_array).is_none() {
-        return Err(ProviderError::new(&p.id, ErrorKind::Malformed, "the reply has no `choices`"));
-    }
+    crate::shape::completion(&p.id, &value)?;
     Ok(value)
 }
 
@@ -76,6 +74,7 @@ pub(crate) async fn stream(
                 let message = error.get("message").and_then(Value::as_str).unwrap_or("error event");
                 return Err(ProviderError::new(&id, ErrorKind::Status { code: 500, retry_after: None }, message));
             }
+            crate::shape::chunk(&id, &chunk)?;
             Ok(chunk)
         });
     Ok(Box::pin(chunks))

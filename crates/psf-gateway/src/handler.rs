@@ -1,0 +1,383 @@
+//! The request path, in named stages: [`authenticate`] → [`admit`] → [`read_input`] →
+//! [`route`] → validate and deliver ([`crate::deliver`] for a whole answer,
+//! [`crate::stream`] for a stream) → record ([`crate::record`]).
+//!
+//! Each stage takes the request's [`Ctx`], records its decisions on the trail and either
+//! hands the next stage what it needs or ends the request with an [`ApiError`]; only
+//! [`handle`] turns an error into a response, through [`Gateway::refuse`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use psf_core::code::{Code, Outcome};
+use serde_json::{Map, Value, json};
+
+use crate::config::{Compiled, Hold, Point};
+use crate::ctx::{Ctx, SUBJECT_HEADER, bearer, request_id, wants_stream};
+use crate::error::ApiError;
+use crate::incident::Verdict;
+use crate::keys::KeyOwner;
+use crate::limits::Unit;
+use crate::metrics;
+use crate::output::OutputGuard;
+use crate::pipeline::{self, Decision, Prepared};
+use crate::record::{add_disclosure_field, disclosure_headers, overhead_header};
+use crate::router::{self, Answer, Failure};
+use crate::state::Gateway;
+use crate::stream::{sse_response, stream_response};
+
+/// Headers larger than this are refused (431) before any work is done.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// `POST /v1/chat/completions`: the pipeline, inside a span that carries the request id,
+/// so every log line about the request can be found by it.
+pub(crate) async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    use tracing::Instrument as _;
+    let id = request_id();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        decision_point = tracing::field::Empty,
+        status = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    handle(gw, headers, body, id).instrument(span).await
+}
+
+/// How a stage ends a request early.
+enum Stop {
+    /// Refused, with this error.
+    Refuse(ApiError),
+    /// An incident in force degrades the service (IR-2), or every model failed (MS-4):
+    /// the decision point's degraded response, under this incident.
+    Degrade(Option<String>),
+}
+
+impl From<ApiError> for Stop {
+    fn from(e: ApiError) -> Stop {
+        Stop::Refuse(e)
+    }
+}
+
+async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: String) -> Response {
+    let mut ctx = Ctx::new(request_id, gw.compiled.manifest.gateway.otlp.is_some());
+    let walked = async {
+        let (owner, point) = authenticate(&gw, &headers, &mut ctx)?;
+        admit(&gw, &owner, &point, &body, &mut ctx).await?;
+        let prepared = read_input(&gw, &owner, &point, &body, &mut ctx)?;
+        let hold = Compiled::holds(&point);
+        let (answer, guard) = route(&gw, &point, prepared, hold, &mut ctx).await?;
+        Ok::<_, Stop>((point, answer, guard, hold))
+    }
+    .await;
+    match walked {
+        Ok((point, Answer::Complete(value), guard, hold)) => {
+            crate::deliver::complete(&gw, ctx, &point, guard, value, hold).await
+        }
+        Ok((point, Answer::Stream(first, chunks), guard, _)) => {
+            stream_response(gw.clone(), ctx, point, guard, first, chunks)
+        }
+        Err(Stop::Refuse(e)) => gw.refuse(&ctx, e).await,
+        Err(Stop::Degrade(incident)) => {
+            let point = ctx.point.clone();
+            match point {
+                Some(point) => degraded(&gw, ctx, &point, incident.as_deref()).await,
+                None => gw.refuse(&ctx, ApiError::new(Code::ConfigNoDecisionPoint, "no decision point")).await,
+            }
+        }
+    }
+}
+
+/// Who is calling: the key, its app and the app's decision point, and whom the request
+/// concerns (DG-3). Oversized headers are refused first, before any work.
+fn authenticate(gw: &Gateway, headers: &HeaderMap, ctx: &mut Ctx) -> Result<(KeyOwner, Arc<Point>), ApiError> {
+    let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            Code::Ig2Headers,
+            format!("request headers are {header_bytes} bytes, more than {MAX_HEADER_BYTES}"),
+        ));
+    }
+    let Some(key) = bearer(headers) else {
+        return Err(ApiError::new(Code::AuthMissingKey, "no API key; send `Authorization: Bearer <key>`"));
+    };
+    let Some(owner) = gw.owner(key) else {
+        return Err(ApiError::new(Code::AuthInvalidKey, "this API key is not valid (unknown or revoked)"));
+    };
+    ctx.app = Some(owner.app.clone());
+    ctx.key_id = Some(owner.key_id.clone());
+    // Whom the request concerns (DG-3), kept only as a hash, so the subject's records
+    // can be found and erased: the header, or the subject of a per-person key.
+    ctx.subject = owner.subject.clone();
+    if let Some(v) = headers.get(SUBJECT_HEADER) {
+        match v.to_str().map(str::trim) {
+            Ok(id) if !id.is_empty() && id.len() <= 256 => ctx.subject = Some(psf_store::subject_ref(id)),
+            _ => {
+                return Err(ApiError::new(
+                    Code::Ig2Subject,
+                    format!("the `{SUBJECT_HEADER}` header must be 1 to 256 visible characters"),
+                ));
+            }
+        }
+    }
+    let point = gw.compiled.apps.get(&owner.app).and_then(|p| gw.compiled.points.get(p)).cloned();
+    let Some(point) = point else {
+        return Err(ApiError::new(Code::ConfigNoDecisionPoint, "this key's app has no decision point"));
+    };
+    ctx.point = Some(point.clone());
+    Ok((owner, point))
+}
+
+/// Whether the request may go on now: the kill switch (IR-2), then the rate limits (IG-4).
+async fn admit(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: &mut Ctx) -> Result<(), Stop> {
+    let t = Instant::now();
+    match gw.kill.check(&owner.app, &point.spec.id) {
+        Verdict::Open => ctx.trail.record(Code::Ir2KillSwitch, Decision::Pass, "", t),
+        Verdict::Refuse(id) => {
+            ctx.trail.record(Code::Ir2KillSwitch, Decision::Block, format!("incident {id}"), t);
+            let e = ApiError::new(
+                Code::Ir2Disabled,
+                format!("this service is stopped by incident {id} while it is investigated; try again later"),
+            );
+            return Err(e.with_retry_after(30).into());
+        }
+        Verdict::Degrade(id) => {
+            ctx.trail.record(Code::Ir2KillSwitch, Decision::Transform, format!("incident {id}: degraded"), t);
+            ctx.stream = wants_stream(body);
+            return Err(Stop::Degrade(Some(id)));
+        }
+    }
+    let t = Instant::now();
+    if let Err(refusal) = gw.rate_check(&owner.app, &owner.key_id).await {
+        let wait = refusal.wait;
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let limit = refusal.describe();
+        ctx.trail.record(Code::Ig4RateLimit, Decision::Block, limit.clone(), t);
+        let unit = match refusal.unit {
+            Unit::Requests => "requests",
+            Unit::Tokens => "tokens",
+        };
+        gw.metrics
+            .rate_limited
+            .get_or_create(&metrics::LimitScope { scope: refusal.scope.as_str().into(), unit: unit.into() })
+            .inc();
+        gw.abuse(&owner.app, &owner.key_id, "rate limit");
+        let e = ApiError::new(Code::Ig4RateLimit, format!("the {limit} is reached; retry after {seconds} s"));
+        return Err(e.with_retry_after(seconds.max(1)).into());
+    }
+    ctx.trail.record(Code::Ig4RateLimit, Decision::Pass, "", t);
+    Ok(())
+}
+
+/// Input governance: size and nesting from the bytes, then the request's shape (IG-2),
+/// sanitising and injection (IG-1), PII per class (DG-1) and the system prompt (IG-5).
+fn read_input(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: &mut Ctx) -> Result<Prepared, ApiError> {
+    if body.len() as u64 > point.spec.input.max_body_bytes {
+        return Err(ApiError::new(
+            Code::Ig2Size,
+            format!(
+                "the body is {} bytes, more than this decision point's limit of {}",
+                body.len(),
+                point.spec.input.max_body_bytes
+            ),
+        ));
+    }
+    // Nesting is read from the bytes first: nothing recursive ever sees a body nested
+    // past the limit.
+    let max_depth = point.spec.input.max_depth;
+    if let Err(at) = psf_detect::json_nesting(body, max_depth as usize) {
+        let message = format!(
+            "the body nests arrays and objects more than {max_depth} levels deep (at byte {at}), \
+             this decision point's limit; flatten it"
+        );
+        return Err(ApiError::new(Code::Ig2Schema, message));
+    }
+    let parsed: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(Code::Ig2Schema, format!("the body is not a JSON object: {e}")))?;
+    ctx.stream = pipeline::validate(point, &parsed, &mut ctx.trail)?;
+    let override_attempts =
+        || gw.metrics.override_attempts.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() });
+    let (prepared, overrides) =
+        pipeline::prepare(point, &gw.compiled.pii, parsed, &mut ctx.trail).inspect_err(|e| {
+            if e.code() == Code::Ig1Injection {
+                override_attempts().inc();
+                gw.abuse(&owner.app, &owner.key_id, "blocked injection");
+            }
+        })?;
+    if overrides > 0 {
+        override_attempts().inc_by(u64::from(overrides));
+    }
+    let mut prepared = prepared;
+    ctx.input = std::mem::take(&mut prepared.audit_input);
+    Ok(prepared)
+}
+
+/// The model chain (MS-4), within the regions the request's data allows (DG-5): the
+/// first answer, and the output guard that will check it.
+async fn route(
+    gw: &Arc<Gateway>,
+    point: &Arc<Point>,
+    prepared: Prepared,
+    hold: Hold,
+    ctx: &mut Ctx,
+) -> Result<(Answer, OutputGuard), Stop> {
+    let residency: Vec<(&'static str, &[String])> = match &gw.compiled.manifest.residency {
+        Some(r) => prepared.classes.iter().filter_map(|c| Some((c.as_str(), r.regions_for(*c)?))).collect(),
+        None => Vec::new(),
+    };
+    let guards = router::Guards { kill: &gw.kill, residency };
+    let routed = router::route(
+        point,
+        &prepared.body,
+        ctx.stream && hold == Hold::Never,
+        gw.compiled.manifest.gateway.retries,
+        gw.compiled.reply_limits,
+        &gw.metrics,
+        &guards,
+    )
+    .await;
+    ctx.attempts = routed.attempts;
+    ctx.upstream = routed.upstream;
+    let (answer, index) = match routed.result {
+        Ok(ok) => ok,
+        Err(Failure::Rejected(e)) => {
+            let status = match e.kind {
+                psf_providers::ErrorKind::Status { code, .. } => Some(code),
+                _ => None,
+            };
+            let message = format!("the model provider refused the request: {}", e.message);
+            return Err(ApiError::upstream_rejected(status, message).into());
+        }
+        Err(Failure::Unavailable) => return Err(Stop::Degrade(None)),
+        Err(Failure::Residency) => {
+            let t = Instant::now();
+            let carried: Vec<String> = guards
+                .residency
+                .iter()
+                .map(|(class, regions)| format!("{class} (only {})", regions.join(", ")))
+                .collect();
+            let detail = if carried.is_empty() {
+                "no model in the chain is in the deployment's allowed regions".to_string()
+            } else {
+                format!("the request carries {}, and no model in the chain runs there", carried.join("; "))
+            };
+            ctx.trail.record(Code::Dg5Residency, Decision::Block, detail.clone(), t);
+            return Err(ApiError::new(
+                Code::Dg5Residency,
+                format!(
+                    "the request was refused: {detail}. Remove that data, or ask for a provider in an allowed region."
+                ),
+            )
+            .into());
+        }
+    };
+    if index > 0 {
+        gw.metrics.fallbacks.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
+    }
+    // The router only returns an index of the chain; a missing link would be a bug, and
+    // is an error, not a panic.
+    let Some(link) = point.chain.get(index) else {
+        return Err(ApiError::new(Code::ConfigNoDecisionPoint, "the router chose a model outside the chain").into());
+    };
+    if gw.compiled.manifest.residency.is_some() {
+        let detail = match guards.residency.as_slice() {
+            [] => String::new(),
+            carried => format!(
+                "{} processed in {}",
+                carried.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "),
+                link.region.as_deref().unwrap_or("the deployment's own infrastructure")
+            ),
+        };
+        ctx.trail.record(Code::Dg5Residency, Decision::Pass, detail, Instant::now());
+    }
+    ctx.model = Some(link.model_id.clone());
+    ctx.provider = Some(link.provider.id.clone());
+    let reported = match &answer {
+        Answer::Complete(v) | Answer::Stream(v, _) => v.get("model").and_then(Value::as_str).unwrap_or_default(),
+    };
+    // Every decision point that can reach this model, as first choice or fallback.
+    let users = || {
+        let mut ids: Vec<String> = gw
+            .compiled
+            .points
+            .values()
+            .filter(|p| p.chain.iter().any(|l| l.model_id == link.model_id))
+            .map(|p| p.spec.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    if let Some(f) = gw.monitor.model_reported(&link.provider.id, &link.model_id, reported, users) {
+        let gw = gw.clone();
+        tokio::spawn(async move { gw.record_finding(f).await });
+    }
+    let mut guard = OutputGuard::new(point.clone(), gw.compiled.pii.clone(), prepared.vault, prepared.hide_logprobs);
+    if hold != Hold::Never {
+        // Values go back in only once it is known the answer is delivered now.
+        guard.defer_restore();
+    }
+    Ok((answer, guard))
+}
+
+/// Every model failed, or an incident degrades the service: the decision point's degraded
+/// response, or a defined 503.
+async fn degraded(gw: &Gateway, mut ctx: Ctx, point: &Point, incident: Option<&str>) -> Response {
+    let t = Instant::now();
+    if let Some(id) = incident {
+        let Some(text) = &point.spec.degraded_response else {
+            let e = ApiError::new(
+                Code::Ir2Degraded,
+                format!("this service is degraded by incident {id} and has no degraded response; try again later"),
+            );
+            return gw.refuse(&ctx, e.with_retry_after(30)).await;
+        };
+        return degraded_answer(gw, ctx, point, text, Code::Ir2Degraded).await;
+    }
+    gw.metrics.fallbacks.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() }).inc();
+    let Some(text) = &point.spec.degraded_response else {
+        ctx.trail.record(
+            Code::Ms4Fallback,
+            Decision::Block,
+            "every model in the chain failed; no degraded response",
+            t,
+        );
+        let e =
+            ApiError::new(Code::Ms4Unavailable, "every model for this decision point is unavailable; try again later");
+        return gw.refuse(&ctx, e.with_retry_after(5)).await;
+    };
+    ctx.trail.record(
+        Code::Ms4Fallback,
+        Decision::Transform,
+        "every model in the chain failed; degraded response served",
+        t,
+    );
+    degraded_answer(gw, ctx, point, text, Code::Ms4Degraded).await
+}
+
+/// The degraded response, whole or as a one-chunk stream, audited under `code`.
+async fn degraded_answer(gw: &Gateway, ctx: Ctx, point: &Point, text: &str, code: Code) -> Response {
+    let id = format!("chatcmpl-{}", ctx.request_id);
+    let mut body = json!({
+        "id": id, "object": "chat.completion", "created": ctx.ts_ms / 1000, "model": point.route,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "psf_degraded": true,
+    });
+    add_disclosure_field(&mut body, point);
+    gw.record(&ctx, StatusCode::OK, Outcome::Degraded, Some(code), Some(text.to_string())).await;
+    let mut response = if ctx.stream {
+        let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": ctx.ts_ms / 1000, "model": point.route,
+                           "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": "stop"}], "psf_degraded": true});
+        let sse = format!("data: {chunk}\n\ndata: [DONE]\n\n");
+        sse_response(Body::from(sse))
+    } else {
+        axum::Json(body).into_response()
+    };
+    disclosure_headers(response.headers_mut(), point, &ctx);
+    response.headers_mut().insert("x-psf-degraded", HeaderValue::from_static("true"));
+    overhead_header(response.headers_mut(), ctx.overhead());
+    response
+}

@@ -1,0 +1,122 @@
+//! The route table, the small endpoints (models, health, readiness, metrics) and the
+//! server's life: serve, run the background tasks, drain, flush the audit log.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
+use psf_core::code::Code;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::audit::AuditWriter;
+use crate::error::ApiError;
+use crate::handler;
+use crate::review;
+use crate::state::Gateway;
+use crate::tasks::Background;
+
+/// The router for a gateway (tests drive it with `oneshot`, `serve` binds it).
+pub fn app(gateway: Arc<Gateway>) -> Router {
+    let body_limit = gateway.compiled.max_body_bytes();
+    Router::new()
+        .route("/v1/chat/completions", post(handler::chat_completions))
+        .route("/v1/models", get(models))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_handler))
+        .route("/v1/psf/reviews/{id}", get(review::status))
+        .route("/v1/psf/admin/reviews", get(review::list_reviews))
+        .route("/v1/psf/admin/reviews/{id}", get(review::show_review))
+        .route("/v1/psf/admin/reviews/{id}/decision", post(review::decide))
+        .route("/v1/psf/admin/overrides", post(review::override_answer))
+        .route("/v1/psf/admin/incidents", get(review::list_incidents).post(review::declare))
+        .route("/v1/psf/admin/alerts", get(review::list_alerts))
+        .route("/v1/psf/admin/incidents/{id}/resolve", post(review::resolve))
+        .route("/v1/psf/admin/drills", post(review::record_drill))
+        .route("/v1/psf/admin/erasures", post(review::erase))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(gateway)
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests and flushes the
+/// audit log. Returns the number of audit records written.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    writer: AuditWriter,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<u64> {
+    let router = app(gateway.clone());
+    serve_app(listener, gateway, router, writer, shutdown).await
+}
+
+/// [`serve`] with a router of the caller's: the gateway's [`app`] with more routes
+/// merged in (the console). Handlers see the client's address as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve_app(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    router: Router,
+    writer: AuditWriter,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<u64> {
+    let background = Background::start(&gateway);
+    // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm holds the
+    // last one until the client's delayed ACK (40 ms on Linux) — measured by bench/.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    background.stop();
+    let written = writer.finish().await;
+    gateway.store.close().await;
+    result.map(|()| written)
+}
+
+/// Any path the gateway does not serve: a 404 in OpenAI's error shape, naming the path.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    ApiError::new(Code::NotFound, format!("psf serves no `{}`; see /v1/models for what it offers", uri.path()))
+        .into_response()
+}
+
+async fn models(State(gw): State<Arc<Gateway>>) -> Response {
+    let data: Vec<Value> = gw
+        .compiled
+        .manifest
+        .decision_points
+        .iter()
+        .map(|d| json!({"id": d.route.clone().unwrap_or_else(|| d.id.clone()), "object": "model", "owned_by": "psf"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    match gw.store.audit_count().await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}")).into_response(),
+    }
+}
+
+/// `/metrics`: OpenMetrics for a scraper that asks for it, Prometheus text otherwise.
+async fn metrics_handler(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let open = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let content_type = if open {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
+    ([(header::CONTENT_TYPE, content_type)], gw.metrics_text(open)).into_response()
+}

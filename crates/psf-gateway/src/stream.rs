@@ -1,0 +1,285 @@
+//! Streamed answers: the output stages run on the chunks as they arrive
+//! ([`StreamCheck`], no IO, so the fuzz target drives the same code), with the last chunk
+//! and the usage chunk held until the final checks pass; the SSE response around it
+//! ([`stream_response`]); and a whole answer written as the events of a stream.
+//!
+//! A violation ends the stream with an error event, never a silent cut, and a client
+//! that goes away still gets its request an audit record (`Drop` of [`Streaming`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use futures_util::StreamExt;
+use psf_core::code::{Code, Outcome};
+use psf_providers::ChunkStream;
+use serde_json::{Map, Value, json};
+
+use crate::config::Point;
+use crate::ctx::Ctx;
+use crate::error::ApiError;
+use crate::output::OutputGuard;
+use crate::pipeline::Trail;
+use crate::record::{add_disclosure_field, disclosure_headers, overhead_header};
+use crate::state::Gateway;
+
+/// The output stages over a stream's chunks, as they come.
+#[derive(Debug)]
+pub struct StreamCheck {
+    point: Arc<Point>,
+    /// The output guard: what has been released, the checks' state, the audit text.
+    pub guard: OutputGuard,
+    /// The chunk that carried `finish_reason`, held until the final checks pass.
+    finish: Option<Value>,
+    /// The usage chunk (no choices), sent after the last one.
+    usage: Option<Value>,
+    /// The disclosure field still has to go on the first chunk out.
+    disclose: bool,
+}
+
+impl StreamCheck {
+    /// Checks for a stream at `point`.
+    pub fn new(point: Arc<Point>, guard: OutputGuard) -> StreamCheck {
+        let disclose = point.spec.disclosure.as_ref().is_some_and(|d| d.body_field);
+        StreamCheck { point, guard, finish: None, usage: None, disclose }
+    }
+
+    /// Takes one upstream chunk; returns the chunk to send now, if any.
+    pub fn chunk(&mut self, mut chunk: Value, trail: &mut Trail) -> Result<Option<Value>, ApiError> {
+        let choices_empty = chunk.get("choices").and_then(Value::as_array).is_none_or(Vec::is_empty);
+        if choices_empty {
+            // The usage chunk; it goes out after the last checks.
+            if chunk.get("usage").is_some() {
+                self.usage = Some(chunk);
+            }
+            return Ok(None);
+        }
+        if let Some(choice) = chunk.pointer_mut("/choices/0") {
+            self.guard.logprobs(choice);
+        }
+        let finish = chunk.pointer("/choices/0/finish_reason").filter(|f| !f.is_null()).cloned();
+        if let Some(Value::String(content)) = chunk.pointer_mut("/choices/0/delta/content") {
+            *content = self.guard.push(content, trail)?;
+        }
+        if finish.is_some() {
+            // Hold the last chunk until the final checks have passed.
+            self.finish = Some(chunk);
+            return Ok(None);
+        }
+        let delta = chunk.pointer("/choices/0/delta");
+        let empty = delta
+            .and_then(Value::as_object)
+            .is_some_and(|d| d.iter().all(|(k, v)| k == "content" && v.as_str().is_some_and(str::is_empty)));
+        // Log-probabilities the client asked for go out even while text is held.
+        let logprobs = chunk.pointer("/choices/0/logprobs").is_some_and(|l| !l.is_null());
+        if empty && !self.disclose && !logprobs {
+            return Ok(None);
+        }
+        Ok(Some(self.outgoing(chunk)))
+    }
+
+    /// The stream ended: the final checks, then the held last chunk and the usage chunk.
+    pub fn end(&mut self, trail: &mut Trail) -> Result<Vec<Value>, ApiError> {
+        let Some(mut last) = self.finish.take() else {
+            return Err(ApiError::new(
+                Code::Ms4StreamTruncated,
+                "the model's stream ended without finishing its answer",
+            ));
+        };
+        let reason = last.pointer("/choices/0/finish_reason").and_then(Value::as_str).map(str::to_string);
+        let rest = self.guard.finish(reason.as_deref(), trail)?;
+        if let Some(delta) = last.pointer_mut("/choices/0/delta").and_then(Value::as_object_mut) {
+            match delta.get_mut("content") {
+                Some(Value::String(existing)) => existing.push_str(&rest),
+                _ => {
+                    delta.insert("content".into(), Value::String(rest));
+                }
+            }
+        }
+        let mut out = vec![self.outgoing(last)];
+        if let Some(usage) = self.usage.take() {
+            out.push(self.outgoing(usage));
+        }
+        Ok(out)
+    }
+
+    fn outgoing(&mut self, mut chunk: Value) -> Value {
+        if let Some(obj) = chunk.as_object_mut() {
+            obj.insert("model".into(), Value::String(self.point.route.clone()));
+            if self.disclose {
+                self.disclose = false;
+                add_disclosure_field(&mut chunk, &self.point);
+            }
+        }
+        chunk
+    }
+}
+
+/// A whole completion as the SSE events of a stream: one chunk per choice, the usage,
+/// and `[DONE]`.
+pub(crate) fn one_chunk_stream(value: &Value) -> String {
+    let mut out = String::new();
+    let mut head: Map<String, Value> = value.as_object().cloned().unwrap_or_default();
+    head.insert("object".into(), json!("chat.completion.chunk"));
+    let usage = head.remove("usage");
+    let choices = head.remove("choices");
+    for choice in choices.as_ref().and_then(Value::as_array).into_iter().flatten() {
+        let mut chunk = head.clone();
+        let mut c = choice.clone();
+        if let Some(obj) = c.as_object_mut()
+            && let Some(message) = obj.remove("message")
+        {
+            obj.insert("delta".into(), message);
+        }
+        chunk.insert("choices".into(), json!([c]));
+        out.push_str(&format!("data: {}\n\n", Value::Object(chunk)));
+    }
+    if let Some(usage) = usage {
+        let mut chunk = head;
+        chunk.insert("choices".into(), json!([]));
+        chunk.insert("usage".into(), usage);
+        out.push_str(&format!("data: {}\n\n", Value::Object(chunk)));
+    }
+    out.push_str("data: [DONE]\n\n");
+    out
+}
+
+pub(crate) fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn sse_data(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+/// A stream in progress. When its client goes away before the end, `Drop` still writes
+/// the audit record.
+struct Streaming {
+    gw: Arc<Gateway>,
+    ctx: Ctx,
+    point: Arc<Point>,
+    check: StreamCheck,
+    first: Option<Value>,
+    chunks: ChunkStream,
+    done: bool,
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        if !self.done {
+            self.done = true;
+            let record = self.gw.audit_record(
+                &self.ctx,
+                StatusCode::OK,
+                Outcome::ClientClosed,
+                Some(Code::StreamClientClosed),
+                Some(std::mem::take(&mut self.check.guard.audit)),
+            );
+            self.gw.audit.send_detached(record);
+        }
+    }
+}
+
+impl Streaming {
+    /// The next bytes for the client, or `None` at the end.
+    async fn step(&mut self) -> Option<Vec<Bytes>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let next = match self.first.take() {
+                Some(first) => Some(Ok(first)),
+                None => {
+                    let t = Instant::now();
+                    let next = self.chunks.next().await;
+                    self.ctx.stream_wait += t.elapsed();
+                    next
+                }
+            };
+            match next {
+                None => return Some(self.end().await),
+                Some(Err(e)) => {
+                    let link = self.point.chain.iter().find(|l| Some(&l.provider.id) == self.ctx.provider.as_ref());
+                    if let Some(link) = link.filter(|_| e.is_provider_fault()) {
+                        link.breaker.failure();
+                    }
+                    let error = ApiError::new(
+                        Code::Ms4StreamFailed,
+                        format!("the model's stream failed after it had started: {}", e.message),
+                    );
+                    return Some(self.fail(error).await);
+                }
+                Some(Ok(chunk)) => {
+                    self.ctx.usage(chunk.get("usage"));
+                    match self.check.chunk(chunk, &mut self.ctx.trail) {
+                        Ok(Some(out)) => return Some(vec![sse_data(&out)]),
+                        Ok(None) => continue,
+                        Err(e) => return Some(self.fail(e).await),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn end(&mut self) -> Vec<Bytes> {
+        let last = match self.check.end(&mut self.ctx.trail) {
+            Ok(last) => last,
+            Err(e) => return self.fail(e).await,
+        };
+        let mut out: Vec<Bytes> = last.iter().map(sse_data).collect();
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        self.done = true;
+        let audit = std::mem::take(&mut self.check.guard.audit);
+        self.gw.record(&self.ctx, StatusCode::OK, Outcome::Delivered, None, Some(audit)).await;
+        out
+    }
+
+    /// Ends the stream with an error event: never a silent cut.
+    async fn fail(&mut self, error: ApiError) -> Vec<Bytes> {
+        self.done = true;
+        let error = error.with_request_id(&self.ctx.request_id);
+        let audit = std::mem::take(&mut self.check.guard.audit);
+        self.gw.record(&self.ctx, error.status(), error.outcome(), Some(error.code()), Some(audit)).await;
+        vec![sse_data(&error.body())]
+    }
+}
+
+/// The SSE response for a stream whose first chunk has arrived.
+pub(crate) fn stream_response(
+    gw: Arc<Gateway>,
+    ctx: Ctx,
+    point: Arc<Point>,
+    guard: OutputGuard,
+    first: Value,
+    chunks: ChunkStream,
+) -> Response {
+    let overhead = ctx.overhead();
+    let mut headers = HeaderMap::new();
+    disclosure_headers(&mut headers, &point, &ctx);
+    overhead_header(&mut headers, overhead);
+    let check = StreamCheck::new(point.clone(), guard);
+    let state = Streaming { gw, ctx, point, check, first: Some(first), chunks, done: false };
+    let body = futures_util::stream::unfold(state, |mut s| async move {
+        let bytes = s.step().await?;
+        Some((
+            Ok::<_, std::convert::Infallible>(futures_util::stream::iter(
+                bytes.into_iter().map(Ok::<_, std::convert::Infallible>),
+            )),
+            s,
+        ))
+    })
+    .map(|r| match r {
+        Ok(inner) => inner,
+        Err(never) => match never {},
+    })
+    .flatten();
+    let mut response = sse_response(Body::from_stream(body));
+    response.headers_mut().extend(headers);
+    response
+}

@@ -1,0 +1,150 @@
+//! The shape an upstream's reply must have before the gateway reads it.
+//!
+//! The gateway walks completions and chunks with checked access, but a field of the wrong
+//! type would still slip past its output checks (an answer whose `content` is a number is
+//! not text to scan). So a reply is checked here, once, at the boundary: one of the wrong
+//! shape is a [`ErrorKind::Malformed`] provider error, which the router treats like any
+//! other provider fault (it falls back, and counts it against the breaker).
+
+use serde_json::Value;
+
+use crate::{ErrorKind, ProviderError};
+
+/// Checks a whole `chat.completion`: an object whose `choices` is an array of objects,
+/// each `message` an object with text or null `content`.
+pub fn completion(provider: &str, reply: &Value) -> Result<(), ProviderError> {
+    let malformed = |what: String| Err(ProviderError::new(provider, ErrorKind::Malformed, what));
+    let Some(obj) = reply.as_object() else { return malformed("the reply is not a JSON object".into()) };
+    let Some(choices) = obj.get("choices").and_then(Value::as_array) else {
+        return malformed("the reply has no `choices` array".into());
+    };
+    for (i, choice) in choices.iter().enumerate() {
+        let Some(choice) = choice.as_object() else { return malformed(format!("`choices[{i}]` is not an object")) };
+        if let Some(message) = choice.get("message") {
+            let Some(message) = message.as_object() else {
+                return malformed(format!("`choices[{i}].message` is not an object"));
+            };
+            if let Err((field, problem)) = text_fields(message) {
+                return malformed(format!("`choices[{i}].message.{field}` {problem}"));
+            }
+        }
+        if let Err((field, problem)) = choice_fields(choice) {
+            return malformed(format!("`choices[{i}].{field}` {problem}"));
+        }
+    }
+    top_fields(obj).or_else(|(field, problem)| malformed(format!("`{field}` {problem}")))
+}
+
+/// Checks one `chat.completion.chunk` of a stream: an object; `choices`, where present,
+/// an array of objects whose `delta` is an object with text or null `content`.
+pub fn chunk(provider: &str, chunk: &Value) -> Result<(), ProviderError> {
+    let malformed = |what: String| Err(ProviderError::new(provider, ErrorKind::Malformed, what));
+    let Some(obj) = chunk.as_object() else { return malformed("a stream event is not a JSON object".into()) };
+    match obj.get("choices") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(choices)) => {
+            for (i, choice) in choices.iter().enumerate() {
+                let Some(choice) = choice.as_object() else {
+                    return malformed(format!("a stream event's `choices[{i}]` is not an object"));
+                };
+                match choice.get("delta") {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Object(delta)) => {
+                        if let Err((field, problem)) = text_fields(delta) {
+                            return malformed(format!("a stream event's `choices[{i}].delta.{field}` {problem}"));
+                        }
+                    }
+                    Some(_) => return malformed(format!("a stream event's `choices[{i}].delta` is not an object")),
+                }
+                if let Err((field, problem)) = choice_fields(choice) {
+                    return malformed(format!("a stream event's `choices[{i}].{field}` {problem}"));
+                }
+            }
+        }
+        Some(_) => return malformed("a stream event's `choices` is not an array".into()),
+    }
+    top_fields(obj).or_else(|(field, problem)| malformed(format!("a stream event's `{field}` {problem}")))
+}
+
+type Fields = serde_json::Map<String, Value>;
+/// A field of the wrong type, and what is wrong with it.
+type Wrong = (&'static str, &'static str);
+
+/// A message's or delta's `content` (text or null) and `tool_calls` (an array).
+fn text_fields(m: &Fields) -> Result<(), Wrong> {
+    match m.get("content") {
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(_) => return Err(("content", "is neither text nor null")),
+    }
+    match m.get("tool_calls") {
+        None | Some(Value::Null | Value::Array(_)) => Ok(()),
+        Some(_) => Err(("tool_calls", "is not an array")),
+    }
+}
+
+/// A choice's `finish_reason` (text or null) and `logprobs` (an object or null).
+fn choice_fields(c: &Fields) -> Result<(), Wrong> {
+    match c.get("finish_reason") {
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(_) => return Err(("finish_reason", "is neither text nor null")),
+    }
+    match c.get("logprobs") {
+        None | Some(Value::Null | Value::Object(_)) => Ok(()),
+        Some(_) => Err(("logprobs", "is not an object")),
+    }
+}
+
+/// `usage` (an object or null) and `model` (text).
+fn top_fields(o: &Fields) -> Result<(), Wrong> {
+    match o.get("usage") {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        Some(_) => return Err(("usage", "is not an object")),
+    }
+    match o.get("model") {
+        None | Some(Value::Null | Value::String(_)) => Ok(()),
+        Some(_) => Err(("model", "is not text")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_well_formed_completion_and_chunk_pass() {
+        let c = json!({"id": "x", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 1}});
+        assert!(completion("p", &c).is_ok());
+        let k = json!({"choices": [{"index": 0, "delta": {"content": "h"}, "finish_reason": null}]});
+        assert!(chunk("p", &k).is_ok());
+        assert!(chunk("p", &json!({"choices": [], "usage": {"completion_tokens": 2}})).is_ok());
+    }
+
+    #[test]
+    fn wrong_shapes_are_malformed_and_say_where() {
+        for (reply, at) in [
+            (json!([1]), "not a JSON object"),
+            (json!({"choices": {}}), "`choices` array"),
+            (json!({"choices": [3]}), "`choices[0]` is not"),
+            (json!({"choices": [{"message": "hi"}]}), "`choices[0].message` is not"),
+            (json!({"choices": [{"message": {"content": 7}}]}), "`choices[0].message.content`"),
+            (json!({"choices": [{"message": {"content": [{"text": "x"}]}}]}), "content` is neither"),
+            (json!({"choices": [], "usage": 5}), "`usage` is not"),
+        ] {
+            let e = completion("p", &reply).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Malformed);
+            assert!(e.message.contains(at), "{reply}: {}", e.message);
+            assert!(e.is_retryable(), "a malformed reply falls back");
+        }
+        for k in [
+            json!("x"),
+            json!({"choices": 1}),
+            json!({"choices": [{"delta": []}]}),
+            json!({"choices": [{"delta": {"content": {}}}]}),
+            json!({"choices": [{"finish_reason": 1}]}),
+        ] {
+            assert_eq!(chunk("p", &k).unwrap_err().kind, ErrorKind::Malformed, "{k}");
+        }
+    }
+}
