@@ -6,7 +6,7 @@
 //! the database, a sample of audit records scanned for PII); [`assess`] is then a pure
 //! function of the manifest, the runtime facts and [`Options`] (the clock is an input), so
 //! reports are reproducible and golden tests hold. Each competency has one rule in
-//! [`rules`]; a new source of evidence is a field on [`Runtime`] and the rules that read it.
+//! `rules`; a new source of evidence is a field on [`Runtime`] and the rules that read it.
 //!
 //! Fail closed: a verdict that passes (`enforced`, `evidenced`) needs evidence that exists,
 //! parses and falls inside its time window; anything else is `partial` or `missing` with

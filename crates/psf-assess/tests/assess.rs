@@ -605,16 +605,10 @@ fn a_knowledge_check_certificate_verifies_and_a_raised_score_does_not() {
     assert!(!attest::verify(&attest::sign(&a, &key), &public).unwrap().is_certificate());
 }
 
-/// The OSCAL 1.2.2 schemas beside the checkout (`../shared/schemas`), if they are there.
+/// An OSCAL 1.2.2 schema, kept in `tests/oscal-1.2.2` (see its SOURCE.md).
 fn oscal_schema(name: &str) -> Option<Value> {
-    let path = format!("{}/../../../shared/schemas/oscal-1.2.2/{name}", env!("CARGO_MANIFEST_DIR"));
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).unwrap()),
-        Err(_) => {
-            eprintln!("skipping OSCAL schema validation: {path} is not there");
-            None
-        }
-    }
+    let path = format!("{}/tests/oscal-1.2.2/{name}", env!("CARGO_MANIFEST_DIR"));
+    Some(serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap())
 }
 
 fn oscal_errors(schema: &Value, doc: &Value) -> Vec<String> {

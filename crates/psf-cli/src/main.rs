@@ -14,9 +14,10 @@ mod drill_cmd;
 mod eval_cmd;
 mod exam_cmd;
 mod export_cmd;
-mod gate_cmd;
+mod keys_cmd;
 mod oversight_cmd;
 mod scan_cmd;
+mod scan_eval_cmd;
 mod serve_cmd;
 mod users_cmd;
 
@@ -82,7 +83,7 @@ enum Command {
         tokenize: bool,
         /// Evaluate a detector on labelled data at INPUT: precision, recall, F1, throughput.
         #[arg(long, value_enum)]
-        eval: Option<eval_cmd::EvalKind>,
+        eval: Option<scan_eval_cmd::EvalKind>,
         /// Check the JSON in INPUT against this JSON Schema file (exit 1 if it breaks it).
         #[arg(long, value_name = "SCHEMA", conflicts_with_all = ["redact", "tokenize", "eval"])]
         json_schema: Option<PathBuf>,
@@ -93,18 +94,18 @@ enum Command {
     /// Run the gateway: an OpenAI-compatible endpoint that enforces the manifest on every call.
     Serve {
         /// The deployment manifest.
-        #[arg(long, default_value = "psf.yaml")]
+        #[arg(long, env = "PSF_MANIFEST", default_value = "psf.yaml")]
         manifest: PathBuf,
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "PSF_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
         /// Where audit records, keys, reviews and incidents are kept: sqlite://PATH, or
         /// postgres://USER@HOST:PORT/DB shared by every gateway of a cluster.
-        #[arg(long, default_value = "sqlite://psf.db")]
+        #[arg(long, env = "PSF_STORE", hide_env_values = true, default_value = "sqlite://psf.db")]
         store: String,
         /// Redis for a cluster: request rate limits shared by every gateway, incident
         /// changes pushed at once (redis://HOST:PORT).
-        #[arg(long)]
+        #[arg(long, env = "PSF_REDIS", hide_env_values = true)]
         redis: Option<String>,
         /// Sign the console scorecard's attestation download with this private key
         /// (`psf keygen`).
@@ -139,12 +140,12 @@ enum Command {
     /// Manage client API keys in the store.
     Keys {
         #[command(subcommand)]
-        command: serve_cmd::KeysCommand,
+        command: keys_cmd::KeysCommand,
         /// The manifest whose apps keys belong to.
-        #[arg(long, default_value = "psf.yaml", global = true)]
+        #[arg(long, env = "PSF_MANIFEST", default_value = "psf.yaml", global = true)]
         manifest: PathBuf,
         /// The store.
-        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        #[arg(long, env = "PSF_STORE", hide_env_values = true, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
     /// The console's users: create (with a role), list, set a password, disable.
@@ -152,7 +153,7 @@ enum Command {
         #[command(subcommand)]
         command: users_cmd::UsersCommand,
         /// The store the gateway uses.
-        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        #[arg(long, env = "PSF_STORE", hide_env_values = true, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
     /// The human review queue: list, show, approve, edit or reject held answers; record overrides.
@@ -160,10 +161,10 @@ enum Command {
         #[command(subcommand)]
         command: oversight_cmd::ReviewCommand,
         /// The manifest that names the reviewers.
-        #[arg(long, default_value = "psf.yaml", global = true)]
+        #[arg(long, env = "PSF_MANIFEST", default_value = "psf.yaml", global = true)]
         manifest: PathBuf,
         /// The store the gateways use.
-        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        #[arg(long, env = "PSF_STORE", hide_env_values = true, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
     /// Incidents and the kill switch: declare, resolve, list, post-incident reviews, comms.
@@ -171,10 +172,10 @@ enum Command {
         #[command(subcommand)]
         command: oversight_cmd::IncidentCommand,
         /// The manifest whose apps, points and providers scopes name.
-        #[arg(long, default_value = "psf.yaml", global = true)]
+        #[arg(long, env = "PSF_MANIFEST", default_value = "psf.yaml", global = true)]
         manifest: PathBuf,
         /// The store the gateways use.
-        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        #[arg(long, env = "PSF_STORE", hide_env_values = true, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
     /// Retention: sweep expired records now (`psf serve` does it hourly).
@@ -182,10 +183,10 @@ enum Command {
         #[command(subcommand)]
         command: oversight_cmd::RetentionCommand,
         /// The manifest whose `retention` applies.
-        #[arg(long, default_value = "psf.yaml", global = true)]
+        #[arg(long, env = "PSF_MANIFEST", default_value = "psf.yaml", global = true)]
         manifest: PathBuf,
         /// The store.
-        #[arg(long, default_value = "sqlite://psf.db", global = true)]
+        #[arg(long, env = "PSF_STORE", hide_env_values = true, default_value = "sqlite://psf.db", global = true)]
         store: String,
     },
     /// Erase a subject (right to erasure): destroy its data key and records, print a receipt.
@@ -197,7 +198,7 @@ enum Command {
         #[arg(long)]
         by: String,
         /// The store.
-        #[arg(long, default_value = "sqlite://psf.db")]
+        #[arg(long, env = "PSF_STORE", hide_env_values = true, default_value = "sqlite://psf.db")]
         store: String,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
@@ -205,7 +206,7 @@ enum Command {
     /// Create or upgrade the store's schema (`psf serve` does it at start too).
     Migrate {
         /// sqlite://PATH or postgres://USER@HOST:PORT/DB.
-        #[arg(long, default_value = "sqlite://psf.db")]
+        #[arg(long, env = "PSF_STORE", hide_env_values = true, default_value = "sqlite://psf.db")]
         store: String,
     },
     /// Create a key pair for signing assessments (`psf assess --sign`).
@@ -237,7 +238,7 @@ enum Command {
     /// The regression gate: run a golden suite through the gateway against the baseline
     /// and the candidate model, compare pass rates per check kind (exit 1 on a
     /// regression), and report counterfactual fairness pairs.
-    Eval(gate_cmd::GateArgs),
+    Eval(eval_cmd::GateArgs),
     /// Take the PSF foundations knowledge check: 20 questions across the 8 domains, 20
     /// minutes; a pass can be written as a signed certificate (`--certificate --sign`).
     Exam(exam_cmd::ExamArgs),
@@ -349,7 +350,7 @@ fn main() -> ExitCode {
         Command::Schema => schema(),
         Command::Diff { old, new, format } => diff(&old, &new, format),
         Command::Scan { input, redact, tokenize, eval, json_schema, format } => match (eval, json_schema) {
-            (Some(kind), _) => eval_cmd::run(kind, &input, format),
+            (Some(kind), _) => scan_eval_cmd::run(kind, &input, format),
             (None, Some(schema)) => scan_cmd::run_schema(&input, &schema, format),
             (None, None) => {
                 let transform = if redact {
@@ -371,7 +372,7 @@ fn main() -> ExitCode {
         Command::Users { command, store } => users_cmd::run(command, &store),
         Command::Demo { listen, upstream_latency_ms, store } => serve_cmd::demo(&listen, upstream_latency_ms, &store),
         Command::MockUpstream { listen, latency_ms } => serve_cmd::mock_upstream(&listen, latency_ms),
-        Command::Keys { command, manifest, store } => serve_cmd::keys(command, &manifest, &store),
+        Command::Keys { command, manifest, store } => keys_cmd::keys(command, &manifest, &store),
         Command::Review { command, manifest, store } => oversight_cmd::review(command, &manifest, &store),
         Command::Incident { command, manifest, store } => oversight_cmd::incident(command, &manifest, &store),
         Command::Drill(args) => drill_cmd::run(&args),
@@ -384,7 +385,7 @@ fn main() -> ExitCode {
         ),
         Command::Export(args) => export_cmd::run(&args),
         Command::Exam(args) => exam_cmd::run(&args),
-        Command::Eval(args) => gate_cmd::run(&args),
+        Command::Eval(args) => eval_cmd::run(&args),
         Command::Migrate { store } => oversight_cmd::migrate(&store),
         Command::Erase { subject, by, store, format } => oversight_cmd::erase(&subject, &by, &store, format),
         Command::Retention { command, manifest, store } => oversight_cmd::retention(command, &manifest, &store),

@@ -590,7 +590,7 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
 /// URL that is set but unusable fails the test.
 #[expect(clippy::panic, reason = "CI sets the URL: a database it cannot use must fail, not skip")]
 fn postgres_store() -> Option<String> {
-    let base = std::env::var("PSF_TEST_DATABASE_URL").ok()?;
+    let base = psf_testkit::need::env("PSF_TEST_DATABASE_URL", "the PostgreSQL run")?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
     match rt.map(|rt| rt.block_on(psf_store::postgres_schema_url(&base))) {
         Ok(Ok(url)) => Some(url),
@@ -701,8 +701,9 @@ fn a_retention_sweep_at_a_chosen_instant_deletes_what_has_expired() {
 
 #[test]
 fn two_serve_processes_share_a_rate_limit_through_redis() {
-    let (Some(store), Ok(redis)) = (postgres_store(), std::env::var("PSF_TEST_REDIS_URL")) else {
-        eprintln!("skipping: PSF_TEST_DATABASE_URL and PSF_TEST_REDIS_URL are needed");
+    let (Some(store), Some(redis)) =
+        (postgres_store(), psf_testkit::need::env("PSF_TEST_REDIS_URL", "the two-process Redis test"))
+    else {
         return;
     };
     let dir = temp_dir("cluster");
@@ -1092,8 +1093,7 @@ fn diff_names_changes_by_area_and_calls_for_an_oversight_review() {
 /// that `psf verify` accepts.
 #[test]
 fn the_exam_runs_in_a_terminal_and_its_certificate_verifies() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipping the terminal exam: tmux is not installed (.ci/run installs it)");
+    if !psf_testkit::need::tool("tmux", "-V", "the terminal exam") {
         return;
     }
     let dir = temp_dir("exam");

@@ -31,6 +31,7 @@ mod output;
 pub mod oversight;
 mod pipeline;
 mod record;
+pub mod replay;
 pub mod retention;
 mod review;
 mod router;

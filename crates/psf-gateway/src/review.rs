@@ -46,7 +46,7 @@ pub(crate) struct Held {
 
 /// The completion a decision is delivered in: the reply with its first choice only, and
 /// that choice's text taken out (the reviewer's decision fills it in).
-fn response_template(mut value: Value) -> Value {
+pub(crate) fn response_template(mut value: Value) -> Value {
     let first = value.pointer("/choices/0").cloned().map(|mut first| {
         if let Some(message) = first.get_mut("message").and_then(Value::as_object_mut) {
             message.insert("content".into(), Value::Null);

@@ -2,17 +2,15 @@
 //! a latency step that the mock is told to take, and a local webhook receiver that
 //! collects what the gateway sends — alongside one that never answers.
 
-#[expect(dead_code, reason = "the shared harness has helpers these tests do not need")]
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use common::{R, TestApp, key_for, user};
 use psf_mock::MockConfig;
+use psf_testkit::app::{R, TestApp, key_for};
+use psf_testkit::user;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -132,7 +130,7 @@ async fn notice(inbox: &Inbox, action: &str, within: Duration) -> Option<Value> 
 #[tokio::test]
 async fn a_latency_step_fires_and_resolves_at_the_webhook_and_a_hanging_sink_slows_nothing() -> R {
     let (receiver_url, inbox) = receiver().await?;
-    let mut app = common::spawn(&manifest(&receiver_url), MockConfig::with_latency(10), None).await?;
+    let mut app = psf_testkit::app::spawn(&manifest(&receiver_url), MockConfig::with_latency(10), None).await?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clients = traffic(&app, 6, stop.clone());
 

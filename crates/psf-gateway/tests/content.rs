@@ -1,11 +1,9 @@
 //! Content categories and topic scope (OV-3) end to end: the real server, the mock
 //! upstream saying what each test needs, and the audit record of every decision.
 
-mod common;
-
-use common::{R, TestApp, header, sse, user};
 use psf_mock::MockConfig;
-use psf_store::AuditRecord;
+use psf_testkit::app::{R, TestApp};
+use psf_testkit::{header, sse, user};
 use serde_json::{Value, json};
 
 const MANIFEST: &str = r#"
@@ -39,15 +37,13 @@ const EXPLICIT: &str =
     "She undressed slowly and they had hot, explicit sex on the bed, moaning as he touched her naked body.";
 const BENIGN: &str = "Your parcel left our depot this morning and the delivery should reach you by Thursday.";
 
-fn stage(record: &AuditRecord, code: &str) -> Option<Value> {
-    record.stages.as_array()?.iter().find(|s| s["code"] == code).cloned()
-}
+use psf_testkit::stage;
 
 async fn replying(text: &str) -> Result<TestApp, Box<dyn std::error::Error>> {
     let mut config = MockConfig::default();
     config.default.reply = Some(text.to_owned());
     config.default.token_delay_ms = 1;
-    common::spawn(MANIFEST, config, None).await
+    psf_testkit::app::spawn(MANIFEST, config, None).await
 }
 
 fn ask(model: &str, stream: bool) -> Value {

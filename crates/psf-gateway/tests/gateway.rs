@@ -2,14 +2,12 @@
 //! the mock upstream speaking the real provider protocols. Each test proves one
 //! behaviour with what the client got, what the model saw, and what the audit log holds.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{R, TestApp, header, key_for, sse, user};
 use psf_mock::{Behaviour, MockConfig};
-use psf_store::AuditRecord;
+use psf_testkit::app::{R, TestApp, key_for};
+use psf_testkit::{header, sse, user};
 use serde_json::{Value, json};
 
 const MANIFEST: &str = r#"
@@ -83,7 +81,7 @@ gateway:
 "#;
 
 async fn spawn(config: MockConfig) -> Result<TestApp, Box<dyn std::error::Error>> {
-    common::spawn(MANIFEST, config, None).await
+    psf_testkit::app::spawn(MANIFEST, config, None).await
 }
 
 #[tokio::test]
@@ -200,9 +198,7 @@ fn careful() -> Value {
     json!({"model": "careful", "messages": [{"role": "user", "content": "Is parcel 7 late?"}]})
 }
 
-fn stage(record: &AuditRecord, code: &str) -> Option<Value> {
-    record.stages.as_array()?.iter().find(|s| s["code"] == code).cloned()
-}
+use psf_testkit::stage;
 
 #[tokio::test]
 async fn confidence_comes_from_log_probabilities_the_gateway_asks_for() -> R {
@@ -511,14 +507,15 @@ async fn metrics_pass_promtool_check() -> R {
     // Label values come from the manifest and psf's codes only: no request text.
     assert!(!text.contains("Ignore all previous"));
 
-    let Ok(mut child) = std::process::Command::new("promtool")
+    let child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn()
-    else {
-        eprintln!("skipping promtool check: promtool is not on PATH (Debian's prometheus package has it)");
+        .spawn();
+    let Ok(mut child) = child else {
+        // Debian's prometheus package has it; .ci/run installs it.
+        psf_testkit::need::missing("the promtool check of /metrics", "promtool is not on PATH");
         app.shutdown().await?;
         return Ok(());
     };

@@ -3,12 +3,11 @@
 //! that refuse, degrade or isolate, on every gateway sharing the store, within a second;
 //! personal data sent only to providers in the regions its class allows.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{R, TestApp, fresh_store_url, header, key_for, sse, user};
 use psf_mock::{Behaviour, MockConfig};
+use psf_testkit::app::{R, TestApp, fresh_store_url, key_for};
+use psf_testkit::{header, sse, user};
 use serde_json::{Value, json};
 
 const MANIFEST: &str = r#"
@@ -53,35 +52,11 @@ gateway:
 "#;
 
 async fn spawn(config: MockConfig) -> Result<TestApp, Box<dyn std::error::Error>> {
-    common::spawn(MANIFEST, config, None).await
+    psf_testkit::app::spawn(MANIFEST, config, None).await
 }
 
 fn ask(route: &str, text: &str) -> Value {
     json!({"model": route, "messages": [{"role": "user", "content": text}]})
-}
-
-impl TestApp {
-    fn base(&self) -> String {
-        self.url.trim_end_matches("/v1").to_string()
-    }
-
-    async fn admin_get(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
-        self.http.get(format!("{}{path}", self.base())).bearer_auth(key_for("admin")).send().await
-    }
-
-    async fn admin_post(&self, path: &str, body: Value) -> Result<reqwest::Response, reqwest::Error> {
-        self.http.post(format!("{}{path}", self.base())).bearer_auth(key_for("admin")).json(&body).send().await
-    }
-
-    async fn collect(&self, app: &str, status_url: &str) -> Result<Value, Box<dyn std::error::Error>> {
-        let r = self.http.get(format!("{}{status_url}", self.base())).bearer_auth(key_for(app)).send().await?;
-        assert_eq!(r.status(), 200);
-        Ok(r.json().await?)
-    }
-
-    async fn events(&self, kind: &str) -> Result<Vec<psf_store::Event>, Box<dyn std::error::Error>> {
-        Ok(self.store.events(Some(kind), 0, 100).await?)
-    }
 }
 
 /// Sends `ask` to `app` until its status is `want`, for at most `within`; the time taken.
@@ -293,9 +268,8 @@ async fn incidents_disable_degrade_and_isolate_then_lift() -> R {
 /// `PSF_TEST_DATABASE_URL` is set (`.ci/run` sets it).
 async fn shared_stores() -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let mut urls = vec![fresh_store_url()?];
-    match std::env::var("PSF_TEST_DATABASE_URL") {
-        Ok(base) => urls.push(psf_store::postgres_schema_url(&base).await?),
-        Err(_) => eprintln!("skipping the PostgreSQL run: PSF_TEST_DATABASE_URL is not set"),
+    if let Some(base) = psf_testkit::need::env("PSF_TEST_DATABASE_URL", "the PostgreSQL run") {
+        urls.push(psf_store::postgres_schema_url(&base).await?);
     }
     Ok(urls)
 }
@@ -303,8 +277,8 @@ async fn shared_stores() -> Result<Vec<String>, Box<dyn std::error::Error>> {
 #[tokio::test]
 async fn an_incident_declared_on_one_gateway_refuses_calls_on_another_within_a_second() -> R {
     for url in shared_stores().await? {
-        let mut a = common::spawn(MANIFEST, MockConfig::default(), Some(url.clone())).await?;
-        let mut b = common::spawn(MANIFEST, MockConfig::default(), Some(url.clone())).await?;
+        let mut a = psf_testkit::app::spawn(MANIFEST, MockConfig::default(), Some(url.clone())).await?;
+        let mut b = psf_testkit::app::spawn(MANIFEST, MockConfig::default(), Some(url.clone())).await?;
         let hello = user("hello");
         assert_eq!(b.chat("chat", hello.clone()).await?.status(), 200);
         let declared = Instant::now();
@@ -436,12 +410,12 @@ residency:
 "#;
 
 fn stage(record: &psf_store::AuditRecord, code: &str) -> Value {
-    record.stages.as_array().and_then(|s| s.iter().find(|x| x["code"] == code).cloned()).unwrap_or(Value::Null)
+    psf_testkit::stage(record, code).unwrap_or(Value::Null)
 }
 
 #[tokio::test]
 async fn restricted_data_goes_only_where_its_class_may_be_processed() -> R {
-    let mut app = common::spawn(RESIDENCY, MockConfig::default(), None).await?;
+    let mut app = psf_testkit::app::spawn(RESIDENCY, MockConfig::default(), None).await?;
     // No personal data: the primary (us-east) serves.
     let r = app.chat("chat", ask("chat", "What are your opening hours?")).await?;
     assert_eq!(r.status(), 200);
@@ -520,8 +494,8 @@ async fn ready(url: &str) -> bool {
 
 #[tokio::test]
 async fn a_rate_limit_holds_across_gateways_and_survives_a_redis_restart() -> R {
-    if std::env::var("PSF_TEST_REDIS_URL").is_err() {
-        eprintln!("skipping: PSF_TEST_REDIS_URL is not set (the test runs its own redis-server when it is)");
+    // The test runs its own redis-server when the URL says Redis is there to use.
+    if psf_testkit::need::env("PSF_TEST_REDIS_URL", "the Redis cluster test").is_none() {
         return Ok(());
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -535,8 +509,9 @@ async fn a_rate_limit_holds_across_gateways_and_survives_a_redis_restart() -> R 
         "  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}], rate_limit: {requests_per_minute: 3}}",
     );
     let store = shared_stores().await?.pop().ok_or("no store")?;
-    let mut a = common::spawn_clustered(&manifest, MockConfig::default(), Some(store.clone()), Some(&url)).await?;
-    let mut b = common::spawn_clustered(&manifest, MockConfig::default(), Some(store), Some(&url)).await?;
+    let mut a =
+        psf_testkit::app::spawn_clustered(&manifest, MockConfig::default(), Some(store.clone()), Some(&url)).await?;
+    let mut b = psf_testkit::app::spawn_clustered(&manifest, MockConfig::default(), Some(store), Some(&url)).await?;
     // Three a minute for the app, wherever the calls land.
     let statuses = [
         a.chat("chat", user("1")).await?.status(),
@@ -611,7 +586,7 @@ async fn a_held_answer_is_announced_to_the_review_webhook_without_its_text() -> 
         "    review_deadline_minutes: 30\n",
         &format!("    review_deadline_minutes: 30\n    review_webhook: http://{addr}/hook\n"),
     );
-    let mut app = common::spawn(&manifest, MockConfig::default(), None).await?;
+    let mut app = psf_testkit::app::spawn(&manifest, MockConfig::default(), None).await?;
     let held: Value = app.chat("loans", ask("prescreen", "Applicant jo.bloggs@example.org")).await?.json().await?;
     let mut got = Vec::new();
     for _ in 0..100 {

@@ -1,9 +1,11 @@
 //! psf-store: what the gateway writes down and what the assessment reads.
 //!
-//! The only crate that knows SQL. Today it holds the audit log, events, API keys, the
-//! human review queue and incidents, in SQLite — the embedded default, one file, no other service. The schema is created and
-//! upgraded by numbered migrations kept in this crate, applied at open. PostgreSQL for
-//! a cluster arrives behind the same methods (`Store` hides which database it is).
+//! The only crate that knows SQL. It holds the audit log, events, API keys, the human
+//! review queue, incidents, console users, exam passes and subjects' data keys, in
+//! SQLite — the embedded default, one file, no other service — or in PostgreSQL, which
+//! every gateway of a cluster shares, behind the same methods (`Store` hides which
+//! database it is). The schema is created and upgraded by numbered migrations kept in
+//! this crate, applied at open.
 //!
 //! What goes in is already safe to keep: audit records hold inputs and outputs with PII
 //! redacted (the gateway does that before a record exists), and keys are kept as their
@@ -199,10 +201,16 @@ pub fn now_ms() -> i64 {
 pub(crate) mod testing {
     use super::*;
 
-    /// A fresh PostgreSQL schema on `PSF_TEST_DATABASE_URL`, or `None` (said once per test).
-    /// A URL that is set but unusable fails the test: CI must not skip silently.
+    /// A fresh PostgreSQL schema on `PSF_TEST_DATABASE_URL`, or `None` (said once per test)
+    /// outside CI. A URL that is set but unusable fails the test, and so does none in CI.
     pub async fn postgres() -> Option<Store> {
         let Ok(base) = std::env::var("PSF_TEST_DATABASE_URL") else {
+            // In CI (.ci/run sets the URL) a missing database fails: a skip is not a pass.
+            // (psf-testkit's `need` says the same for the other crates' tests.)
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PSF_TEST_DATABASE_URL is not set, and CI must not skip PostgreSQL"
+            );
             eprintln!("skipping the PostgreSQL half: PSF_TEST_DATABASE_URL is not set");
             return None;
         };

@@ -1,28 +1,38 @@
-//! The harness for the gateway's integration tests: the real server on a random port,
-//! a real SQLite store, and the mock upstream speaking the real provider protocols.
+//! The gateway under test: the real server on a random 127.0.0.1 port, a real store
+//! (a fresh SQLite file unless one is given), and the mock upstream speaking the real
+//! provider protocols. Manifests name the mock's URLs as `${MOCK}` (OpenAI) and
+//! `${MOCK_ANTHROPIC}`; an app's key variable `NAME_KEY` resolves to [`key_for`]`("name")`.
 
 use std::time::Duration;
 
 use psf_gateway::{Compiled, Gateway};
 use psf_mock::{MockConfig, MockServer};
 use psf_store::{AuditQuery, AuditRecord, Store};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+/// What a test returns.
 pub type R = Result<(), Box<dyn std::error::Error>>;
 
+/// The client key of `app` in a test manifest.
 pub fn key_for(app: &str) -> String {
     format!("test-key-{app}")
 }
 
+/// A running gateway and its mock.
+#[derive(Debug)]
 pub struct TestApp {
+    /// The gateway's base URL, `http://127.0.0.1:PORT/v1`.
     pub url: String,
+    /// The mock upstream.
     pub mock: MockServer,
+    /// A second handle on the gateway's store, for reading what it wrote.
     pub store: Store,
+    /// A client.
     pub http: reqwest::Client,
-    pub stop: Option<oneshot::Sender<()>>,
-    pub server: Option<tokio::task::JoinHandle<std::io::Result<u64>>>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<u64>>>,
 }
 
 /// Starts the gateway for `manifest` against a fresh mock with `config`, on the store at
@@ -86,8 +96,38 @@ fn uuid_like() -> u128 {
 }
 
 impl TestApp {
+    /// Posts `body` to `/chat/completions` with `app`'s key.
     pub async fn chat(&self, app: &str, body: Value) -> Result<reqwest::Response, reqwest::Error> {
         self.http.post(format!("{}/chat/completions", self.url)).bearer_auth(key_for(app)).json(&body).send().await
+    }
+
+    /// The gateway's origin, `http://127.0.0.1:PORT` (for the admin and review paths).
+    pub fn base(&self) -> String {
+        self.url.trim_end_matches("/v1").to_string()
+    }
+
+    /// `GET` an admin path with the key of the app `admin`.
+    pub async fn admin_get(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        self.http.get(format!("{}{path}", self.base())).bearer_auth(key_for("admin")).send().await
+    }
+
+    /// `POST` JSON to an admin path with the key of the app `admin`.
+    pub async fn admin_post(&self, path: &str, body: Value) -> Result<reqwest::Response, reqwest::Error> {
+        self.http.post(format!("{}{path}", self.base())).bearer_auth(key_for("admin")).json(&body).send().await
+    }
+
+    /// Collects a held answer's decision from its status URL with `app`'s key.
+    pub async fn collect(&self, app: &str, status_url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        let r = self.http.get(format!("{}{status_url}", self.base())).bearer_auth(key_for(app)).send().await?;
+        if r.status() != 200 {
+            return Err(format!("{status_url} answered {}", r.status()).into());
+        }
+        Ok(r.json().await?)
+    }
+
+    /// The stored events of `kind`.
+    pub async fn events(&self, kind: &str) -> Result<Vec<psf_store::Event>, Box<dyn std::error::Error>> {
+        Ok(self.store.events(Some(kind), 0, 100).await?)
     }
 
     /// Stops the server (draining requests and the audit queue); returns records written.
@@ -112,22 +152,4 @@ impl TestApp {
         }
         Err(format!("no audit record for {request_id}").into())
     }
-}
-
-pub fn user(text: &str) -> Value {
-    json!({"model": "chat", "messages": [{"role": "user", "content": text}]})
-}
-
-pub fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
-}
-
-pub async fn sse(r: reqwest::Response) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
-    let text = r.text().await?;
-    Ok(text
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .filter_map(|d| serde_json::from_str(d).ok())
-        .collect())
 }
