@@ -22,18 +22,20 @@ fn render() -> String {
     out
 }
 
-#[test]
-fn codes_doc_is_current() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/check-codes.md");
-    let want = render();
+/// Compares a generated doc with the committed one; rewrites it with `PSF_UPDATE_DOCS`.
+#[expect(clippy::unwrap_used, reason = "a doc that cannot be written must fail the test")]
+fn check_doc(name: &str, want: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs").join(name);
     if std::env::var_os("PSF_UPDATE_DOCS").is_some() {
-        std::fs::write(&path, &want).unwrap();
+        std::fs::write(&path, want).unwrap();
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        have, want,
-        "docs/check-codes.md is out of date: run `PSF_UPDATE_DOCS=1 cargo test -p psf-core --test docs`"
-    );
+    assert_eq!(have, want, "docs/{name} is out of date: run `PSF_UPDATE_DOCS=1 cargo test -p psf-core --test docs`");
+}
+
+#[test]
+fn codes_doc_is_current() {
+    check_doc("check-codes.md", &render());
 }
 
 fn render_gateway_codes() -> String {
@@ -76,11 +78,5 @@ fn render_gateway_codes() -> String {
 
 #[test]
 fn gateway_codes_doc_is_current() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/codes.md");
-    let want = render_gateway_codes();
-    if std::env::var_os("PSF_UPDATE_DOCS").is_some() {
-        std::fs::write(&path, &want).unwrap();
-    }
-    let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(have, want, "docs/codes.md is out of date: run `PSF_UPDATE_DOCS=1 cargo test -p psf-core --test docs`");
+    check_doc("codes.md", &render_gateway_codes());
 }

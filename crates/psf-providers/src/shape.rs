@@ -70,40 +70,49 @@ type Fields = serde_json::Map<String, Value>;
 /// A field of the wrong type, and what is wrong with it.
 type Wrong = (&'static str, &'static str);
 
-/// A message's or delta's `content` (text or null) and `tool_calls` (an array).
+/// The JSON types a field may have (absent and null are always allowed).
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Array,
+    Object,
+}
+
+/// Checks that each named field of `fields` is absent, null or of its kind.
+fn kinds(fields: &Fields, expected: &[(&'static str, Kind)]) -> Result<(), Wrong> {
+    for (name, kind) in expected {
+        let ok = matches!(
+            (fields.get(*name), kind),
+            (None | Some(Value::Null), _)
+                | (Some(Value::String(_)), Kind::Text)
+                | (Some(Value::Array(_)), Kind::Array)
+                | (Some(Value::Object(_)), Kind::Object)
+        );
+        if !ok {
+            let problem = match kind {
+                Kind::Text => "is neither text nor null",
+                Kind::Array => "is not an array",
+                Kind::Object => "is not an object",
+            };
+            return Err((name, problem));
+        }
+    }
+    Ok(())
+}
+
+/// A message's or delta's `content` (text) and `tool_calls` (an array).
 fn text_fields(m: &Fields) -> Result<(), Wrong> {
-    match m.get("content") {
-        None | Some(Value::Null | Value::String(_)) => {}
-        Some(_) => return Err(("content", "is neither text nor null")),
-    }
-    match m.get("tool_calls") {
-        None | Some(Value::Null | Value::Array(_)) => Ok(()),
-        Some(_) => Err(("tool_calls", "is not an array")),
-    }
+    kinds(m, &[("content", Kind::Text), ("tool_calls", Kind::Array)])
 }
 
-/// A choice's `finish_reason` (text or null) and `logprobs` (an object or null).
+/// A choice's `finish_reason` (text) and `logprobs` (an object).
 fn choice_fields(c: &Fields) -> Result<(), Wrong> {
-    match c.get("finish_reason") {
-        None | Some(Value::Null | Value::String(_)) => {}
-        Some(_) => return Err(("finish_reason", "is neither text nor null")),
-    }
-    match c.get("logprobs") {
-        None | Some(Value::Null | Value::Object(_)) => Ok(()),
-        Some(_) => Err(("logprobs", "is not an object")),
-    }
+    kinds(c, &[("finish_reason", Kind::Text), ("logprobs", Kind::Object)])
 }
 
-/// `usage` (an object or null) and `model` (text).
+/// `usage` (an object) and `model` (text).
 fn top_fields(o: &Fields) -> Result<(), Wrong> {
-    match o.get("usage") {
-        None | Some(Value::Null | Value::Object(_)) => {}
-        Some(_) => return Err(("usage", "is not an object")),
-    }
-    match o.get("model") {
-        None | Some(Value::Null | Value::String(_)) => Ok(()),
-        Some(_) => Err(("model", "is not text")),
-    }
+    kinds(o, &[("usage", Kind::Object), ("model", Kind::Text)])
 }
 
 #[cfg(test)]
