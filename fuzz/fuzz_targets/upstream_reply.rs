@@ -8,15 +8,10 @@ use std::sync::{Arc, LazyLock};
 
 use libfuzzer_sys::fuzz_target;
 use psf_gateway::Compiled;
-use psf_gateway::replay::{self, REPLAY_MANIFEST};
+use psf_gateway::replay;
 
-static GATEWAY: LazyLock<(Compiled, Arc<psf_gateway::replay::ReplayPoint>)> = LazyLock::new(|| {
-    let options = psf_core::CheckOptions { today: jiff::civil::date(2026, 11, 23) };
-    let manifest = psf_core::load(REPLAY_MANIFEST, &options, &|_| None).expect("the replay manifest is valid");
-    let compiled = Compiled::new(manifest, &|_| None).expect("it compiles");
-    let point = compiled.points.get("chat").cloned().expect("its decision point");
-    (compiled, point)
-});
+static GATEWAY: LazyLock<(Compiled, Arc<psf_gateway::replay::ReplayPoint>)> =
+    LazyLock::new(|| replay::compiled().expect("the replay manifest compiles"));
 
 fuzz_target!(|data: &[u8]| {
     let Some((mode, reply)) = data.split_first() else { return };

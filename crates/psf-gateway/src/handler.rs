@@ -65,30 +65,22 @@ impl From<ApiError> for Stop {
 
 async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: String) -> Response {
     let mut ctx = Ctx::new(request_id, gw.compiled.manifest.gateway.otlp.is_some());
+    let (owner, point) = match authenticate(&gw, &headers, &mut ctx) {
+        Ok(known) => known,
+        Err(e) => return gw.refuse(&ctx, e).await,
+    };
+    let hold = Compiled::holds(&point);
     let walked = async {
-        let (owner, point) = authenticate(&gw, &headers, &mut ctx)?;
         admit(&gw, &owner, &point, &body, &mut ctx).await?;
         let prepared = read_input(&gw, &owner, &point, &body, &mut ctx)?;
-        let hold = Compiled::holds(&point);
-        let (answer, guard) = route(&gw, &point, prepared, hold, &mut ctx).await?;
-        Ok::<_, Stop>((point, answer, guard, hold))
+        route(&gw, &point, prepared, hold, &mut ctx).await
     }
     .await;
     match walked {
-        Ok((point, Answer::Complete(value), guard, hold)) => {
-            crate::deliver::complete(&gw, ctx, &point, guard, value, hold).await
-        }
-        Ok((point, Answer::Stream(first, chunks), guard, _)) => {
-            stream_response(gw.clone(), ctx, point, guard, first, chunks)
-        }
+        Ok((Answer::Complete(value), guard)) => crate::deliver::complete(&gw, ctx, &point, guard, value, hold).await,
+        Ok((Answer::Stream(first, chunks), guard)) => stream_response(gw.clone(), ctx, point, guard, first, chunks),
         Err(Stop::Refuse(e)) => gw.refuse(&ctx, e).await,
-        Err(Stop::Degrade(incident)) => {
-            let point = ctx.point.clone();
-            match point {
-                Some(point) => degraded(&gw, ctx, &point, incident.as_deref()).await,
-                None => gw.refuse(&ctx, ApiError::new(Code::ConfigNoDecisionPoint, "no decision point")).await,
-            }
-        }
+        Err(Stop::Degrade(incident)) => degraded(&gw, ctx, &point, incident.as_deref()).await,
     }
 }
 
@@ -201,7 +193,7 @@ fn read_input(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: &
     ctx.stream = pipeline::validate(point, &parsed, &mut ctx.trail)?;
     let override_attempts =
         || gw.metrics.override_attempts.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() });
-    let (prepared, overrides) =
+    let (mut prepared, overrides) =
         pipeline::prepare(point, &gw.compiled.pii, parsed, &mut ctx.trail).inspect_err(|e| {
             if e.code() == Code::Ig1Injection {
                 override_attempts().inc();
@@ -211,7 +203,6 @@ fn read_input(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: &
     if overrides > 0 {
         override_attempts().inc_by(u64::from(overrides));
     }
-    let mut prepared = prepared;
     ctx.input = std::mem::take(&mut prepared.audit_input);
     Ok(prepared)
 }

@@ -50,6 +50,21 @@ pub enum Refused {
     Output(ApiError),
 }
 
+/// [`REPLAY_MANIFEST`] compiled, and its decision point `chat`: what the fuzz target and
+/// the tests replay against.
+pub fn compiled() -> Result<(Compiled, Arc<Point>), String> {
+    let options = psf_core::CheckOptions { today: jiff::civil::date(2026, 11, 23) };
+    let manifest = psf_core::load(REPLAY_MANIFEST, &options, &|_| None).map_err(|d| format!("{d:?}"))?;
+    let compiled = Compiled::new(manifest, &|_| None).map_err(|e| e.to_string())?;
+    let point = compiled.points.get("chat").cloned().ok_or("the replay manifest has no decision point `chat`")?;
+    Ok((compiled, point))
+}
+
+/// A reply that is not what the protocol promises.
+fn malformed(why: impl std::fmt::Display) -> Refused {
+    Refused::Provider(ProviderError::new("replay", psf_providers::ErrorKind::Malformed, why.to_string()))
+}
+
 fn guard(compiled: &Compiled, point: &Arc<Point>) -> OutputGuard {
     OutputGuard::new(point.clone(), compiled.pii.clone(), Vault::new(), false)
 }
@@ -57,9 +72,6 @@ fn guard(compiled: &Compiled, point: &Arc<Point>) -> OutputGuard {
 /// A whole reply (the bytes of a `chat.completion` body) at `point`: what the client
 /// would get, as JSON, and the same answer as the events of a stream.
 pub fn whole(compiled: &Compiled, point: &Arc<Point>, bytes: &[u8]) -> Result<(Value, String), Refused> {
-    let malformed = |e: serde_json::Error| {
-        Refused::Provider(ProviderError::new("replay", psf_providers::ErrorKind::Malformed, e.to_string()))
-    };
     let mut value: Value = serde_json::from_slice(bytes).map_err(malformed)?;
     shape::completion("replay", &value).map_err(Refused::Provider)?;
     let mut trail = Trail::default();
@@ -73,9 +85,8 @@ pub fn whole(compiled: &Compiled, point: &Arc<Point>, bytes: &[u8]) -> Result<(V
 /// A streamed reply (the bytes of an SSE body of `chat.completion.chunk` events) at
 /// `point`: the chunks the client would get, in order.
 pub fn streamed(compiled: &Compiled, point: &Arc<Point>, bytes: &[u8]) -> Result<Vec<Value>, Refused> {
-    let provider = |m: String| Refused::Provider(ProviderError::new("replay", psf_providers::ErrorKind::Malformed, m));
     let mut decoder = sse::Decoder::new(compiled.reply_limits.max_event_bytes);
-    let mut events = decoder.push(bytes).map_err(|e| provider(e.to_string()))?;
+    let mut events = decoder.push(bytes).map_err(malformed)?;
     events.extend(decoder.finish());
     let mut check = StreamCheck::new(point.clone(), guard(compiled, point));
     let mut trail = Trail::default();
@@ -84,7 +95,7 @@ pub fn streamed(compiled: &Compiled, point: &Arc<Point>, bytes: &[u8]) -> Result
         if event.data.trim() == "[DONE]" {
             break;
         }
-        let chunk: Value = serde_json::from_str(&event.data).map_err(|e| provider(e.to_string()))?;
+        let chunk: Value = serde_json::from_str(&event.data).map_err(malformed)?;
         shape::chunk("replay", &chunk).map_err(Refused::Provider)?;
         out.extend(check.chunk(chunk, &mut trail).map_err(Refused::Output)?);
     }
@@ -97,11 +108,7 @@ mod tests {
     use super::*;
 
     fn compiled() -> (Compiled, Arc<Point>) {
-        let options = psf_core::CheckOptions { today: jiff::civil::date(2026, 11, 23) };
-        let manifest = psf_core::load(REPLAY_MANIFEST, &options, &|_| None).expect("the manifest is valid");
-        let compiled = Compiled::new(manifest, &|_| None).expect("it compiles");
-        let point = compiled.points.get("chat").cloned().expect("the point exists");
-        (compiled, point)
+        super::compiled().unwrap()
     }
 
     #[test]
