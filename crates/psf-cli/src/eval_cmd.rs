@@ -23,6 +23,7 @@ use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use psf_core::code::Code;
 use psf_detect::{OutputSchema, SchemaCheck};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -362,10 +363,10 @@ async fn ask(
     let body: Value = serde_json::from_slice(&r.bytes().await.map_err(|e| e.without_url().to_string())?)
         .map_err(|e| format!("the gateway's answer is not JSON: {e}"))?;
     if !status.is_success() {
-        // A malformed request (IG-2: the key reaches another route, a bad body) is the
+        // A malformed request (IG-2: a bad body) or a model the key does not reach is the
         // suite's mistake, not the model's behaviour; any other refusal is behaviour.
         let code = body.pointer("/error/code").and_then(Value::as_str).unwrap_or_default();
-        if code.starts_with("IG-2") {
+        if code.starts_with("IG-2") || code == Code::ModelNotFound.as_str() {
             let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or_default();
             return Err(format!("model {model}: the gateway refused the request itself ({code}): {message}"));
         }

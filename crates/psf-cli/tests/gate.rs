@@ -158,7 +158,7 @@ fn the_gate_catches_a_regressing_candidate_and_records_the_evidence() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("refused the request itself (IG-2"),
+        String::from_utf8_lossy(&o.stderr).contains("refused the request itself (model_not_found"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

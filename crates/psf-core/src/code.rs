@@ -151,6 +151,8 @@ codes! {
         "An admin endpoint was called without a key from `gateway.admin_keys`.";
     ConfigNoDecisionPoint = "config.no_decision_point", Refusal(500, "psf_error", Error),
         "The key's app has no decision point in the running manifest.";
+    ModelNotFound = "model_not_found", Refusal(404, "invalid_request_error", Blocked),
+        "The request's `model` names no decision point the key reaches; the message lists those it does.";
     NotFound = "not_found", Refusal(404, "invalid_request_error", Blocked),
         "No such endpoint, review, incident or request.";
     AdminInvalid = "admin.invalid", Refusal(400, "invalid_request_error", Blocked),
@@ -167,6 +169,8 @@ codes! {
         "An incident in force degrades the service: its degraded response is served, or 503 where there is none (IR-2).";
     Ig4RateLimit = "IG-4.rate_limit", StageAndRefusal(429, "rate_limit_error", RateLimited),
         "A key's, app's or the gateway's request or token limit (IG-4).";
+    Ig4LimiterUnavailable = "IG-4.limiter_unavailable", Refusal(503, "psf_unavailable", Error),
+        "The shared rate limiter (Redis) did not answer in time and `rate_limits.on_store_unreachable` is `fail_closed` (IG-4).";
     Ig2Headers = "IG-2.headers", Refusal(431, "psf_input_refused", Blocked),
         "The request's headers are larger than the gateway takes (IG-2).";
     Ig2Size = "IG-2.size", Refusal(413, "psf_input_refused", Blocked),
@@ -223,6 +227,8 @@ codes! {
         "The client closed the stream before its end.";
     Ig4Abuse = "IG-4.abuse", Event,
         "Repeated refusals from one key within a minute (IG-4).";
+    Ig4Limiter = "IG-4.limiter", Event,
+        "The shared rate limiter (Redis) became unreachable, or came back (IG-4).";
     Ho2Review = "HO-2.review", Event,
         "A reviewer decided on a held answer (HO-2).";
     Ho2ReviewOverdue = "HO-2.review_overdue", Event,

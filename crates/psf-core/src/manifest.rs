@@ -258,8 +258,12 @@ pub struct App {
     /// What the app is.
     #[serde(default)]
     pub description: Option<String>,
-    /// The decision point its calls go to.
+    /// The decision point its calls go to when the request names no other.
     pub decision_point: String,
+    /// Further decision points its keys reach; the request's `model` (a route or an
+    /// alias) chooses among them and `decision_point`.
+    #[serde(default)]
+    pub more_decision_points: Vec<String>,
     /// API keys the app calls with. Never the key itself: its SHA-256 or an environment variable.
     #[serde(default)]
     pub keys: Vec<ApiKeyRef>,
@@ -294,6 +298,10 @@ pub struct DecisionPoint {
     /// The name clients send as `model` to reach this decision point; its id if left out.
     #[serde(default)]
     pub route: Option<String>,
+    /// More names that reach it, so stock client code that sends `gpt-4o` works
+    /// unchanged; answers still name the route.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// The system prompt the gateway sends; clients cannot replace it (IG-5).
     #[serde(default)]
     pub system_prompt: Option<String>,
@@ -895,15 +903,18 @@ pub struct RateLimit {
     pub burst: Option<u32>,
 }
 
-/// Whether to let traffic through when a check's backing store is unreachable.
+/// What the rate check does while the shared limiter (Redis, in cluster mode) cannot be
+/// reached within its deadline (IG-4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailMode {
-    /// Let requests through.
-    FailOpen,
-    /// Refuse requests.
+    /// Refuse requests with a 503 until the limiter answers again: no request goes
+    /// through unlimited.
     #[default]
     FailClosed,
+    /// Go on under this instance's own limiter: the limits hold per instance rather than
+    /// across the cluster until the shared one is back.
+    LocalLimits,
 }
 
 /// Retention periods (DG-2, OB-5).
@@ -1692,6 +1703,12 @@ impl DecisionPoint {
     /// The name clients send as `model` to reach this decision point.
     pub fn route(&self) -> &str {
         self.route.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Whether a request's `model` names this decision point: its route, its id or an
+    /// alias.
+    pub fn answers_to(&self, model: &str) -> bool {
+        model == self.route() || model == self.id || self.aliases.iter().any(|a| a == model)
     }
 }
 

@@ -1,4 +1,4 @@
-//! A circuit breaker per provider (MS-4): closed → open after N consecutive faults →
+//! A circuit breaker per model endpoint (MS-4): closed → open after N consecutive faults →
 //! half-open after a pause, letting exactly one probe through → closed on success, open
 //! again on failure.
 

@@ -4,16 +4,22 @@
 //! Rate limits are GCRA buckets evaluated by one Lua script on Redis's own clock, all the
 //! buckets of a request at once, all or nothing: no instance's clock matters, and a
 //! request refused by its app's bucket does not use up its key's. When Redis cannot be
-//! reached the gateway falls back to its own limiter (per instance) and says so in the
-//! log; the connection manager reconnects by itself, so limits are shared again as soon
-//! as Redis is back. Incident pushes only make changes arrive sooner: every instance
+//! reached within [`DEADLINE`] the manifest's `rate_limits.on_store_unreachable` decides:
+//! refuse (`fail_closed`) or fall back to the instance's own limiter (`local_limits`).
+//! Either way the request gets its answer within the deadline. The connection manager
+//! reconnects by itself with a short, capped back-off, so limits are shared again within
+//! about a second of Redis coming back. Incident pushes only make changes arrive sooner: every instance
 //! still re-reads the store every 250 ms, so a missed message cannot leave it open.
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script};
 use sha2::{Digest, Sha256};
+
+/// How long a request waits for Redis before the fail mode decides. A GCRA evaluation
+/// takes well under a millisecond on a healthy Redis; this only bounds a sick one.
+pub const DEADLINE: Duration = Duration::from_millis(250);
 
 /// The channel incident changes are announced on.
 pub const INCIDENTS_CHANNEL: &str = "psf:incidents";
@@ -72,7 +78,16 @@ impl Cluster {
     /// share buckets; the namespace is a hash of it, so clusters never mix.
     pub async fn connect(url: &str, store_url: &str) -> Result<Cluster, String> {
         let client = redis::Client::open(url).map_err(|e| format!("`{url}` is not a Redis URL: {e}"))?;
-        let conn = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
+        // Bounded everywhere: a reply within the deadline, a connection attempt within a
+        // second, and reconnection attempts no more than 500 ms apart, for as long as it
+        // takes (the default gives up after six and waits out an exponential back-off).
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(DEADLINE)
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_factor(50)
+            .set_max_delay(500)
+            .set_number_of_retries(usize::MAX);
+        let conn = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client, config))
             .await
             .map_err(|_| format!("Redis at {url} did not answer within 5 s"))?
             .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?;
@@ -88,8 +103,16 @@ impl Cluster {
     }
 
     /// Takes one request from every bucket, or from none: `Ok(None)` when allowed,
-    /// `Ok(Some((index, wait)))` naming the first bucket that refused.
-    pub async fn take(&self, buckets: &[Bucket]) -> Result<Option<(usize, Duration)>, redis::RedisError> {
+    /// `Ok(Some((index, wait)))` naming the first bucket that refused; an error when Redis
+    /// did not answer within [`DEADLINE`].
+    pub async fn take(&self, buckets: &[Bucket]) -> Result<Option<(usize, Duration)>, String> {
+        match tokio::time::timeout(DEADLINE, self.evaluate(buckets)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("Redis did not answer within {} ms", DEADLINE.as_millis())),
+        }
+    }
+
+    async fn evaluate(&self, buckets: &[Bucket]) -> Result<Option<(usize, Duration)>, redis::RedisError> {
         if buckets.is_empty() {
             return Ok(None);
         }
@@ -105,10 +128,23 @@ impl Cluster {
         })
     }
 
-    /// Announces that incidents changed, so every instance re-reads them now.
+    /// Whether Redis answers a PING within the deadline, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let ping = async move { redis::cmd("PING").query_async::<String>(&mut conn).await };
+        match tokio::time::timeout(DEADLINE, ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("Redis did not answer within {} ms", DEADLINE.as_millis())),
+        }
+    }
+
+    /// Announces that incidents changed, so every instance re-reads them now. Bounded by
+    /// the deadline: the poll picks the change up anyway.
     pub async fn announce_incidents(&self, id: &str) {
         let mut conn = self.conn.clone();
-        let sent: Result<i64, _> = conn.publish(INCIDENTS_CHANNEL, id).await;
+        let publish = async move { conn.publish::<_, _, i64>(INCIDENTS_CHANNEL, id).await.map_err(|e| e.to_string()) };
+        let sent = tokio::time::timeout(DEADLINE, publish).await.unwrap_or_else(|_| Err("timed out".into()));
         if let Err(e) = sent {
             tracing::warn!(error = %e, "could not announce an incident change; instances pick it up within 250 ms");
         }

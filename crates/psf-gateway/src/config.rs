@@ -24,7 +24,8 @@ pub struct ChainLink {
     pub model: String,
     /// Who serves it.
     pub provider: Provider,
-    /// The provider's breaker, shared by every chain that uses the provider.
+    /// The model endpoint's breaker, shared by every chain that uses this model: one
+    /// failing model never opens the circuit for its provider's other models.
     pub breaker: Arc<Breaker>,
     /// Time allowed for one attempt.
     pub timeout: Duration,
@@ -96,8 +97,8 @@ pub struct Compiled {
     pub manifest: Manifest,
     /// Decision points by id.
     pub points: HashMap<String, Arc<Point>>,
-    /// App id → decision point id.
-    pub apps: HashMap<String, String>,
+    /// App id → the decision points its keys reach, the default first.
+    pub apps: HashMap<String, Vec<String>>,
     /// Keys from the manifest.
     pub manifest_keys: KeyTable,
     /// Keys for the admin API (`gateway.admin_keys`); their owner's app is empty.
@@ -106,8 +107,15 @@ pub struct Compiled {
     pub pii: Arc<PiiDetector>,
     /// Limits on upstream replies.
     pub reply_limits: ReplyLimits,
-    /// Breakers by provider id.
+    /// Breakers by model id.
     pub breakers: HashMap<String, Arc<Breaker>>,
+}
+
+impl Compiled {
+    /// The decision points an app's keys reach, its default first.
+    pub fn reach(&self, app: &str) -> Vec<&Arc<Point>> {
+        self.apps.get(app).into_iter().flatten().filter_map(|id| self.points.get(id)).collect()
+    }
 }
 
 /// Why a manifest cannot be served.
@@ -151,8 +159,10 @@ impl Compiled {
                 None => None,
             };
             providers.insert(p.id.clone(), Provider::new(&p.id, protocol(p.kind), &p.base_url, key, http.clone()));
+        }
+        for m in &manifest.models {
             breakers.insert(
-                p.id.clone(),
+                m.id.clone(),
                 Arc::new(Breaker::new(settings.breaker_failures, Duration::from_millis(settings.breaker_open_ms))),
             );
         }
@@ -182,9 +192,9 @@ impl Compiled {
                     .cloned()
                     .ok_or_else(|| ConfigError(format!("provider `{}` is not defined", model.provider)))?;
                 let breaker = breakers
-                    .get(&model.provider)
+                    .get(&model.id)
                     .cloned()
-                    .ok_or_else(|| ConfigError(format!("provider `{}` is not defined", model.provider)))?;
+                    .ok_or_else(|| ConfigError(format!("model `{}` is not defined", model.id)))?;
                 let region_allowed = match (&allowed, &spec.region) {
                     (None, _) => true,
                     (Some(list), Some(region)) => list.iter().any(|r| r == region),
@@ -243,7 +253,8 @@ impl Compiled {
         let mut manifest_keys = KeyTable::default();
         let mut apps = HashMap::new();
         for app in &manifest.apps {
-            apps.insert(app.id.clone(), app.decision_point.clone());
+            let reach = std::iter::once(&app.decision_point).chain(&app.more_decision_points);
+            apps.insert(app.id.clone(), reach.cloned().collect());
             for key in &app.keys {
                 if let Some(d) = key_digest_of(key, &app.id, env)? {
                     manifest_keys.insert(d, KeyOwner { key_id: key.id.clone(), app: app.id.clone(), subject: None });

@@ -31,6 +31,8 @@ pub(crate) struct Ctx {
     pub(crate) model: Option<String>,
     pub(crate) provider: Option<String>,
     pub(crate) stream: bool,
+    /// A stream whose client asked for usage (`stream_options.include_usage`).
+    pub(crate) stream_usage: bool,
     pub(crate) input: Value,
     pub(crate) prompt_tokens: Option<i64>,
     pub(crate) completion_tokens: Option<i64>,
@@ -55,6 +57,7 @@ impl Ctx {
             model: None,
             provider: None,
             stream: false,
+            stream_usage: false,
             input: Value::Null,
             prompt_tokens: None,
             completion_tokens: None,
@@ -82,6 +85,11 @@ impl Ctx {
 /// answers given before them, like an incident's degraded response).
 pub(crate) fn wants_stream(body: &[u8]) -> bool {
     serde_json::from_slice::<Map<String, Value>>(body).is_ok_and(|m| m.get("stream") == Some(&Value::Bool(true)))
+}
+
+/// Whether a streamed request's client asked for a usage chunk.
+pub(crate) fn wants_usage(request: &Map<String, Value>) -> bool {
+    request.get("stream_options").and_then(|o| o.get("include_usage")) == Some(&Value::Bool(true))
 }
 
 pub(crate) fn request_id() -> String {

@@ -114,7 +114,7 @@ const ROWS: &[(&str, &[Panel])] = &[
                         "sum by (decision_point) (rate(psf_fallbacks_total[$__rate_interval]))",
                         "fallbacks {{decision_point}}",
                     ),
-                    ("max by (provider) (psf_circuit_open)", "open {{provider}}"),
+                    ("max by (provider, model) (psf_circuit_open)", "open {{provider}}/{{model}}"),
                 ],
             },
         ],

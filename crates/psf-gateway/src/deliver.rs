@@ -64,8 +64,11 @@ pub(crate) async fn complete(
     }
     add_disclosure_field(&mut value, point);
     gw.record(&ctx, StatusCode::OK, Outcome::Delivered, None::<Code>, Some(audit)).await;
-    let mut response =
-        if ctx.stream { sse_response(Body::from(one_chunk_stream(&value))) } else { axum::Json(value).into_response() };
+    let mut response = if ctx.stream {
+        sse_response(Body::from(one_chunk_stream(&value, ctx.stream_usage)))
+    } else {
+        axum::Json(value).into_response()
+    };
     disclosure_headers(response.headers_mut(), point, &ctx);
     overhead_header(response.headers_mut(), ctx.overhead());
     response

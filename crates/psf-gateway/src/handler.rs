@@ -17,7 +17,7 @@ use psf_core::code::{Code, Outcome};
 use serde_json::{Map, Value, json};
 
 use crate::config::{Compiled, Hold, Point};
-use crate::ctx::{Ctx, SUBJECT_HEADER, bearer, request_id, wants_stream};
+use crate::ctx::{Ctx, SUBJECT_HEADER, bearer, request_id, wants_stream, wants_usage};
 use crate::error::ApiError;
 use crate::incident::Verdict;
 use crate::keys::KeyOwner;
@@ -27,7 +27,7 @@ use crate::output::OutputGuard;
 use crate::pipeline::{self, Decision, Prepared};
 use crate::record::{add_disclosure_field, disclosure_headers, overhead_header};
 use crate::router::{self, Answer, Failure};
-use crate::state::Gateway;
+use crate::state::{Gateway, RateDenied};
 use crate::stream::{sse_response, stream_response};
 
 /// Headers larger than this are refused (431) before any work is done.
@@ -65,7 +65,11 @@ impl From<ApiError> for Stop {
 
 async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: String) -> Response {
     let mut ctx = Ctx::new(request_id, gw.compiled.manifest.gateway.otlp.is_some());
-    let (owner, point) = match authenticate(&gw, &headers, &mut ctx) {
+    let known = authenticate(&gw, &headers, &mut ctx).and_then(|owner| {
+        let point = choose(&gw, &owner, &body, &mut ctx)?;
+        Ok((owner, point))
+    });
+    let (owner, point) = match known {
         Ok(known) => known,
         Err(e) => return gw.refuse(&ctx, e).await,
     };
@@ -84,9 +88,9 @@ async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: S
     }
 }
 
-/// Who is calling: the key, its app and the app's decision point, and whom the request
-/// concerns (DG-3). Oversized headers are refused first, before any work.
-fn authenticate(gw: &Gateway, headers: &HeaderMap, ctx: &mut Ctx) -> Result<(KeyOwner, Arc<Point>), ApiError> {
+/// Who is calling: the key and its app, and whom the request concerns (DG-3). Oversized
+/// headers are refused first, before any work.
+pub(crate) fn authenticate(gw: &Gateway, headers: &HeaderMap, ctx: &mut Ctx) -> Result<KeyOwner, ApiError> {
     let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if header_bytes > MAX_HEADER_BYTES {
         return Err(ApiError::new(
@@ -116,12 +120,50 @@ fn authenticate(gw: &Gateway, headers: &HeaderMap, ctx: &mut Ctx) -> Result<(Key
             }
         }
     }
-    let point = gw.compiled.apps.get(&owner.app).and_then(|p| gw.compiled.points.get(p)).cloned();
-    let Some(point) = point else {
+    Ok(owner)
+}
+
+/// Which decision point: the one among those the key reaches that the request's `model`
+/// names (a route, an id or an alias), or the app's own when it names none. A name the
+/// key does not reach is OpenAI's `404 model_not_found`, listing what it does reach.
+fn choose(gw: &Gateway, owner: &KeyOwner, body: &[u8], ctx: &mut Ctx) -> Result<Arc<Point>, ApiError> {
+    let reach = gw.compiled.reach(&owner.app);
+    let Some(first) = reach.first() else {
         return Err(ApiError::new(Code::ConfigNoDecisionPoint, "this key's app has no decision point"));
     };
+    let point = match requested_model(body) {
+        Some(model) => match reach.iter().find(|p| p.spec.answers_to(&model)) {
+            Some(p) => *p,
+            None => {
+                // The name itself is not echoed: it is the client's text, and errors are
+                // logged and stored.
+                let names: Vec<String> = reach.iter().map(|p| format!("`{}`", p.route)).collect();
+                return Err(ApiError::new(
+                    Code::ModelNotFound,
+                    format!(
+                        "the requested model does not exist or this API key cannot reach it; it reaches {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        },
+        None => *first,
+    };
     ctx.point = Some(point.clone());
-    Ok((owner, point))
+    Ok(point.clone())
+}
+
+/// The request's `model`, when the body is a JSON object with a text `model`; any other
+/// body is read_input's to refuse, with its precise message.
+fn requested_model(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct ModelOnly {
+        model: Option<Value>,
+    }
+    match serde_json::from_slice::<ModelOnly>(body).ok()?.model? {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
 }
 
 /// Whether the request may go on now: the kill switch (IR-2), then the rate limits (IG-4).
@@ -144,22 +186,34 @@ async fn admit(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: 
         }
     }
     let t = Instant::now();
-    if let Err(refusal) = gw.rate_check(&owner.app, &owner.key_id).await {
-        let wait = refusal.wait;
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let limit = refusal.describe();
-        ctx.trail.record(Code::Ig4RateLimit, Decision::Block, limit.clone(), t);
-        let unit = match refusal.unit {
-            Unit::Requests => "requests",
-            Unit::Tokens => "tokens",
-        };
-        gw.metrics
-            .rate_limited
-            .get_or_create(&metrics::LimitScope { scope: refusal.scope.as_str().into(), unit: unit.into() })
-            .inc();
-        gw.abuse(&owner.app, &owner.key_id, "rate limit");
-        let e = ApiError::new(Code::Ig4RateLimit, format!("the {limit} is reached; retry after {seconds} s"));
-        return Err(e.with_retry_after(seconds.max(1)).into());
+    match gw.rate_check(&owner.app, &owner.key_id).await {
+        Ok(()) => {}
+        Err(RateDenied::Unreachable(e)) => {
+            ctx.trail.record(Code::Ig4RateLimit, Decision::Block, "the shared limiter is unreachable", t);
+            tracing::debug!(error = %e, "rate check refused: limiter unreachable");
+            let e = ApiError::new(
+                Code::Ig4LimiterUnavailable,
+                "the rate limiter cannot be reached, so no request is admitted; retry shortly",
+            );
+            return Err(e.with_retry_after(1).into());
+        }
+        Err(RateDenied::Limit(refusal)) => {
+            let wait = refusal.wait;
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let limit = refusal.describe();
+            ctx.trail.record(Code::Ig4RateLimit, Decision::Block, limit.clone(), t);
+            let unit = match refusal.unit {
+                Unit::Requests => "requests",
+                Unit::Tokens => "tokens",
+            };
+            gw.metrics
+                .rate_limited
+                .get_or_create(&metrics::LimitScope { scope: refusal.scope.as_str().into(), unit: unit.into() })
+                .inc();
+            gw.abuse(&owner.app, &owner.key_id, "rate limit");
+            let e = ApiError::new(Code::Ig4RateLimit, format!("the {limit} is reached; retry after {seconds} s"));
+            return Err(e.with_retry_after(seconds.max(1)).into());
+        }
     }
     ctx.trail.record(Code::Ig4RateLimit, Decision::Pass, "", t);
     Ok(())
@@ -191,6 +245,7 @@ fn read_input(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: &
     let parsed: Map<String, Value> = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(Code::Ig2Schema, format!("the body is not a JSON object: {e}")))?;
     ctx.stream = pipeline::validate(point, &parsed, &mut ctx.trail)?;
+    ctx.stream_usage = ctx.stream && wants_usage(&parsed);
     let override_attempts =
         || gw.metrics.override_attempts.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() });
     let (mut prepared, overrides) =

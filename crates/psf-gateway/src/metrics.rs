@@ -38,6 +38,12 @@ pub(crate) struct ProviderLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ModelLabel {
+    pub provider: String,
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Tokens {
     pub decision_point: String,
     pub direction: String,
@@ -97,7 +103,7 @@ pub struct Metrics {
     pub(crate) attempts: Family<Attempt, Counter>,
     pub(crate) fallbacks: Family<Point, Counter>,
     pub(crate) tokens: Family<Tokens, Counter>,
-    pub(crate) breaker_open: Family<ProviderLabel, Gauge>,
+    pub(crate) breaker_open: Family<ModelLabel, Gauge>,
     pub(crate) rate_limited: Family<LimitScope, Counter>,
     pub(crate) abuse_alerts: Family<AppLabel, Counter>,
     pub(crate) override_attempts: Family<Point, Counter>,
@@ -136,8 +142,8 @@ impl Metrics {
         );
         let tokens = Family::<Tokens, Counter>::default();
         registry.register("tokens", "Model tokens by direction", tokens.clone());
-        let breaker_open = Family::<ProviderLabel, Gauge>::default();
-        registry.register("circuit_open", "1 while a provider's circuit breaker is open", breaker_open.clone());
+        let breaker_open = Family::<ModelLabel, Gauge>::default();
+        registry.register("circuit_open", "1 while a model endpoint's circuit breaker is open", breaker_open.clone());
         let rate_limited = Family::<LimitScope, Counter>::default();
         registry.register("rate_limited", "Requests refused by a rate limit", rate_limited.clone());
         let abuse_alerts = Family::<AppLabel, Counter>::default();
@@ -282,7 +288,7 @@ impl Metrics {
         self.attempts.get_or_create(&Attempt { provider: s(), result: s() }).inc();
         self.fallbacks.get_or_create(&Point { decision_point: s() }).inc();
         self.tokens.get_or_create(&Tokens { decision_point: s(), direction: s() }).inc();
-        self.breaker_open.get_or_create(&ProviderLabel { provider: s() }).set(0);
+        self.breaker_open.get_or_create(&ModelLabel { provider: s(), model: s() }).set(0);
         self.rate_limited.get_or_create(&LimitScope { scope: s(), unit: s() }).inc();
         self.abuse_alerts.get_or_create(&AppLabel { app: s() }).inc();
         self.override_attempts.get_or_create(&Point { decision_point: s() }).inc();

@@ -162,17 +162,14 @@ pub fn validate(point: &Point, body: &Map<String, Value>, trail: &mut Trail) -> 
         trail.record(Code::Ig2Schema, Decision::Block, message.clone(), t);
         Err(ApiError::new(Code::Ig2Schema, message))
     };
-    if let Some(model) = body.get("model") {
-        let model = model.as_str().unwrap_or_default();
-        if model != point.route && model != point.spec.id {
-            return fail(
-                trail,
-                format!(
-                    "`model` is `{model}`, but this API key reaches `{}`; send \"model\": \"{}\"",
-                    point.route, point.route
-                ),
-            );
+    // The handler chose the point by `model`; here it must be text that names it.
+    match body.get("model") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(model)) if point.spec.answers_to(model) => {}
+        Some(Value::String(_)) => {
+            return fail(trail, format!("`model` must name this decision point; send \"model\": \"{}\"", point.route));
         }
+        Some(_) => return fail(trail, format!("`model` must be text; send \"model\": \"{}\"", point.route)),
     }
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,

@@ -78,17 +78,17 @@ pub fn whole(compiled: &Compiled, point: &Arc<Point>, bytes: &[u8]) -> Result<(V
     guard(compiled, point).check_completion(&mut value, &mut trail).map_err(Refused::Output)?;
     // A held answer's template is made from the checked reply too.
     let _template = crate::review::response_template(value.clone());
-    let events = one_chunk_stream(&value);
+    let events = one_chunk_stream(&value, true);
     Ok((value, events))
 }
 
 /// A streamed reply (the bytes of an SSE body of `chat.completion.chunk` events) at
-/// `point`: the chunks the client would get, in order.
+/// `point`: the chunks the client would get, in order, for a client that asked for usage.
 pub fn streamed(compiled: &Compiled, point: &Arc<Point>, bytes: &[u8]) -> Result<Vec<Value>, Refused> {
     let mut decoder = sse::Decoder::new(compiled.reply_limits.max_event_bytes);
     let mut events = decoder.push(bytes).map_err(malformed)?;
     events.extend(decoder.finish());
-    let mut check = StreamCheck::new(point.clone(), guard(compiled, point));
+    let mut check = StreamCheck::new(point.clone(), guard(compiled, point), true);
     let mut trail = Trail::default();
     let mut out = Vec::new();
     for event in events {

@@ -1,6 +1,6 @@
 //! The router (MS-4, DG-5): the decision point's model chain, tried in order, with a
 //! per-attempt and a total timeout, retries with jittered back-off, and a circuit
-//! breaker per provider. Falls back on connect errors, timeouts, 429, 5xx and malformed
+//! breaker per model endpoint. Falls back on connect errors, timeouts, 429, 5xx and malformed
 //! replies; never on a client error, which would fail the same way everywhere.
 //! For a stream, a provider counts as answering only once its first chunk has arrived,
 //! so a failure before the first byte to the client still falls back.
@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{ChainLink, Point};
 use crate::incident::KillSwitch;
-use crate::metrics::{Attempt as AttemptLabel, Metrics, ProviderLabel};
+use crate::metrics::{Attempt as AttemptLabel, Metrics, ModelLabel, ProviderLabel};
 
 /// One upstream attempt, for the audit record.
 #[derive(Debug, Clone, Serialize)]
@@ -183,7 +183,10 @@ pub async fn route(
 
 fn update_breaker_gauge(metrics: &Metrics, link: &ChainLink) {
     let open = i64::from(link.breaker.is_open());
-    metrics.breaker_open.get_or_create(&ProviderLabel { provider: link.provider.id.clone() }).set(open);
+    metrics
+        .breaker_open
+        .get_or_create(&ModelLabel { provider: link.provider.id.clone(), model: link.model_id.clone() })
+        .set(open);
 }
 
 fn skip(link: &ChainLink, why: &str) -> Attempt {

@@ -89,21 +89,41 @@ async fn not_found(uri: axum::http::Uri) -> Response {
         .into_response()
 }
 
-async fn models(State(gw): State<Arc<Gateway>>) -> Response {
-    let data: Vec<Value> = gw
+/// `GET /v1/models`, for a valid key only: the names the key reaches (routes and
+/// aliases), in OpenAI's list shape, or in Anthropic's when the client speaks Anthropic
+/// (it sends `anthropic-version`).
+async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let mut ctx = crate::ctx::Ctx::new(crate::ctx::request_id(), false);
+    let owner = match handler::authenticate(&gw, &headers, &mut ctx) {
+        Ok(owner) => owner,
+        Err(e) => return e.with_request_id(&ctx.request_id).into_response(),
+    };
+    let names: Vec<&str> = gw
         .compiled
-        .manifest
-        .decision_points
-        .iter()
-        .map(|d| json!({"id": d.route.clone().unwrap_or_else(|| d.id.clone()), "object": "model", "owned_by": "psf"}))
+        .reach(&owner.app)
+        .into_iter()
+        .flat_map(|p| std::iter::once(p.route.as_str()).chain(p.spec.aliases.iter().map(String::as_str)))
         .collect();
+    if headers.contains_key("anthropic-version") {
+        let data: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"}))
+            .collect();
+        let body = json!({"data": data, "has_more": false, "first_id": names.first(), "last_id": names.last()});
+        return axum::Json(body).into_response();
+    }
+    let data: Vec<Value> =
+        names.iter().map(|n| json!({"id": n, "object": "model", "created": 0, "owned_by": "psf"})).collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
 async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
-    match gw.store.audit_count().await {
-        Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}")).into_response(),
+    if let Err(e) = gw.store.audit_count().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}")).into_response();
+    }
+    match gw.limiter_ready().await {
+        Some(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("rate limiter unavailable: {e}")).into_response(),
+        Some(Ok(())) | None => (StatusCode::OK, "ready").into_response(),
     }
 }
 

@@ -4,11 +4,12 @@
 //! the cluster-wide rate check, abuse counting, stored events).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use psf_core::code::Code;
+use psf_core::manifest::FailMode;
 use psf_store::Store;
 use serde_json::json;
 
@@ -22,6 +23,15 @@ use crate::metrics::{self, Metrics};
 
 /// Limit hits or blocked injections from one key within a minute that raise an alert.
 const ABUSE_THRESHOLD: u32 = 20;
+
+/// Why the rate check refused a request.
+#[derive(Debug)]
+pub(crate) enum RateDenied {
+    /// A limit is reached.
+    Limit(limits::Refusal),
+    /// The shared limiter did not answer and the fail mode is `fail_closed`.
+    Unreachable(String),
+}
 
 /// A running gateway's shared state.
 #[derive(Debug)]
@@ -37,9 +47,9 @@ pub struct Gateway {
     pub(crate) kill: KillSwitch,
     /// Redis, in cluster mode: shared request limits and incident pushes.
     pub(crate) cluster: Option<Cluster>,
-    /// When the gateway last said Redis was unreachable (ms), so it says so every 10 s
-    /// at most.
-    redis_warned_ms: AtomicI64,
+    /// Whether the last rate check found Redis unreachable: a change either way is logged
+    /// and stored once, not once per request.
+    redis_down: AtomicBool,
     /// For review webhooks.
     pub(crate) http: reqwest::Client,
     /// Alert rules, their baselines and the current minute (OB-1, OB-2).
@@ -75,7 +85,7 @@ impl Gateway {
             abuse: Mutex::new(HashMap::new()),
             kill: KillSwitch::default(),
             cluster,
-            redis_warned_ms: AtomicI64::new(0),
+            redis_down: AtomicBool::new(false),
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
         };
         gateway.reload_keys().await?;
@@ -112,10 +122,11 @@ impl Gateway {
     }
 
     /// The rate limits (IG-4): shared across the cluster through Redis when there is one,
-    /// this instance's own otherwise, or while Redis cannot be reached.
-    pub(crate) async fn rate_check(&self, app: &str, key_id: &str) -> Result<(), limits::Refusal> {
-        let Some(cluster) = &self.cluster else { return self.limits.check(app, key_id) };
-        self.limits.check_tokens(app, key_id)?;
+    /// this instance's own otherwise. While Redis does not answer within its deadline,
+    /// `rate_limits.on_store_unreachable` decides: refuse, or this instance's own limits.
+    pub(crate) async fn rate_check(&self, app: &str, key_id: &str) -> Result<(), RateDenied> {
+        let Some(cluster) = &self.cluster else { return self.limits.check(app, key_id).map_err(RateDenied::Limit) };
+        self.limits.check_tokens(app, key_id).map_err(RateDenied::Limit)?;
         let shared = self.limits.shared_buckets(app, key_id);
         let buckets: Vec<Bucket> = shared
             .iter()
@@ -127,22 +138,66 @@ impl Gateway {
                 tolerance_us: *tolerance_us,
             })
             .collect();
-        match cluster.take(&buckets).await {
+        let taken = cluster.take(&buckets).await;
+        self.limiter_reachable(taken.as_ref().err());
+        match taken {
             Ok(None) => Ok(()),
             Ok(Some((i, wait))) => {
                 let scope = shared.get(i).map_or(limits::Scope::Global, |b| b.0);
-                Err(limits::Refusal { scope, unit: Unit::Requests, wait })
+                Err(RateDenied::Limit(limits::Refusal { scope, unit: Unit::Requests, wait }))
             }
             Err(e) => {
-                let now = psf_store::now_ms();
-                if now - self.redis_warned_ms.load(Ordering::Relaxed) > 10_000 {
-                    self.redis_warned_ms.store(now, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "Redis is unreachable: rate limits are this instance's own until it is back");
-                }
                 self.metrics.redis_errors.inc();
-                self.limits.check(app, key_id)
+                match self.compiled.manifest.rate_limits.on_store_unreachable {
+                    FailMode::FailClosed => Err(RateDenied::Unreachable(e)),
+                    FailMode::LocalLimits => self.limits.check(app, key_id).map_err(RateDenied::Limit),
+                }
             }
         }
+    }
+
+    /// Notes whether the shared limiter answered; logs and stores an `IG-4.limiter` event
+    /// when that changes, so an outage and its end are each said once.
+    fn limiter_reachable(&self, error: Option<&String>) {
+        let down = error.is_some();
+        if self.redis_down.swap(down, Ordering::Relaxed) == down {
+            return;
+        }
+        let mode = match self.compiled.manifest.rate_limits.on_store_unreachable {
+            FailMode::FailClosed => "requests are refused until it is back (fail_closed)",
+            FailMode::LocalLimits => "rate limits are this instance's own until it is back (local_limits)",
+        };
+        let (severity, summary) = match error {
+            Some(e) => {
+                tracing::warn!(error = %e, "the shared rate limiter (Redis) is unreachable: {mode}");
+                ("warning", format!("the shared rate limiter is unreachable ({e}): {mode}"))
+            }
+            None => {
+                tracing::info!("the shared rate limiter (Redis) answers again: limits are shared");
+                ("info", "the shared rate limiter answers again".to_string())
+            }
+        };
+        let event = psf_store::Event {
+            ts_ms: psf_store::now_ms(),
+            kind: Code::Ig4Limiter.as_str().into(),
+            severity: severity.into(),
+            app: None,
+            key_id: None,
+            summary,
+            detail: json!({"reachable": !down}),
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.insert_event(&event).await {
+                tracing::error!(error = %e, "could not record a limiter event");
+            }
+        });
+    }
+
+    /// Whether the shared limiter answers, for `/readyz`: `None` without a cluster.
+    pub(crate) async fn limiter_ready(&self) -> Option<Result<(), String>> {
+        let cluster = self.cluster.as_ref()?;
+        Some(cluster.ping().await)
     }
 
     pub(crate) fn owner(&self, key: &str) -> Option<KeyOwner> {

@@ -33,27 +33,31 @@ pub struct StreamCheck {
     pub guard: OutputGuard,
     /// The chunk that carried `finish_reason`, held until the final checks pass.
     finish: Option<Value>,
-    /// The usage chunk (no choices), sent after the last one.
+    /// The token usage, from whichever chunk carried it (OpenAI puts it on a last chunk
+    /// with no choices, LiteLLM and psf's Anthropic translation on the finishing one).
     usage: Option<Value>,
+    /// Whether the client asked for usage (`stream_options.include_usage`): psf always
+    /// asks the upstream for it, for the audit record, but sends the client a usage
+    /// chunk, which has no choices, only when asked; stock loops read `choices[0]`.
+    client_usage: bool,
     /// The disclosure field still has to go on the first chunk out.
     disclose: bool,
 }
 
 impl StreamCheck {
-    /// Checks for a stream at `point`.
-    pub fn new(point: Arc<Point>, guard: OutputGuard) -> StreamCheck {
+    /// Checks for a stream at `point`; `client_usage` when the client asked for usage.
+    pub fn new(point: Arc<Point>, guard: OutputGuard, client_usage: bool) -> StreamCheck {
         let disclose = point.spec.disclosure.as_ref().is_some_and(|d| d.body_field);
-        StreamCheck { point, guard, finish: None, usage: None, disclose }
+        StreamCheck { point, guard, finish: None, usage: None, client_usage, disclose }
     }
 
     /// Takes one upstream chunk; returns the chunk to send now, if any.
     pub fn chunk(&mut self, mut chunk: Value, trail: &mut Trail) -> Result<Option<Value>, ApiError> {
-        let choices_empty = chunk.get("choices").and_then(Value::as_array).is_none_or(Vec::is_empty);
-        if choices_empty {
-            // The usage chunk; it goes out after the last checks.
-            if chunk.get("usage").is_some() {
-                self.usage = Some(chunk);
-            }
+        // Usage goes out, if asked for, in a chunk of its own after the last checks.
+        if let Some(usage) = chunk.as_object_mut().and_then(|c| c.remove("usage")).filter(|u| !u.is_null()) {
+            self.usage = Some(usage);
+        }
+        if chunk.get("choices").and_then(Value::as_array).is_none_or(Vec::is_empty) {
             return Ok(None);
         }
         if let Some(choice) = chunk.pointer_mut("/choices/0") {
@@ -98,10 +102,14 @@ impl StreamCheck {
                 }
             }
         }
+        let usage = self.usage.take().filter(|_| self.client_usage).map(|usage| {
+            let mut chunk = last.as_object().cloned().unwrap_or_default();
+            chunk.insert("choices".into(), json!([]));
+            chunk.insert("usage".into(), usage);
+            Value::Object(chunk)
+        });
         let mut out = vec![self.outgoing(last)];
-        if let Some(usage) = self.usage.take() {
-            out.push(self.outgoing(usage));
-        }
+        out.extend(usage.map(|u| self.outgoing(u)));
         Ok(out)
     }
 
@@ -117,9 +125,9 @@ impl StreamCheck {
     }
 }
 
-/// A whole completion as the SSE events of a stream: one chunk per choice, the usage,
-/// and `[DONE]`.
-pub(crate) fn one_chunk_stream(value: &Value) -> String {
+/// A whole completion as the SSE events of a stream: one chunk per choice, the usage
+/// when the client asked for it (`client_usage`), and `[DONE]`.
+pub(crate) fn one_chunk_stream(value: &Value, client_usage: bool) -> String {
     let mut out = String::new();
     let mut head: Map<String, Value> = value.as_object().cloned().unwrap_or_default();
     head.insert("object".into(), json!("chat.completion.chunk"));
@@ -136,7 +144,7 @@ pub(crate) fn one_chunk_stream(value: &Value) -> String {
         chunk.insert("choices".into(), json!([c]));
         out.push_str(&format!("data: {}\n\n", Value::Object(chunk)));
     }
-    if let Some(usage) = usage {
+    if let Some(usage) = usage.filter(|u| client_usage && !u.is_null()) {
         let mut chunk = head;
         chunk.insert("choices".into(), json!([]));
         chunk.insert("usage".into(), usage);
@@ -263,7 +271,7 @@ pub(crate) fn stream_response(
     let mut headers = HeaderMap::new();
     disclosure_headers(&mut headers, &point, &ctx);
     overhead_header(&mut headers, overhead);
-    let check = StreamCheck::new(point.clone(), guard);
+    let check = StreamCheck::new(point.clone(), guard, ctx.stream_usage);
     let state = Streaming { gw, ctx, point, check, first: Some(first), chunks, done: false };
     let body = futures_util::stream::unfold(state, |mut s| async move {
         let bytes = s.step().await?;

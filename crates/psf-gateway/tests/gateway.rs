@@ -529,3 +529,154 @@ async fn metrics_pass_promtool_check() -> R {
     app.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn one_failing_model_opens_its_own_breaker_not_its_providers() -> R {
+    // Two models on one provider; `sick` always fails. After two failures its breaker
+    // opens, and the point on the healthy model of the same provider is untouched.
+    let manifest = psf_testkit::manifest::Minimal::new()
+        .section("gateway: {retries: 0, breaker_failures: 2, breaker_open_ms: 60000}")
+        .yaml()
+        .replace(
+            "models:\n",
+            "  - id: sick\n    autonomy: autonomous\n    model: sick\nmodels:\n  - {id: sick, provider: mock, model: sick-model}\n",
+        )
+        .replace(
+            "apps:\n",
+            "apps:\n  - {id: sick, decision_point: sick, keys: [{id: sick-key, env: SICK_KEY}]}\n",
+        );
+    let mut config = MockConfig::default();
+    config
+        .models
+        .insert("sick-model".into(), Behaviour { error_rate: 1.0, error_status: Some(500), ..Behaviour::default() });
+    let mut app = psf_testkit::app::spawn(&manifest, config, None).await?;
+    for _ in 0..2 {
+        assert_eq!(
+            app.chat("sick", json!({"model": "sick", "messages": [{"role": "user", "content": "hello"}]}))
+                .await?
+                .status(),
+            503
+        );
+    }
+    let before = app.mock.requests().len();
+    let r = app.chat("sick", json!({"model": "sick", "messages": [{"role": "user", "content": "hello"}]})).await?;
+    assert_eq!(r.status(), 503);
+    let id = header(&r, "x-request-id");
+    assert_eq!(app.mock.requests().len(), before, "an open breaker sends nothing upstream");
+    let record = app.audit(&id).await?;
+    assert!(serde_json::to_string(&record.attempts)?.contains("circuit_open"), "{:?}", record.attempts);
+    // The same provider's other model still answers.
+    assert_eq!(app.chat("chat", user("hello")).await?.status(), 200);
+    let metrics = app.http.get(format!("{}/metrics", app.base())).send().await?.text().await?;
+    assert!(metrics.contains(r#"psf_circuit_open{provider="mock",model="sick"} 1"#), "{metrics}");
+    app.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stream_carries_a_usage_chunk_only_when_the_client_asked_wherever_the_upstream_put_it() -> R {
+    // Usage placed as OpenAI does (a last chunk with no choices), as LiteLLM does (on the
+    // finishing chunk), and by the Anthropic translation.
+    let mut litellm = MockConfig::default();
+    litellm.default.usage_on_finish = true;
+    for (config, route) in [(MockConfig::default(), "chat"), (litellm, "chat"), (MockConfig::default(), "claude")] {
+        let mut app = spawn(config).await?;
+        let ask = |usage: Option<bool>| {
+            let mut body =
+                json!({"model": route, "stream": true, "messages": [{"role": "user", "content": "a parcel question"}]});
+            if let Some(u) = usage {
+                body["stream_options"] = json!({"include_usage": u});
+            }
+            body
+        };
+        for usage in [None, Some(false)] {
+            let r = app.chat(route, ask(usage)).await?;
+            let id = header(&r, "x-request-id");
+            let events = sse(r).await?;
+            // The stock loop `chunk.choices[0].delta.content` works on every chunk.
+            assert!(!events.is_empty());
+            for e in &events {
+                assert!(e["choices"][0].is_object(), "{route}, usage {usage:?}: a chunk without a choice: {e}");
+                assert!(e.get("usage").is_none_or(Value::is_null), "{e}");
+            }
+            // psf asked the upstream for usage anyway, for the record.
+            let record = app.audit(&id).await?;
+            assert!(record.completion_tokens.is_some_and(|n| n > 0), "{route}: {record:?}");
+        }
+        let events = sse(app.chat(route, ask(Some(true))).await?).await?;
+        let (last, rest) = events.split_last().ok_or("no events")?;
+        assert_eq!(last["choices"], json!([]), "{route}: {last}");
+        assert!(last["usage"]["completion_tokens"].as_u64().is_some_and(|n| n > 0), "{last}");
+        assert!(rest.iter().all(|e| e["choices"][0].is_object() && e.get("usage").is_none_or(Value::is_null)));
+        app.shutdown().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn stock_model_names_reach_their_point_and_one_key_reaches_several() -> R {
+    let manifest = MANIFEST
+        .replace(
+            "    system_prompt: You are the test assistant",
+            "    aliases: [gpt-4o, gpt-4o-mini]\n    system_prompt: You are the test assistant",
+        )
+        .replace(
+            "  - {id: json, decision_point: json,",
+            "  - {id: multi, decision_point: chat, more_decision_points: [json], keys: [{id: multi-key, env: MULTI_KEY}]}\n  - {id: json, decision_point: json,",
+        );
+    let mut app = psf_testkit::app::spawn(&manifest, MockConfig::default(), None).await?;
+    // Stock code sends `gpt-4o`: it reaches `chat`, and the answer names the route.
+    let r = app.chat("chat", json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await?["model"], "chat");
+    // One key, two points, the model choosing; no model means the app's own.
+    let to = |model: Option<&str>| {
+        let mut body = json!({"messages": [{"role": "user", "content": "hi"}]});
+        if let Some(m) = model {
+            body["model"] = json!(m);
+        }
+        body
+    };
+    for (model, point) in [(Some("json"), "json"), (Some("gpt-4o-mini"), "chat"), (None, "chat")] {
+        let r = app.chat("multi", to(model)).await?;
+        let id = header(&r, "x-request-id");
+        let _ = r.bytes().await?;
+        assert_eq!(app.audit(&id).await?.decision_point.as_deref(), Some(point), "{model:?}");
+    }
+    // A name the key does not reach: OpenAI's 404, listing what it does reach.
+    let r = app.chat("chat", to(Some("gpt-5-secret-name"))).await?;
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await?;
+    assert_eq!(body["error"]["code"], "model_not_found");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`chat`") && !message.contains("gpt-5-secret-name"), "{message}");
+    assert_eq!(app.chat("multi", to(Some("flaky"))).await?.status(), 404, "flaky is another app's");
+
+    // `/v1/models` lists what the key reaches, in each SDK's shape, and nothing without one.
+    let models = |key: Option<&str>, anthropic: bool| {
+        let mut rq = app.http.get(format!("{}/models", app.url));
+        if let Some(k) = key {
+            rq = rq.bearer_auth(k);
+        }
+        if anthropic {
+            rq = rq.header("anthropic-version", "2023-06-01");
+        }
+        rq.send()
+    };
+    assert_eq!(models(None, false).await?.status(), 401);
+    assert_eq!(models(Some("not-a-key"), false).await?.status(), 401);
+    let list: Value = models(Some(&key_for("multi")), false).await?.json().await?;
+    let ids: Vec<&str> = list["data"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids, ["chat", "gpt-4o", "gpt-4o-mini", "json"]);
+    assert_eq!(list["object"], "list");
+    assert!(list["data"][0]["created"].is_number() && list["data"][0]["owned_by"] == "psf");
+    let list: Value = models(Some(&key_for("flaky")), true).await?.json().await?;
+    assert_eq!(
+        list["data"],
+        json!([{"type": "model", "id": "flaky", "display_name": "flaky", "created_at": "1970-01-01T00:00:00Z"}])
+    );
+    assert_eq!(list["has_more"], false);
+    app.shutdown().await?;
+    Ok(())
+}

@@ -466,6 +466,15 @@ impl OwnRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: it keeps its connections and
+    /// answers nothing, the way a wedged Redis or a dead network path looks.
+    fn signal(&self, signal: &str) {
+        if let Some(c) = &self.child {
+            let sent = std::process::Command::new("kill").args([signal, &c.id().to_string()]).status();
+            assert!(sent.is_ok_and(|s| s.success()), "kill {signal} failed");
+        }
+    }
+
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -521,15 +530,22 @@ async fn a_rate_limit_holds_across_gateways_and_survives_a_redis_restart() -> R 
     ];
     assert_eq!(statuses.map(|s| s.as_u16()), [200, 200, 200, 429], "the fourth call is over the shared limit");
 
-    // Redis goes away: each instance falls back to its own limiter (never unlimited,
-    // never down), and when Redis is back they share again.
+    // Redis goes away. The manifest's default, `fail_closed`, refuses with a defined 503
+    // within the deadline (never a hang), and `/readyz` says why.
     redis_server.stop();
-    let alone = a.chat("chat", user("5")).await?.status().as_u16();
-    assert!(alone == 200 || alone == 429, "{alone}");
+    let started = std::time::Instant::now();
+    let refused = a.chat("chat", user("5")).await?;
+    assert_eq!(refused.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(5), "the refusal took {:?}", started.elapsed());
+    let body: Value = refused.json().await?;
+    assert_eq!(body["error"]["code"], "IG-4.limiter_unavailable", "{body}");
+    let readyz = a.http.get(format!("{}/readyz", a.base())).send().await?;
+    assert_eq!(readyz.status(), 503);
+    assert!(readyz.text().await?.contains("rate limiter"));
     let mut again = OwnRedis::start(port).ok_or("redis-server does not restart")?;
     assert!(ready(&again.url()).await);
-    // Both instances reconnect by themselves and count in Redis again: a call through
-    // each moves the app's shared bucket.
+    // Both instances reconnect by themselves within about a second and count in Redis
+    // again: a call through each moves the app's shared bucket.
     let client = redis::Client::open(again.url().as_str())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let tat = |conn: &mut redis::aio::MultiplexedConnection| {
@@ -556,9 +572,48 @@ async fn a_rate_limit_holds_across_gateways_and_survives_a_redis_restart() -> R 
         }
         assert!(moved, "instance {name} never counted in Redis after its restart");
     }
+    assert_eq!(a.http.get(format!("{}/readyz", a.base())).send().await?.status(), 200);
+    // The outage and its end are each one stored event, not one per request.
+    let events = a.events("IG-4.limiter").await?;
+    let down = events.iter().filter(|e| e.summary.contains("unreachable")).count();
+    let back = events.iter().filter(|e| e.summary.contains("answers again")).count();
+    assert!(down >= 1 && back == down && events.len() <= 4, "{events:?}");
     again.stop();
     a.shutdown().await?;
     b.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wedged_redis_is_bounded_and_local_limits_take_over_when_the_manifest_says_so() -> R {
+    if psf_testkit::need::env("PSF_TEST_REDIS_URL", "the Redis cluster test").is_none() {
+        return Ok(());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let redis_server = OwnRedis::start(port).ok_or("redis-server cannot be started")?;
+    let url = redis_server.url();
+    assert!(ready(&url).await, "redis-server did not come up");
+    let manifest = MANIFEST.replace(
+        "  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}]}",
+        "  - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}], rate_limit: {requests_per_minute: 3}}",
+    ) + "rate_limits:\n  on_store_unreachable: local_limits\n";
+    let mut a = psf_testkit::app::spawn_clustered(&manifest, MockConfig::default(), None, Some(&url)).await?;
+    assert_eq!(a.chat("chat", user("1")).await?.status(), 200);
+    // Frozen: connections stay open and nothing answers. Every request still gets its
+    // answer within the deadline, under this instance's own limit of three a minute.
+    redis_server.signal("-STOP");
+    let started = std::time::Instant::now();
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(a.chat("chat", user(&format!("frozen {i}"))).await?.status().as_u16());
+    }
+    let took = started.elapsed();
+    redis_server.signal("-CONT");
+    assert!(took < Duration::from_secs(8), "four calls took {took:?} with Redis frozen");
+    assert_eq!(statuses, [200, 200, 200, 429], "the local limiter holds while Redis is frozen");
+    let events = a.events("IG-4.limiter").await?;
+    assert!(events.iter().any(|e| e.summary.contains("local_limits")), "{events:?}");
+    a.shutdown().await?;
     Ok(())
 }
 

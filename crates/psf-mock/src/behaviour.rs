@@ -28,6 +28,9 @@ pub struct Behaviour {
     pub reply: Option<String>,
     /// Report this mean log-probability per token (OpenAI `logprobs`).
     pub logprob: Option<f64>,
+    /// In a stream with usage asked for, put the usage on the finishing chunk (as
+    /// LiteLLM does) instead of a last chunk with no choices (as OpenAI does).
+    pub usage_on_finish: bool,
     /// Report this model in replies instead of the one asked for, as a provider names
     /// the version that served (`gpt-4o` answered as `gpt-4o-2024-08-06`).
     pub report_model: Option<String>,

@@ -303,7 +303,8 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
         return (StatusCode::OK, [("x-psf-mock", "true")], axum::Json(body)).into_response();
     }
     let include_usage = request.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
-    let events = stream_events(wire, &id, &model, &reply, (prompt_tokens, include_usage), logprob);
+    let usage = Usage { prompt_tokens, include: include_usage, on_finish: b.usage_on_finish };
+    let events = stream_events(wire, &id, &model, &reply, usage, logprob);
     let delay = Duration::from_millis(b.token_delay_ms);
     let stall = b.stall_after_tokens;
     let body = futures_util::stream::unfold((events.into_iter(), 0usize), move |(mut it, n)| async move {
@@ -327,15 +328,26 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// What a stream says about token usage, and where.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    prompt_tokens: usize,
+    /// The client asked for it (`stream_options.include_usage`).
+    include: bool,
+    /// On the finishing chunk rather than a chunk of its own.
+    on_finish: bool,
+}
+
 /// The SSE events of a streamed reply, each marked whether it carries a token.
 fn stream_events(
     wire: Wire,
     id: &str,
     model: &str,
     reply: &str,
-    (prompt_tokens, include_usage): (usize, bool),
+    usage: Usage,
     logprob: Option<f64>,
 ) -> Vec<(String, bool)> {
+    let prompt_tokens = usage.prompt_tokens;
     let toks = tokens(reply);
     let n = toks.len();
     let data = |v: Value| format!("data: {v}\n\n");
@@ -354,11 +366,19 @@ fn stream_events(
                 }
                 out.push((data(c), true));
             }
-            out.push((data(chunk(json!({}), json!("stop"))), false));
-            if include_usage {
+            let counts =
+                json!({"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n});
+            let mut finish = chunk(json!({}), json!("stop"));
+            if usage.include && usage.on_finish {
+                finish["usage"] = counts.clone();
+            }
+            out.push((data(finish), false));
+            if usage.include && !usage.on_finish {
                 out.push((
-                    data(json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [],
-                                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}})),
+                    data(
+                        json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [],
+                                "usage": counts}),
+                    ),
                     false,
                 ));
             }

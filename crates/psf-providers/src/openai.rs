@@ -21,8 +21,15 @@ fn body(p: &Provider, request: &Map<String, Value>, model: &str, stream: bool) -
     body.insert("model".into(), Value::String(model.to_string()));
     body.insert("stream".into(), Value::Bool(stream));
     if stream {
-        // Token counts for the audit log arrive in a last chunk only when asked for.
-        body.entry("stream_options").or_insert_with(|| serde_json::json!({"include_usage": true}));
+        // Token counts for the audit log arrive in a last chunk only when asked for, so psf
+        // always asks, whatever the client said; the gateway passes usage on only to a
+        // client that asked for it.
+        let options = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(o) = options.as_object_mut() {
+            o.insert("include_usage".into(), Value::Bool(true));
+        } else {
+            *options = serde_json::json!({"include_usage": true});
+        }
     } else {
         body.remove("stream_options");
     }

@@ -109,23 +109,41 @@ impl Rules<'_> {
         }
     }
 
-    /// Two decision points reached by one route would make routing ambiguous.
+    /// Two decision points reached by one name (route or alias) would make routing
+    /// ambiguous.
     fn unique_routes(&mut self) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, point) in self.m.decision_points.iter().enumerate() {
-            let route = point.route();
-            let pointer = match point.route {
+            let route_pointer = match point.route {
                 Some(_) => format!("/decision_points/{i}/route"),
                 None => format!("/decision_points/{i}/id"),
             };
-            if let Some(first) = seen.insert(route, i) {
-                let other = &self.m.decision_points[first].id;
-                self.at(
-                    Code::DuplicateId,
-                    pointer,
-                    format!("decision point `{}` has route `{route}`, which `{other}` already uses", point.id),
-                    "give each decision point its own `route` (the name clients send as `model`)",
-                );
+            let names = std::iter::once((point.route(), route_pointer)).chain(
+                point
+                    .aliases
+                    .iter()
+                    .enumerate()
+                    .map(|(a, name)| (name.as_str(), format!("/decision_points/{i}/aliases/{a}"))),
+            );
+            for (name, pointer) in names {
+                match seen.insert(name, i) {
+                    Some(first) if first == i => self.at(
+                        Code::DuplicateId,
+                        pointer,
+                        format!("decision point `{}` lists the name `{name}` twice", point.id),
+                        "list each alias once, and not the route itself",
+                    ),
+                    Some(first) => {
+                        let other = &self.m.decision_points[first].id;
+                        self.at(
+                            Code::DuplicateId,
+                            pointer,
+                            format!("decision point `{}` answers to `{name}`, which `{other}` already uses", point.id),
+                            "give each decision point its own `route` and aliases (the names clients send as `model`)",
+                        );
+                    }
+                    None => {}
+                }
             }
         }
     }
@@ -215,6 +233,16 @@ impl Rules<'_> {
                     ),
                     unknown_help(&app.decision_point, &point_ids, "decision_points"),
                 );
+            }
+            for (j, more) in app.more_decision_points.iter().enumerate() {
+                if !point_ids.contains(&more.as_str()) {
+                    self.at(
+                        Code::UnknownDecisionPoint,
+                        format!("/apps/{i}/more_decision_points/{j}"),
+                        format!("app `{}` reaches decision point `{more}`, which is not defined", app.id),
+                        unknown_help(more, &point_ids, "decision_points"),
+                    );
+                }
             }
         }
         self.suppressions();
