@@ -125,17 +125,43 @@ def run(url: str, key: str) -> None:
     text = reply.choices[0].message.content or ""
     check("tokenized PII is restored in the reply", "jane.doe@example.com" in text, text)
 
+    # The most common loop reads `choices[0]` of every chunk: no chunk may come without one.
     chunks = []
     for chunk in client.chat.completions.create(
         model="assistant",
         messages=[{"role": "user", "content": LONG_QUESTION}],
         stream=True,
     ):
-        if chunk.choices and chunk.choices[0].delta.content:
+        if chunk.choices[0].delta.content:
             chunks.append(chunk.choices[0].delta.content)
     streamed = "".join(chunks)
     check("a streamed call arrives in pieces", len(chunks) > 1, chunks)
     check("the streamed text is whole", LONG_QUESTION in streamed, streamed)
+
+    # Usage asked for: a last chunk with no choices carries it, as OpenAI sends it.
+    last = None
+    for chunk in client.chat.completions.create(
+        model="assistant",
+        messages=[{"role": "user", "content": "Hello"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        last = chunk
+    check(
+        "a stream with include_usage ends with the usage chunk",
+        last is not None and last.choices == [] and last.usage is not None and last.usage.completion_tokens > 0,
+        last,
+    )
+
+    # Stock code that names an OpenAI model reaches the route through its alias.
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello"}])
+    check("a model alias reaches the route, and the answer names the route", reply.model == "assistant", reply.model)
+    try:
+        client.chat.completions.create(model="gpt-unknown", messages=[{"role": "user", "content": "Hello"}])
+        check("an unknown model is refused", False, "the call succeeded")
+    except openai.NotFoundError as e:
+        body = e.body if isinstance(e.body, dict) else {}
+        check("an unknown model is OpenAI's model_not_found", body.get("code") == "model_not_found", e.body)
 
     try:
         client.chat.completions.create(
