@@ -209,6 +209,8 @@ codes! {
         "The answer repeats the system prompt (IG-5).";
     Ov3Content = "OV-3.content", StageAndRefusal(422, "psf_output_refused", Blocked),
         "Harmful content in the answer (OV-3).";
+    Ov3Severe = "OV-3.severe", StageAndRefusal(422, "psf_output_refused", Blocked),
+        "The severe tier: instructions for weapons, toxic chemistry, self-harm or malware, sexual content involving minors, incitement; blocked at every point unless its manifest narrows the tier with a reason (OV-3).";
     Ov3Scope = "OV-3.scope", StageAndRefusal(422, "psf_output_refused", Blocked),
         "The answer's topic against the decision point's scope (OV-3).";
     Dg1PiiOutput = "DG-1.pii_output", StageAndRefusal(422, "psf_output_refused", Blocked),

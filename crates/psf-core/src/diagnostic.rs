@@ -92,6 +92,7 @@ codes! {
     UnsetVariable = "E221", Error, "A `${VAR}` reference names an environment variable that is not set and has no default.";
     AlertWithoutCondition = "E222", Error, "An alert rule has none of `above`, `below`, `baseline_factor` or `baseline_sigmas`.";
     AlertUnknownDecisionPoint = "E223", Error, "An alert rule watches a decision point that is not defined.";
+    SevereWithoutReason = "E224", Error, "A decision point narrows the severe tier (OV-3) without a written reason, or allows sexual content involving minors.";
     TermsStale = "W301", Warning, "Vendor terms never reviewed, reviewed over a year ago, or not permitting the use (MS-5).";
     NoDpa = "W302", Warning, "A third-party provider has no data processing agreement on record (MS-5).";
     NoRationale = "W303", Warning, "A model has no documented rationale (MS-1).";

@@ -610,6 +610,9 @@ pub struct OutputPolicy {
     /// Topics the system may or may not talk about (OV-3).
     #[serde(default)]
     pub topics: Option<TopicScope>,
+    /// The severe tier (OV-3): always on; a point may narrow it only with a reason.
+    #[serde(default)]
+    pub severe: SeverePolicy,
     /// PII handling in output per data class (DG-1).
     #[serde(default)]
     pub pii: PiiPolicy,
@@ -619,6 +622,39 @@ pub struct OutputPolicy {
     /// Confidence from log-probabilities, where the model gives them (OV-4).
     #[serde(default)]
     pub confidence: Option<ConfidencePolicy>,
+}
+
+/// The severe tier (OV-3): answers that instruct in weapons, toxic chemistry, self-harm
+/// methods or malware, sexualise a minor, or incite violence are blocked at every
+/// decision point. A point whose purpose needs one of them (a security team's malware
+/// analysis, say) lists it here with the written reason the assessment cites.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeverePolicy {
+    /// Categories this point delivers anyway.
+    #[serde(default)]
+    pub allow: Vec<SevereCategory>,
+    /// Why; required when `allow` names any category.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A category of the severe tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SevereCategory {
+    /// Making or using explosives, incendiaries and untraceable or converted firearms.
+    Weapons,
+    /// Toxic gases, nerve agents, poisons, biological agents, poisoning people.
+    ToxicChemistry,
+    /// Methods of suicide or self-injury.
+    SelfHarmMethods,
+    /// Sexual content involving a minor. Never deliverable: `psf check` refuses it here.
+    MinorSexual,
+    /// Calls for violence against a group, threats.
+    Incitement,
+    /// Working malicious code or intrusion instructions.
+    Malware,
 }
 
 impl OutputPolicy {
@@ -634,6 +670,7 @@ impl Default for OutputPolicy {
             json_schema: None,
             content: ContentPolicy::default(),
             topics: None,
+            severe: SeverePolicy::default(),
             pii: PiiPolicy::default(),
             system_prompt_leak: Self::default_leak_action(),
             confidence: None,

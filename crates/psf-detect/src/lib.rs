@@ -22,6 +22,7 @@ pub mod pii;
 pub mod refusal;
 pub mod sanitize;
 pub mod secrets;
+pub mod severe;
 pub mod topics;
 pub mod transform;
 
@@ -33,5 +34,6 @@ pub use leak::PromptLeakDetector;
 pub use output_schema::{OutputSchema, SchemaCheck, Violation, extract_json, json_nesting};
 pub use pii::{PiiDetector, PiiDetectorBuilder, StreamScanner};
 pub use sanitize::{SanitizeFinding, Sanitized, sanitize};
+pub use severe::{Severe, SevereDetector, SevereFinding};
 pub use topics::{OutOfScope, TopicScope};
 pub use transform::{Op, RedactStyle, Vault, hash, redact};

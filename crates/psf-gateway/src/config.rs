@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psf_core::Manifest;
-use psf_core::manifest::{Action, Autonomy, ContentCategory, DecisionPoint, LowConfidence, ProviderKind};
+use psf_core::manifest::{
+    Action, Autonomy, ContentCategory, DecisionPoint, LowConfidence, ProviderKind, SevereCategory,
+};
 use psf_detect::{
-    Category, ContentDetector, InjectionDetector, OutputSchema, PiiDetector, PromptLeakDetector, TopicScope,
+    Category, ContentDetector, InjectionDetector, OutputSchema, PiiDetector, PromptLeakDetector, Severe,
+    SevereDetector, TopicScope,
 };
 use psf_providers::{Protocol, Provider, ReplyLimits};
 
@@ -64,6 +67,8 @@ pub struct Point {
     pub content: Option<ContentFilter>,
     /// Topic scope (OV-3); `None` when the manifest sets none.
     pub topics: Option<TopicScope>,
+    /// The severe tier (OV-3): the shared detector and the categories still blocked here.
+    pub severe: SevereFilter,
     /// Total time for the chain.
     pub total_timeout: Duration,
 }
@@ -78,6 +83,26 @@ pub struct ContentFilter {
     pub categories: Vec<Category>,
     /// Block or flag.
     pub action: Action,
+}
+
+/// A decision point's severe tier: on at every point, narrowed only by the manifest.
+#[derive(Debug)]
+pub struct SevereFilter {
+    /// The detector, shared by every point.
+    pub detector: Arc<SevereDetector>,
+    /// Categories blocked: all but those the manifest's `output.severe.allow` names.
+    pub blocked: Vec<Severe>,
+}
+
+fn severe_category(c: SevereCategory) -> Severe {
+    match c {
+        SevereCategory::Weapons => Severe::Weapons,
+        SevereCategory::ToxicChemistry => Severe::ToxicChemistry,
+        SevereCategory::SelfHarmMethods => Severe::SelfHarmMethods,
+        SevereCategory::MinorSexual => Severe::MinorSexual,
+        SevereCategory::Incitement => Severe::Incitement,
+        SevereCategory::Malware => Severe::Malware,
+    }
 }
 
 fn category(c: ContentCategory) -> Category {
@@ -170,6 +195,7 @@ impl Compiled {
         let mut points = HashMap::new();
         // One content model (1.25 MiB of weights) serves every decision point.
         let content_detector = Arc::new(ContentDetector::new().map_err(|e| ConfigError(e.to_string()))?);
+        let severe_detector = Arc::new(SevereDetector::new().map_err(|e| ConfigError(e.to_string()))?);
         for dp in &manifest.decision_points {
             let mut chain = Vec::new();
             let mut next = Some(dp.model.clone());
@@ -237,9 +263,15 @@ impl Compiled {
                 .filter(|t| !t.is_empty()),
                 None => None,
             };
+            let allowed: Vec<Severe> = dp.output.severe.allow.iter().map(|c| severe_category(*c)).collect();
+            let severe = SevereFilter {
+                detector: severe_detector.clone(),
+                blocked: Severe::ALL.into_iter().filter(|c| !allowed.contains(c)).collect(),
+            };
             let point = Point {
                 content,
                 topics,
+                severe,
                 route: dp.route.clone().unwrap_or_else(|| dp.id.clone()),
                 chain,
                 injection,

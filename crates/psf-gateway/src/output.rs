@@ -233,6 +233,7 @@ impl OutputGuard {
         }
         self.check_content(trail, t, true)?;
         self.check_scope(trail, t)?;
+        trail.record(Code::Ov3Severe, Decision::Pass, "", t);
         if self.point.content.is_some() && !self.content_flagged {
             trail.record(Code::Ov3Content, Decision::Pass, "", t);
         }
@@ -328,6 +329,18 @@ impl OutputGuard {
         }
         let window = &self.text[floor_boundary(&self.text, self.content_scanned.saturating_sub(CONTENT_CONTEXT))..];
         self.content_scanned = len;
+        // The severe tier first, at every point: it never only flags.
+        let severe = &self.point.severe;
+        if let Some(found) = severe.detector.scan(window).filter(|f| severe.blocked.contains(&f.category)) {
+            // The category and the kinds of evidence only: never the text.
+            let detail = format!("{} ({})", found.category.as_str(), found.evidence.join(", "));
+            trail.record(Code::Ov3Severe, Decision::Block, detail, t);
+            let message = format!(
+                "the answer was withheld: it reads as {}, which psf does not deliver",
+                found.category.as_str().replace('_', " ")
+            );
+            return Err(ApiError::new(Code::Ov3Severe, message));
+        }
         if let Some(filter) = self.point.content.as_ref().filter(|_| !self.content_flagged) {
             let report = filter.detector.scan(window);
             if let Some(c) = report.flagged.iter().find(|c| filter.categories.contains(c)) {

@@ -377,6 +377,19 @@ impl Rules<'_> {
             for (r, reviewer) in point.reviewers.iter().enumerate() {
                 self.email(format!("/decision_points/{i}/reviewers/{r}/email"), &reviewer.email);
             }
+            let severe = &point.output.severe;
+            if severe.allow.contains(&crate::manifest::SevereCategory::MinorSexual) {
+                self.at(
+                    Code::SevereWithoutReason,
+                    format!("/decision_points/{i}/output/severe/allow"),
+                    format!("decision point `{}` allows sexual content involving minors", point.id),
+                    "remove `minor_sexual`: no purpose makes it deliverable",
+                );
+            }
+            let reason_len = severe.reason.as_deref().map_or(0, |r| r.trim().chars().count());
+            if !severe.allow.is_empty() && reason_len < 20 {
+                self.at(Code::SevereWithoutReason, format!("/decision_points/{i}/output/severe"), format!("decision point `{}` narrows the severe tier without a reason", point.id), "add `reason:` saying, in a sentence or more, why this point must deliver these categories; the assessment cites it (OV-3)");
+            }
             if point.autonomy == Autonomy::Supervised && point.reviewers.is_empty() {
                 self.at(Code::NoReviewers, format!("/decision_points/{i}/autonomy"), format!("decision point `{}` is supervised but names no reviewers", point.id), "add `reviewers:` with the name and email of each person who may approve, edit or reject its outputs (HO-2)");
             }
