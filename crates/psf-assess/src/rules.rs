@@ -679,7 +679,27 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 fix: "set `output.content.categories` and `action: block` at {points}",
             };
             let filters = |p: &DecisionPoint| !p.output.content.categories.is_empty() && p.output.content.action != Action::Allow;
-            let out = every_point(ctx, &words, filters);
+            let mut out = every_point(ctx, &words, filters);
+            // The severe tier is on everywhere; where a point narrows it, the reason the
+            // manifest gives is cited, so the verdict never hides it.
+            for (i, p) in ctx.input.manifest.decision_points.iter().enumerate() {
+                let severe = &p.output.severe;
+                if severe.allow.is_empty() {
+                    continue;
+                }
+                let names: Vec<String> = severe
+                    .allow
+                    .iter()
+                    .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                    .collect();
+                let reason = severe.reason.as_deref().unwrap_or("no reason given");
+                let observation = format!(
+                    "`{}` narrows the severe tier: it delivers {} (reason: {reason})",
+                    p.id,
+                    names.join(", ")
+                );
+                out = out.ev(ctx.manifest(&format!("/decision_points/{i}/output/severe"), observation));
+            }
             let checks = [
                 StageCheck::new("OV-3.content", ctx, |p| filters(p).then(|| permitted(p.output.content.action))),
                 StageCheck::new("OV-3.scope", ctx, |p| {
