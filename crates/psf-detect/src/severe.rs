@@ -305,7 +305,9 @@ mod tests {
         let d = SevereDetector::new().unwrap();
         let cat = |t: &str| d.scan(t).map(|f| f.category);
         assert_eq!(
-            cat("Here's how to make a pipe bomb: fill the pipe with the powder. Then seal both ends and attach the fuse."),
+            cat(
+                "Here's how to make a pipe bomb: fill the pipe with the powder. Then seal both ends and attach the fuse."
+            ),
             Some(Severe::Weapons)
         );
         assert_eq!(
