@@ -3,7 +3,8 @@
 Starts `psf demo` on a free port with a throw-away SQLite store, reads the gateway URL and
 the API key from its output, and drives it with `openai.OpenAI`: a plain call, a streamed
 call, tokenized PII restored in the reply, an injection refused with its code, tools and
-`response_format` passed through, the model list, and a clean shutdown that reports the
+`response_format` passed through, the model list, the Responses API (plain, streamed,
+the stream helper, a function call and its output), and a clean shutdown that reports the
 audit records it wrote.
 
 Usage: python3 tests/clients/openai_python.py PATH/TO/psf
@@ -12,42 +13,13 @@ Usage: python3 tests/clients/openai_python.py PATH/TO/psf
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 import openai
 
-
-def start_demo(psf: str, store: str) -> tuple[subprocess.Popen, str, str]:
-    proc = subprocess.Popen(
-        [psf, "demo", "--listen", "127.0.0.1:0", "--upstream-latency-ms", "5", "--store", store],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    url = key = None
-    deadline = time.monotonic() + 60
-    assert proc.stdout is not None
-    while (url is None or key is None) and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("Gateway URL: "):
-            url = line.removeprefix("Gateway URL: ").strip()
-        elif line.startswith("API key: "):
-            key = line.removeprefix("API key: ").strip()
-    if url is None or key is None:
-        proc.kill()
-        sys.exit("psf demo did not print its gateway URL and API key")
-    # Keep reading so the pipe never fills; the last lines are checked at shutdown.
-    tail: list[str] = []
-    threading.Thread(target=lambda: tail.extend(proc.stdout), daemon=True).start()
-    proc.tail = tail  # type: ignore[attr-defined]
-    return proc, url, key
+from demo import check, start_demo, stop_demo
 
 
 # Longer than the gateway's 128-byte hold-back, so the reply streams in several pieces.
@@ -57,12 +29,6 @@ LONG_QUESTION = (
 )
 
 
-def check(name: str, ok: bool, detail: object = "") -> None:
-    if not ok:
-        raise AssertionError(f"{name}: {detail}")
-    print(f"ok  {name}")
-
-
 def main() -> None:
     psf = sys.argv[1] if len(sys.argv) > 1 else "target/debug/psf"
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,11 +36,9 @@ def main() -> None:
         proc, url, key = start_demo(psf, store)
         try:
             run(url, key)
+            responses(url, key)
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
-        time.sleep(0.2)
-        tail = "".join(proc.tail)  # type: ignore[attr-defined]
+            tail = stop_demo(proc)
         written = re.search(r"(\d+) audit records written", tail)
         check("shutdown reports the audit records written", written is not None and int(written.group(1)) >= 6, tail)
         assess_the_traffic(psf, store)
@@ -196,6 +160,75 @@ def run(url: str, key: str) -> None:
         check("a wrong key is refused", False, "the call succeeded")
     except openai.AuthenticationError:
         check("a wrong key is refused", True)
+
+
+def responses(url: str, key: str) -> None:
+    """The Responses API, as the SDK's README opens with it."""
+    client = openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
+    resp = client.responses.create(model="assistant", input="When does my parcel arrive?")
+    check("responses.create answers", "When does my parcel arrive?" in resp.output_text, resp)
+    check("a response has its usage", resp.usage is not None and resp.usage.output_tokens > 0, resp.usage)
+
+    resp = client.responses.create(
+        model="assistant", instructions="Answer briefly.", input="Email me at jane.doe@example.com"
+    )
+    check("tokenized PII is restored in a response", "jane.doe@example.com" in resp.output_text, resp.output_text)
+
+    kinds, text = [], []
+    for event in client.responses.create(model="assistant", input=LONG_QUESTION, stream=True):
+        kinds.append(event.type)
+        if event.type == "response.output_text.delta":
+            text.append(event.delta)
+    check(
+        "a streamed response runs from response.created to response.completed",
+        kinds[0] == "response.created" and kinds[-1] == "response.completed",
+        kinds,
+    )
+    check("a streamed response arrives in pieces, whole", len(text) > 1 and LONG_QUESTION in "".join(text), text)
+
+    with client.responses.stream(model="assistant", input="Hello there") as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    check("the stream helper assembles the final response", "Hello there" in final.output_text, final)
+
+    tools = [
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        }
+    ]
+    resp = client.responses.create(model="assistant", input="Weather in Oslo?", tools=tools)
+    calls = [o for o in resp.output if o.type == "function_call"]
+    check("a response carries the model's function call", bool(calls) and calls[0].name == "get_weather", resp.output)
+    check("the call's arguments are JSON", isinstance(json.loads(calls[0].arguments), dict), calls[0].arguments)
+
+    deltas, done = [], None
+    for event in client.responses.create(model="assistant", input="Weather in Oslo?", tools=tools, stream=True):
+        if event.type == "response.function_call_arguments.delta":
+            deltas.append(event.delta)
+        elif event.type == "response.function_call_arguments.done":
+            done = event.arguments
+    check("a streamed function call's arguments add up", done is not None and "".join(deltas) == done, deltas)
+
+    follow = client.responses.create(
+        model="assistant",
+        tools=tools,
+        input=[
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"type": "function_call", "call_id": calls[0].call_id, "name": "get_weather", "arguments": calls[0].arguments},
+            {"type": "function_call_output", "call_id": calls[0].call_id, "output": "4 degrees"},
+        ],
+    )
+    check("the function's output reaches the model", "4 degrees" in follow.output_text, follow.output_text)
+
+    try:
+        client.responses.create(model="assistant", input="Hello", previous_response_id="resp_123")
+        check("previous_response_id is refused", False, "the call succeeded")
+    except openai.BadRequestError as e:
+        check("previous_response_id is refused by name", "previous_response_id" in str(e), e)
 
 
 if __name__ == "__main__":

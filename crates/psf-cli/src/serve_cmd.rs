@@ -257,7 +257,11 @@ pub fn mock_upstream(listen: &str, latency_ms: u64) -> io::Result<ExitCode> {
 pub fn demo(listen: &str, upstream_latency_ms: u64, store: &str) -> io::Result<ExitCode> {
     logging(None);
     runtime()?.block_on(async {
-        let mock = match MockServer::bind("127.0.0.1:0", MockConfig::with_latency(upstream_latency_ms)).await {
+        // The demo's model calls a tool whenever it is offered one, as a real model
+        // would, so clients' tool loops run end to end.
+        let mut config = MockConfig::with_latency(upstream_latency_ms);
+        config.default.tool_call = Some(psf_mock::ToolCall::default());
+        let mock = match MockServer::bind("127.0.0.1:0", config).await {
             Ok(m) => m,
             Err(e) => return fail(&format!("cannot start the mock upstream: {e}")),
         };

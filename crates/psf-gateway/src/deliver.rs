@@ -50,15 +50,21 @@ pub(crate) async fn complete(
         return review::hold(gw, &mut ctx, point, guard, value, held).await;
     }
     if hold != Hold::Never {
-        for content in value
+        for message in value
             .get_mut("choices")
             .and_then(Value::as_array_mut)
             .into_iter()
             .flatten()
-            .filter_map(|c| c.pointer_mut("/message/content"))
+            .filter_map(|c| c.get_mut("message"))
         {
-            if let Value::String(text) = content {
+            if let Some(Value::String(text)) = message.get_mut("content") {
                 *text = guard.restore(text);
+            }
+            let calls = message.get_mut("tool_calls").and_then(Value::as_array_mut);
+            for call in calls.into_iter().flatten() {
+                if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments") {
+                    *arguments = guard.restore(arguments);
+                }
             }
         }
     }

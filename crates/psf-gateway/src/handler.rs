@@ -33,11 +33,24 @@ use crate::stream::{sse_response, stream_response};
 /// Headers larger than this are refused (431) before any work is done.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// `POST /v1/chat/completions`: the pipeline, inside a span that carries the request id,
-/// so every log line about the request can be found by it.
+/// `POST /v1/chat/completions`: the pipeline on the body as sent.
 pub(crate) async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    let model = requested_model(&body);
+    run(gw, headers, model, Ok(body), request_id()).await
+}
+
+/// The pipeline for one request, inside a span that carries the request id, so every
+/// log line about the request can be found by it. `body` is a Chat Completions body, or
+/// the error a front door met translating its own ([`crate::door`]), refused once the
+/// caller and the decision point (by `model`) are known, so it is audited like any other.
+pub(crate) async fn run(
+    gw: Arc<Gateway>,
+    headers: HeaderMap,
+    model: Option<String>,
+    body: Result<Bytes, ApiError>,
+    id: String,
+) -> Response {
     use tracing::Instrument as _;
-    let id = request_id();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -45,7 +58,7 @@ pub(crate) async fn chat_completions(State(gw): State<Arc<Gateway>>, headers: He
         status = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    handle(gw, headers, body, id).instrument(span).await
+    handle(gw, headers, model, body, id).instrument(span).await
 }
 
 /// How a stage ends a request early.
@@ -63,15 +76,28 @@ impl From<ApiError> for Stop {
     }
 }
 
-async fn handle(gw: Arc<Gateway>, headers: HeaderMap, body: Bytes, request_id: String) -> Response {
+async fn handle(
+    gw: Arc<Gateway>,
+    headers: HeaderMap,
+    model: Option<String>,
+    body: Result<Bytes, ApiError>,
+    request_id: String,
+) -> Response {
     let mut ctx = Ctx::new(request_id, gw.compiled.manifest.gateway.otlp.is_some());
     let known = authenticate(&gw, &headers, &mut ctx).and_then(|owner| {
-        let point = choose(&gw, &owner, &body, &mut ctx)?;
+        let point = choose(&gw, &owner, model, &mut ctx)?;
         Ok((owner, point))
     });
     let (owner, point) = match known {
         Ok(known) => known,
         Err(e) => return gw.refuse(&ctx, e).await,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            ctx.trail.record(e.code(), Decision::Block, e.message().to_string(), Instant::now());
+            return gw.refuse(&ctx, e).await;
+        }
     };
     let hold = Compiled::holds(&point);
     let walked = async {
@@ -126,12 +152,12 @@ pub(crate) fn authenticate(gw: &Gateway, headers: &HeaderMap, ctx: &mut Ctx) -> 
 /// Which decision point: the one among those the key reaches that the request's `model`
 /// names (a route, an id or an alias), or the app's own when it names none. A name the
 /// key does not reach is OpenAI's `404 model_not_found`, listing what it does reach.
-fn choose(gw: &Gateway, owner: &KeyOwner, body: &[u8], ctx: &mut Ctx) -> Result<Arc<Point>, ApiError> {
+fn choose(gw: &Gateway, owner: &KeyOwner, model: Option<String>, ctx: &mut Ctx) -> Result<Arc<Point>, ApiError> {
     let reach = gw.compiled.reach(&owner.app);
     let Some(first) = reach.first() else {
         return Err(ApiError::new(Code::ConfigNoDecisionPoint, "this key's app has no decision point"));
     };
-    let point = match requested_model(body) {
+    let point = match model {
         Some(model) => match reach.iter().find(|p| p.spec.answers_to(&model)) {
             Some(p) => *p,
             None => {
@@ -293,6 +319,8 @@ async fn route(
         Err(Failure::Rejected(e)) => {
             let status = match e.kind {
                 psf_providers::ErrorKind::Status { code, .. } => Some(code),
+                // What the provider cannot honour is the caller's to change, as a 400.
+                psf_providers::ErrorKind::Unsupported => Some(400),
                 _ => None,
             };
             let message = format!("the model provider refused the request: {}", e.message);

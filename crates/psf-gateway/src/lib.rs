@@ -19,6 +19,7 @@ mod config;
 mod ctx;
 pub mod dashboards;
 mod deliver;
+mod door;
 mod error;
 mod handler;
 pub mod incident;

@@ -54,6 +54,9 @@ pub struct OutputGuard {
     hide_logprobs: bool,
     /// Put the caller's values back as text is released (off while an answer may be held).
     restore: bool,
+    /// Checks a tool call's arguments rather than the answer's text: no answer schema
+    /// (arguments follow the tool's), no refusal or confidence reading.
+    arguments: bool,
     /// The delivered text with every PII finding redacted, for the audit record.
     pub audit: String,
 }
@@ -78,6 +81,11 @@ pub enum Confidence {
     Enough(f64),
     /// Below the threshold; the policy says what happens.
     Low(f64, LowConfidence),
+}
+
+/// Adds to `trail` the records of `own` that decided something other than a pass.
+pub(crate) fn merge_decisions(trail: &mut Trail, own: &mut Trail) {
+    trail.stages.extend(own.stages.drain(..).filter(|s| s.decision != Decision::Pass));
 }
 
 fn floor_boundary(s: &str, mut i: usize) -> usize {
@@ -106,8 +114,33 @@ impl OutputGuard {
             logprobs: (0.0, 0),
             hide_logprobs,
             restore: true,
+            arguments: false,
             audit: String::new(),
         }
+    }
+
+    /// A guard for one tool call's arguments in this answer: the same output policy (PII
+    /// with the caller's values restored, severe harm and content, the system prompt
+    /// leak), so a tool call is never a way around the output stages.
+    pub fn for_arguments(&self) -> OutputGuard {
+        let mut g = OutputGuard::new(self.point.clone(), self.pii.clone(), self.vault.clone(), self.hide_logprobs);
+        g.restore = self.restore;
+        g.arguments = true;
+        g
+    }
+
+    /// A whole tool call's arguments through [`OutputGuard::for_arguments`]: what may be
+    /// delivered, and its redacted text for the audit record. Only stages that decided
+    /// something are added to the request's trail; the answer's own records the passes.
+    pub fn check_arguments(&self, arguments: &str, trail: &mut Trail) -> Result<(String, String), ApiError> {
+        let mut g = self.for_arguments();
+        let mut own = Trail { traced: trail.traced, ..Trail::default() };
+        let checked = g.push(arguments, &mut own).and_then(|mut out| {
+            out.push_str(&g.finish(None, &mut own)?);
+            Ok(out)
+        });
+        merge_decisions(trail, &mut own);
+        checked.map(|out| (out, std::mem::take(&mut g.audit)))
     }
 
     /// Releases text with placeholders kept: the answer may be held for review, and the
@@ -168,7 +201,7 @@ impl OutputGuard {
         }
         self.check_leak(trail, t)?;
         self.check_content(trail, t, false)?;
-        if self.point.schema.is_some() {
+        if self.point.schema.is_some() && !self.arguments {
             return Ok(String::new());
         }
         let cut = self.safe_cut(self.text.len().saturating_sub(HOLD_BACK));
@@ -182,7 +215,7 @@ impl OutputGuard {
         if let Some(max) = self.point.spec.output.max_chars {
             trail.record(Code::Ov2Length, Decision::Pass, format!("{} of {max} characters", self.chars), t);
         }
-        if let Some(schema) = &self.point.schema {
+        if let Some(schema) = self.point.schema.as_ref().filter(|_| !self.arguments) {
             match schema.check(&self.text) {
                 SchemaCheck::Valid { .. } => trail.record(Code::Ov2Schema, Decision::Pass, "", t),
                 SchemaCheck::Invalid { violations, .. } => {
@@ -205,7 +238,9 @@ impl OutputGuard {
         let rest = self.release(self.text.len(), trail)?;
         // Defined states that still deliver: a refusal, a cut-off or filtered answer (OV-5).
         let t = Instant::now();
-        let state = if psf_detect::refusal::is_refusal(&self.text) {
+        let state = if self.arguments {
+            None
+        } else if psf_detect::refusal::is_refusal(&self.text) {
             Some("refusal")
         } else {
             match finish_reason {
@@ -218,7 +253,8 @@ impl OutputGuard {
             Some(s) => trail.record(Code::Ov5State, Decision::Flag, s, t),
             None => trail.record(Code::Ov5State, Decision::Pass, "", t),
         }
-        match self.confidence() {
+        let confidence = if self.arguments { Confidence::NotChecked } else { self.confidence() };
+        match confidence {
             Confidence::NotChecked => {}
             Confidence::Unknown => {
                 trail.record(Code::Ov4Confidence, Decision::Unavailable, "the model gave no log-probabilities", t);
@@ -268,11 +304,28 @@ impl OutputGuard {
         for (i, choice) in choices.into_iter().flatten().enumerate() {
             self.logprobs(choice);
             let finish = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
-            let Some(Value::String(content)) = choice.pointer_mut("/message/content") else { continue };
-            let mut out = self.push(content, trail)?;
+            let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) else { continue };
+            // An answer that is only tool calls has no text, and still goes through every
+            // stage: its record says so, and its arguments are checked below.
+            let text = match message.get("content") {
+                Some(Value::String(content)) => Some(content.as_str()),
+                _ => None,
+            };
+            let mut out = self.push(text.unwrap_or_default(), trail)?;
             out.push_str(&self.finish(finish.as_deref(), trail)?);
-            *content = out;
-            checked.audit.push(std::mem::take(&mut self.audit));
+            if text.is_some() {
+                message.insert("content".into(), Value::String(out));
+            }
+            let mut audit = std::mem::take(&mut self.audit);
+            let calls = message.get_mut("tool_calls").and_then(Value::as_array_mut);
+            for call in calls.into_iter().flatten() {
+                if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments") {
+                    let (out, redacted) = self.check_arguments(arguments, trail)?;
+                    *arguments = out;
+                    audit.push_str(&format!("\n[tool call] {redacted}"));
+                }
+            }
+            checked.audit.push(audit);
             if i == 0 {
                 checked.confidence = self.confidence();
             }

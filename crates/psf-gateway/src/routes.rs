@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::audit::AuditWriter;
+use crate::door;
 use crate::error::ApiError;
 use crate::handler;
 use crate::review;
@@ -26,6 +27,8 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     let body_limit = gateway.compiled.max_body_bytes();
     Router::new()
         .route("/v1/chat/completions", post(handler::chat_completions))
+        .route("/v1/responses", post(door::responses))
+        .route("/v1/messages", post(door::messages))
         .route("/v1/models", get(models))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use crate::config::Point;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
-use crate::output::OutputGuard;
+use crate::output::{OutputGuard, merge_decisions};
 use crate::pipeline::Trail;
 use crate::record::{add_disclosure_field, disclosure_headers, overhead_header};
 use crate::state::Gateway;
@@ -42,13 +42,16 @@ pub struct StreamCheck {
     client_usage: bool,
     /// The disclosure field still has to go on the first chunk out.
     disclose: bool,
+    /// Each streamed tool call's arguments, by the call's index, under the output policy
+    /// ([`OutputGuard::for_arguments`]), with the records of what its checks decided.
+    calls: Vec<(u64, OutputGuard, Trail)>,
 }
 
 impl StreamCheck {
     /// Checks for a stream at `point`; `client_usage` when the client asked for usage.
     pub fn new(point: Arc<Point>, guard: OutputGuard, client_usage: bool) -> StreamCheck {
         let disclose = point.spec.disclosure.as_ref().is_some_and(|d| d.body_field);
-        StreamCheck { point, guard, finish: None, usage: None, client_usage, disclose }
+        StreamCheck { point, guard, finish: None, usage: None, client_usage, disclose, calls: Vec::new() }
     }
 
     /// Takes one upstream chunk; returns the chunk to send now, if any.
@@ -67,6 +70,7 @@ impl StreamCheck {
         if let Some(Value::String(content)) = chunk.pointer_mut("/choices/0/delta/content") {
             *content = self.guard.push(content, trail)?;
         }
+        self.arguments(&mut chunk, trail)?;
         if finish.is_some() {
             // Hold the last chunk until the final checks have passed.
             self.finish = Some(chunk);
@@ -102,6 +106,22 @@ impl StreamCheck {
                 }
             }
         }
+        // Each tool call's held-back arguments go out with the last chunk.
+        let mut rest_of_calls = Vec::new();
+        for (index, mut g, mut own) in std::mem::take(&mut self.calls) {
+            let rest = g.finish(None, &mut own);
+            merge_decisions(trail, &mut own);
+            let rest = rest?;
+            self.guard.audit.push_str(&format!("\n[tool call] {}", g.audit));
+            if !rest.is_empty() {
+                rest_of_calls.push(json!({"index": index, "function": {"arguments": rest}}));
+            }
+        }
+        if !rest_of_calls.is_empty()
+            && let Some(delta) = last.pointer_mut("/choices/0/delta").and_then(Value::as_object_mut)
+        {
+            delta.insert("tool_calls".into(), Value::Array(rest_of_calls));
+        }
         let usage = self.usage.take().filter(|_| self.client_usage).map(|usage| {
             let mut chunk = last.as_object().cloned().unwrap_or_default();
             chunk.insert("choices".into(), json!([]));
@@ -111,6 +131,37 @@ impl StreamCheck {
         let mut out = vec![self.outgoing(last)];
         out.extend(usage.map(|u| self.outgoing(u)));
         Ok(out)
+    }
+
+    /// Tool call arguments in a chunk through their guards: what may go out now replaces
+    /// each piece; a piece that could still grow into a finding waits.
+    fn arguments(&mut self, chunk: &mut Value, trail: &mut Trail) -> Result<(), ApiError> {
+        let calls = chunk.pointer_mut("/choices/0/delta/tool_calls").and_then(Value::as_array_mut);
+        for (i, call) in calls.into_iter().flatten().enumerate() {
+            let index = call.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
+            let Some(Value::String(piece)) = call.pointer_mut("/function/arguments") else { continue };
+            let at = match self.calls.iter().position(|(n, _, _)| *n == index) {
+                Some(at) => at,
+                None => {
+                    self.calls.push((
+                        index,
+                        self.guard.for_arguments(),
+                        Trail { traced: trail.traced, ..Trail::default() },
+                    ));
+                    self.calls.len() - 1
+                }
+            };
+            if let Some((_, g, own)) = self.calls.get_mut(at) {
+                match g.push(piece, own) {
+                    Ok(out) => *piece = out,
+                    Err(e) => {
+                        merge_decisions(trail, own);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn outgoing(&mut self, mut chunk: Value) -> Value {

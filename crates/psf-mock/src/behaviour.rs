@@ -34,6 +34,22 @@ pub struct Behaviour {
     /// Report this model in replies instead of the one asked for, as a provider names
     /// the version that served (`gpt-4o` answered as `gpt-4o-2024-08-06`).
     pub report_model: Option<String>,
+    /// When the request offers tools, call this one instead of answering in text; once
+    /// the conversation ends in the tool's result, answer in text, quoting it.
+    pub tool_call: Option<ToolCall>,
+}
+
+/// A tool call the mock makes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCall {
+    /// The tool's name; empty for the first tool the request offers.
+    #[serde(default)]
+    pub name: String,
+    /// The arguments, as the JSON text the model would write (streamed in pieces);
+    /// empty for a sample value per property of the tool's schema.
+    #[serde(default)]
+    pub arguments: String,
 }
 
 /// The mock's whole configuration.

@@ -3,7 +3,8 @@
 //! It speaks OpenAI Chat Completions (`/v1/chat/completions`, and Azure's
 //! `/openai/deployments/{name}/chat/completions`) and Anthropic Messages
 //! (`/v1/messages`), streaming and not, and can be told to be slow, to fail, to answer
-//! 429, to hang, to stall a stream or to send malformed replies — per model, so one
+//! 429, to hang, to stall a stream, to send malformed replies or to call the tool it is
+//! offered — per model, so one
 //! mock can play a failing primary and a healthy fallback. `GET /__mock/requests`
 //! returns the bodies it last received, which is how a test proves what the model saw;
 //! `POST /__mock/config` changes its behaviour while it runs.
@@ -15,5 +16,5 @@
 mod behaviour;
 mod server;
 
-pub use behaviour::{Behaviour, MockConfig};
+pub use behaviour::{Behaviour, MockConfig, ToolCall};
 pub use server::MockServer;

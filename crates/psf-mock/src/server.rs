@@ -227,6 +227,66 @@ fn last_user_text(body: &Value) -> String {
     }
 }
 
+/// The text of the tool result the conversation ends with, if it ends with one.
+fn last_tool_result(wire: Wire, body: &Value) -> Option<String> {
+    let last = body.get("messages").and_then(Value::as_array)?.last()?;
+    let text = |c: &Value| match c {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(" ")
+        }
+        _ => String::new(),
+    };
+    match wire {
+        Wire::OpenAi => {
+            (last.get("role").and_then(Value::as_str) == Some("tool")).then(|| text(last.get("content")?).into())?
+        }
+        Wire::Anthropic => {
+            let blocks = last.get("content").and_then(Value::as_array)?;
+            let result = blocks.iter().find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))?;
+            Some(result.get("content").map(text).unwrap_or_default())
+        }
+    }
+}
+
+/// The call the mock makes, with its blanks filled from the first tool offered: its
+/// name, and a sample value for each property of its schema.
+fn offered(mut call: crate::ToolCall, request: &Value) -> crate::ToolCall {
+    let tool = request.pointer("/tools/0");
+    // OpenAI nests the function; Anthropic does not.
+    let spec = tool.and_then(|t| t.get("function")).or(tool);
+    if call.name.is_empty() {
+        call.name = spec.and_then(|s| s.get("name")).and_then(Value::as_str).unwrap_or("tool").to_string();
+    }
+    if call.arguments.is_empty() {
+        let schema = spec.and_then(|s| s.get("parameters").or_else(|| s.get("input_schema")));
+        let props = schema.and_then(|s| s.get("properties")).and_then(Value::as_object);
+        let args: serde_json::Map<String, Value> = props
+            .into_iter()
+            .flatten()
+            .map(|(k, p)| {
+                let v = match p.get("type").and_then(Value::as_str) {
+                    Some("integer" | "number") => json!(1),
+                    Some("boolean") => json!(true),
+                    Some("array") => json!([]),
+                    Some("object") => json!({}),
+                    _ => json!("mock"),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        call.arguments = Value::Object(args).to_string();
+    }
+    call
+}
+
+/// A tool call's arguments in the pieces a stream sends them in.
+fn pieces(arguments: &str) -> Vec<String> {
+    let chars: Vec<char> = arguments.chars().collect();
+    let size = chars.len().div_ceil(3).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
 /// Splits a reply into stream tokens: words with their following space.
 fn tokens(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -269,7 +329,14 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
     if b.malformed {
         return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{\"choices\": [tru").into_response();
     }
-    let reply = b.reply.clone().unwrap_or_else(|| format!("[mock] You said: {}", last_user_text(&request)));
+    let tool_result = last_tool_result(wire, &request);
+    let offers_tools = request.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+    let call = b.tool_call.clone().filter(|_| offers_tools && tool_result.is_none()).map(|c| offered(c, &request));
+    let reply = match (&b.reply, &tool_result) {
+        (Some(reply), _) => reply.clone(),
+        (None, Some(result)) => format!("[mock] The tool said: {result}"),
+        (None, None) => format!("[mock] You said: {}", last_user_text(&request)),
+    };
     let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     // Like OpenAI, log-probabilities only when the request asks for them.
     let logprob = b.logprob.filter(|_| request.get("logprobs") == Some(&Value::Bool(true)));
@@ -277,8 +344,22 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
     let id = format!("mock-{:016x}", s.counter.fetch_add(1, Ordering::Relaxed));
     if !stream {
         let completion_tokens = tokens(&reply).len();
-        let body = match wire {
-            Wire::OpenAi => {
+        let body = match (wire, &call) {
+            (Wire::OpenAi, Some(call)) => json!({
+                "id": id, "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+                    "tool_calls": [{"id": format!("call_{id}"), "type": "function",
+                                    "function": {"name": call.name, "arguments": call.arguments}}]}}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 5, "total_tokens": prompt_tokens + 5},
+            }),
+            (Wire::Anthropic, Some(call)) => json!({
+                "id": id, "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "tool_use", "id": format!("toolu_{id}"), "name": call.name,
+                             "input": serde_json::from_str::<Value>(&call.arguments).unwrap_or_else(|_| json!({}))}],
+                "stop_reason": "tool_use",
+                "usage": {"input_tokens": prompt_tokens, "output_tokens": 5},
+            }),
+            (Wire::OpenAi, None) => {
                 let mut choice =
                     json!({"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"});
                 if let Some(lp) = logprob {
@@ -293,7 +374,7 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
                 })
             }
-            Wire::Anthropic => json!({
+            (Wire::Anthropic, None) => json!({
                 "id": id, "type": "message", "role": "assistant", "model": model,
                 "content": [{"type": "text", "text": reply}],
                 "stop_reason": "end_turn",
@@ -304,7 +385,10 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
     }
     let include_usage = request.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
     let usage = Usage { prompt_tokens, include: include_usage, on_finish: b.usage_on_finish };
-    let events = stream_events(wire, &id, &model, &reply, usage, logprob);
+    let events = match &call {
+        Some(call) => tool_call_events(wire, &id, &model, call, usage),
+        None => stream_events(wire, &id, &model, &reply, usage, logprob),
+    };
     let delay = Duration::from_millis(b.token_delay_ms);
     let stall = b.stall_after_tokens;
     let body = futures_util::stream::unfold((events.into_iter(), 0usize), move |(mut it, n)| async move {
@@ -409,6 +493,65 @@ fn stream_events(
             }
             out.push((ev("content_block_stop", json!({"type": "content_block_stop", "index": 0})), false));
             out.push((ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": n}})), false));
+            out.push((ev("message_stop", json!({"type": "message_stop"})), false));
+        }
+    }
+    out
+}
+
+/// The SSE events of a streamed tool call: the call named, then its arguments in
+/// pieces (each marked as a token), then the finish.
+fn tool_call_events(wire: Wire, id: &str, model: &str, call: &crate::ToolCall, usage: Usage) -> Vec<(String, bool)> {
+    let data = |v: Value| format!("data: {v}\n\n");
+    let mut out = Vec::new();
+    match wire {
+        Wire::OpenAi => {
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            };
+            let named = json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": format!("call_{id}"),
+                "type": "function", "function": {"name": call.name, "arguments": ""}}]});
+            out.push((data(chunk(named, Value::Null)), false));
+            for piece in pieces(&call.arguments) {
+                let delta = json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]});
+                out.push((data(chunk(delta, Value::Null)), true));
+            }
+            let counts = json!({"prompt_tokens": usage.prompt_tokens, "completion_tokens": 5,
+                                "total_tokens": usage.prompt_tokens + 5});
+            let mut finish = chunk(json!({}), json!("tool_calls"));
+            if usage.include && usage.on_finish {
+                finish["usage"] = counts.clone();
+            }
+            out.push((data(finish), false));
+            if usage.include && !usage.on_finish {
+                let last = json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": model,
+                                  "choices": [], "usage": counts});
+                out.push((data(last), false));
+            }
+            out.push(("data: [DONE]\n\n".to_string(), false));
+        }
+        Wire::Anthropic => {
+            let ev = |name: &str, v: Value| format!("event: {name}\ndata: {v}\n\n");
+            let start = json!({"type": "message_start", "message": {"id": id, "type": "message", "role": "assistant",
+                "model": model, "content": [], "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": 0}}});
+            out.push((ev("message_start", start), false));
+            let block = json!({"type": "tool_use", "id": format!("toolu_{id}"), "name": call.name, "input": {}});
+            out.push((
+                ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": block})),
+                false,
+            ));
+            for piece in pieces(&call.arguments) {
+                let delta = json!({"type": "input_json_delta", "partial_json": piece});
+                out.push((
+                    ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": delta})),
+                    true,
+                ));
+            }
+            out.push((ev("content_block_stop", json!({"type": "content_block_stop", "index": 0})), false));
+            let delta =
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}});
+            out.push((ev("message_delta", delta), false));
             out.push((ev("message_stop", json!({"type": "message_stop"})), false));
         }
     }

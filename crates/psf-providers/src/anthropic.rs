@@ -63,12 +63,41 @@ fn push(messages: &mut Vec<Value>, role: &str, mut new: Vec<Value>) {
     messages.push(json!({"role": role, "content": new}));
 }
 
+/// Refuses what Messages cannot say, rather than send the request without it.
+/// (`logprobs` is not among them: the gateway asks for them itself where a decision point
+/// checks confidence, and records the check as unavailable when none come back.)
+fn refuse_unsupported(p: &Provider, request: &Map<String, Value>) -> Result<(), ProviderError> {
+    let unsupported = |what: &str| {
+        Err(ProviderError::new(
+            &p.id,
+            ErrorKind::Unsupported,
+            format!("{what}, which Anthropic's Messages API cannot honour"),
+        ))
+    };
+    let set = |k: &str| request.get(k).filter(|v| !v.is_null());
+    if set("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+        return unsupported("the request asks for several choices (`n`); send n: 1");
+    }
+    if set("response_format").is_some_and(|f| f.get("type").and_then(Value::as_str) != Some("text")) {
+        return unsupported(
+            "the request asks for a `response_format`; describe the format in the prompt, or use an output JSON schema in the manifest",
+        );
+    }
+    for k in ["seed", "logit_bias", "presence_penalty", "frequency_penalty"] {
+        if set(k).is_some() {
+            return unsupported(&format!("the request sets `{k}`; remove it"));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn translate_request(
     p: &Provider,
     request: &Map<String, Value>,
     model: &str,
     stream: bool,
 ) -> Result<Value, ProviderError> {
+    refuse_unsupported(p, request)?;
     let empty = Vec::new();
     let openai_messages = request.get("messages").and_then(Value::as_array).unwrap_or(&empty);
     let mut system = Vec::new();
@@ -393,6 +422,26 @@ mod tests {
         assert_eq!(body["messages"][2]["role"], "user");
         assert_eq!(body["messages"][2]["content"][0]["type"], "tool_result");
         assert_eq!(body["tools"][0]["name"], "weather");
+    }
+
+    #[test]
+    fn what_messages_cannot_say_is_refused_not_dropped() {
+        let base = json!({"messages": [{"role": "user", "content": "hi"}]});
+        for (k, v) in [
+            ("n", json!(2)),
+            ("response_format", json!({"type": "json_object"})),
+            ("seed", json!(7)),
+            ("logit_bias", json!({"1": 2})),
+        ] {
+            let mut req = base.as_object().cloned().unwrap_or_default();
+            req.insert(k.into(), v);
+            let e = translate_request(&provider(), &req, "claude-x", false).err();
+            assert_eq!(e.map(|e| e.kind), Some(ErrorKind::Unsupported), "{k}");
+        }
+        let mut req = base.as_object().cloned().unwrap_or_default();
+        req.insert("response_format".into(), json!({"type": "text"}));
+        req.insert("n".into(), json!(1));
+        assert!(translate_request(&provider(), &req, "claude-x", false).is_ok());
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum ErrorKind {
     Malformed,
     /// The request could not be translated or sent (a bug or a bad configuration).
     Config,
+    /// The request asks for what this provider cannot honour (`n` above 1 from
+    /// Anthropic, say): refused rather than sent without it. The caller's to change.
+    Unsupported,
 }
 
 impl ProviderError {
@@ -67,7 +70,7 @@ impl ProviderError {
         match self.kind {
             ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Malformed => true,
             ErrorKind::Status { code, .. } => code == 429 || code == 408 || code >= 500,
-            ErrorKind::Config => false,
+            ErrorKind::Config | ErrorKind::Unsupported => false,
         }
     }
 
@@ -77,11 +80,11 @@ impl ProviderError {
         match self.kind {
             ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Malformed => true,
             ErrorKind::Status { code, .. } => code >= 500,
-            ErrorKind::Config => false,
+            ErrorKind::Config | ErrorKind::Unsupported => false,
         }
     }
 
-    /// A short stable name for the kind: `connect`, `timeout`, `status_503`, `malformed`, `config`.
+    /// A short stable name for the kind: `connect`, `timeout`, `status_503`, `malformed`, `config`, `unsupported`.
     pub fn code(&self) -> String {
         match self.kind {
             ErrorKind::Connect => "connect".into(),
@@ -89,6 +92,7 @@ impl ProviderError {
             ErrorKind::Status { code, .. } => format!("status_{code}"),
             ErrorKind::Malformed => "malformed".into(),
             ErrorKind::Config => "config".into(),
+            ErrorKind::Unsupported => "unsupported".into(),
         }
     }
 }

@@ -3,8 +3,10 @@
 //! The gateway's own wire format is OpenAI's Chat Completions: clients speak it, and the
 //! pipeline reads and writes it. A provider takes a request in that format and returns a
 //! completion, or a stream of chunks, in that format too, whatever the upstream speaks;
-//! Anthropic's Messages API is translated both ways here and nowhere else. So the
-//! invariant "wire formats never leak past psf-providers" holds by construction.
+//! Anthropic's Messages API is translated both ways here and nowhere else. The front
+//! doors clients speak besides Chat Completions (the Responses API, Anthropic's Messages)
+//! are translated here too ([`door`]). So the invariant "wire formats never leak past
+//! psf-providers" holds by construction.
 //!
 //! A reply of the wrong shape never reaches the gateway: [`shape`] checks each completion
 //! and chunk at this boundary and makes it a malformed-reply error.
@@ -15,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod anthropic;
+pub mod door;
 mod error;
 mod openai;
 pub mod shape;
