@@ -15,7 +15,13 @@ system:
 apps:
   - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}]}
   - {id: claude, decision_point: claude, keys: [{id: claude-key, env: CLAUDE_KEY}]}
+  - {id: loans, decision_point: prescreen, keys: [{id: loans-key, env: LOANS_KEY}]}
 decision_points:
+  - id: prescreen
+    autonomy: supervised
+    model: good
+    reviewers: [{name: Rita Reviewer, email: rita@example.com}]
+    review_deadline_minutes: 30
   - id: chat
     autonomy: autonomous
     model: good
@@ -350,6 +356,44 @@ async fn a_parameter_the_provider_cannot_honour_is_refused_not_dropped() -> R {
         .await?;
     assert_eq!(r.status(), 400);
     assert_eq!(app.mock.requests().len(), 0, "nothing went upstream without what was asked");
+    app.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_held_answer_is_a_queued_response_or_an_error_the_sdk_raises() -> R {
+    let mut app = spawn(MockConfig::default()).await?;
+    let r = app
+        .http
+        .post(format!("{}/responses", app.url))
+        .bearer_auth(key_for("loans"))
+        .json(&json!({"model": "prescreen", "input": "May I borrow 500?"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 202);
+    let resp: Value = r.json().await?;
+    assert_eq!(resp["object"], "response");
+    assert_eq!(resp["status"], "queued");
+    assert!(resp["psf_review"]["status_url"].as_str().is_some_and(|u| u.starts_with("/v1/psf/reviews/")), "{resp}");
+
+    let r = app
+        .http
+        .post(format!("{}/responses", app.url))
+        .bearer_auth(key_for("loans"))
+        .json(&json!({"model": "prescreen", "input": "May I borrow 500?", "stream": true}))
+        .send()
+        .await?;
+    let evs = events(r).await?;
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["response.created", "response.queued"]);
+
+    let ask =
+        json!({"model": "prescreen", "max_tokens": 50, "messages": [{"role": "user", "content": "May I borrow 500?"}]});
+    let r = messages(&app, &key_for("loans"), ask).await?;
+    assert_eq!(r.status(), 423);
+    let e: Value = r.json().await?;
+    assert_eq!(e["type"], "error");
+    assert!(e["error"]["message"].as_str().is_some_and(|m| m.contains("/v1/psf/reviews/")), "{e}");
     app.shutdown().await?;
     Ok(())
 }

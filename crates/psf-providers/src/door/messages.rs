@@ -534,21 +534,10 @@ mod tests {
     #[test]
     fn a_stream_becomes_the_event_sequence() {
         let mut t = Events::new("msg_1", "r");
-        let chunk =
-            |delta: Value, finish: Value| json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
         let mut events = Vec::new();
-        events.extend(t.chunk(&chunk(json!({"role": "assistant", "content": ""}), Value::Null)));
-        events.extend(t.chunk(&chunk(json!({"content": "Hel"}), Value::Null)));
-        events.extend(t.chunk(&chunk(json!({"content": "lo"}), Value::Null)));
-        events.extend(t.chunk(&chunk(
-            json!({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "w", "arguments": ""}}]}),
-            Value::Null,
-        )));
-        events.extend(t.chunk(&chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
-            json!("tool_calls"),
-        )));
-        events.extend(t.chunk(&json!({"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 3}})));
+        for chunk in super::super::sample_stream(["", "{}"]) {
+            events.extend(t.chunk(&chunk));
+        }
         events.extend(t.done());
         let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(

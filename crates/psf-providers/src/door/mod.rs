@@ -185,3 +185,20 @@ fn text_parts(content: &Value, kinds: &[&str], param: &str) -> Result<String, Re
         _ => Err(Refused::new(param, "must be text or a list of text parts")),
     }
 }
+
+/// A gateway stream for the doors' tests: text in two pieces, then one tool call whose
+/// arguments come in the two `arguments` pieces, then the usage chunk.
+#[cfg(test)]
+fn sample_stream(arguments: [&str; 2]) -> Vec<Value> {
+    let chunk = |delta: Value, finish: Value| serde_json::json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    let named = serde_json::json!({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": arguments[0]}}]});
+    let rest = serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": arguments[1]}}]});
+    vec![
+        chunk(serde_json::json!({"role": "assistant", "content": ""}), Value::Null),
+        chunk(serde_json::json!({"content": "Hel"}), Value::Null),
+        chunk(serde_json::json!({"content": "lo"}), Value::Null),
+        chunk(named, Value::Null),
+        chunk(rest, serde_json::json!("tool_calls")),
+        serde_json::json!({"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 3}}),
+    ]
+}
