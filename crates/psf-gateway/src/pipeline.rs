@@ -131,7 +131,8 @@ pub struct Prepared {
 const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
 
 /// Calls `f` on every text slot of a message: a string `content`, or the `text` of each
-/// text part.
+/// text part, and the arguments of each tool call an earlier assistant turn made (a
+/// value the caller's tool was given is the caller's data like any other).
 fn for_each_text(message: &mut Value, mut f: impl FnMut(&mut String)) {
     match message.get_mut("content") {
         Some(Value::String(s)) => f(s),
@@ -143,6 +144,12 @@ fn for_each_text(message: &mut Value, mut f: impl FnMut(&mut String)) {
             }
         }
         _ => {}
+    }
+    let calls = message.get_mut("tool_calls").and_then(Value::as_array_mut);
+    for call in calls.into_iter().flatten() {
+        if let Some(Value::String(s)) = call.pointer_mut("/function/arguments") {
+            f(s);
+        }
     }
 }
 

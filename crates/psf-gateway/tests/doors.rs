@@ -324,6 +324,21 @@ async fn tool_call_arguments_go_through_the_output_policy_whole_and_streamed() -
         .collect();
     assert_eq!(serde_json::from_str::<Value>(&args)?["to"], "jane.doe@example.com", "{chunks:?}");
 
+    // The caller's values in an earlier turn's tool call reach the model as tokens too.
+    let history = json!({"model": "chat", "tools": tools, "messages": [
+        {"role": "user", "content": "Mail my friend about my parcel"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "send_mail", "arguments": "{\"to\":\"jane.doe@example.com\"}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sent"},
+    ]});
+    let r = app.chat("chat", history).await?;
+    let id = header(&r, "x-request-id");
+    assert_eq!(r.status(), 200);
+    let seen = app.mock.requests();
+    let sent = seen.last().map(|r| r["body"]["messages"].to_string()).unwrap_or_default();
+    assert!(sent.contains("[EMAIL_1]") && !sent.contains("jane.doe"), "{sent}");
+    assert!(!serde_json::to_string(&app.audit(&id).await?.input_redacted)?.contains("jane.doe"));
+
     // A value the deployment never releases is blocked in arguments as in text.
     app.mock.configure(call("{\"ssn\":\"536-90-4321\"}"));
     let r = app.chat("chat", ask.clone()).await?;
