@@ -37,6 +37,7 @@ def main() -> None:
         try:
             run(url, key)
             responses(url, key)
+            embeddings(url, key)
         finally:
             tail = stop_demo(proc)
         written = re.search(r"(\d+) audit records written", tail)
@@ -229,6 +230,29 @@ def responses(url: str, key: str) -> None:
         check("previous_response_id is refused", False, "the call succeeded")
     except openai.BadRequestError as e:
         check("previous_response_id is refused by name", "previous_response_id" in str(e), e)
+
+
+def embeddings(url: str, key: str) -> None:
+    """Embeddings, as a RAG app calls them: the SDK asks for base64 and decodes it."""
+    client = openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
+    out = client.embeddings.create(model="text-embedding-3-small", input=["Returns take 14 days", "Where is my parcel?"])
+    vectors = [d.embedding for d in out.data]
+    check("embeddings.create returns a vector per input", len(vectors) == 2 and all(len(v) == 8 for v in vectors), out)
+    check("the vectors are floats, decoded from base64", all(isinstance(x, float) for x in vectors[0]), vectors[0])
+    check("an embedding names the route and its usage", out.model == "embeddings" and out.usage.prompt_tokens > 0, out)
+    one = client.embeddings.create(model="embeddings", input="Email jane.doe@example.com", dimensions=4)
+    redacted = client.embeddings.create(model="embeddings", input="Email [EMAIL]", dimensions=4)
+    check(
+        "PII is redacted before it is embedded",
+        one.data[0].embedding == redacted.data[0].embedding,
+        (one.data[0].embedding, redacted.data[0].embedding),
+    )
+    try:
+        client.embeddings.create(model="embeddings", input="my ssn is 536-90-4321")
+        check("a blocked class is refused", False, "the call succeeded")
+    except openai.BadRequestError as e:
+        body = e.body if isinstance(e.body, dict) else {}
+        check("a class the policy blocks is refused before it is embedded", body.get("code") == "DG-1.pii", e.body)
 
 
 if __name__ == "__main__":

@@ -333,7 +333,14 @@ impl<'a> StageCheck<'a> {
         ctx: &Ctx<'a>,
         f: impl Fn(&'a DecisionPoint) -> Option<&'static [&'static str]>,
     ) -> StageCheck<'a> {
-        StageCheck { code, points: ctx.m.decision_points.iter().filter_map(|p| Some((p, f(p)?))).collect() }
+        // An embeddings point gives no answer: the stages on answers and on the system
+        // prompt do not apply to it, and its records are never judged by them.
+        let on_answers = ["OV-", "HO-", "DG-1.pii_output", "IG-5."].iter().any(|prefix| code.starts_with(prefix));
+        let applies = |p: &DecisionPoint| !(on_answers && p.kind == psf_core::manifest::PointKind::Embeddings);
+        StageCheck {
+            code,
+            points: ctx.m.decision_points.iter().filter(|p| applies(p)).filter_map(|p| Some((p, f(p)?))).collect(),
+        }
     }
 }
 
@@ -472,10 +479,20 @@ fn judge(ctx: &Ctx<'_>, configured: Out, f: Findings, what: &str) -> Out {
     out
 }
 
-fn points_where(ctx: &Ctx<'_>, f: impl Fn(&psf_core::manifest::DecisionPoint) -> bool) -> (usize, usize, Vec<String>) {
-    let points = &ctx.m.decision_points;
+fn points_where(
+    ctx: &Ctx<'_>,
+    scope: impl Fn(&psf_core::manifest::DecisionPoint) -> bool,
+    f: impl Fn(&psf_core::manifest::DecisionPoint) -> bool,
+) -> (usize, usize, Vec<String>) {
+    let points: Vec<_> = ctx.m.decision_points.iter().filter(|p| scope(p)).collect();
     let bad: Vec<String> = points.iter().filter(|p| !f(p)).map(|p| p.id.clone()).collect();
     (points.len() - bad.len(), points.len(), bad)
+}
+
+/// Whether a decision point gives answers (an embeddings point gives vectors: the
+/// requirements on answers, their system prompt and their disclosure do not apply).
+fn answers(p: &psf_core::manifest::DecisionPoint) -> bool {
+    p.kind == psf_core::manifest::PointKind::Chat
 }
 
 /// A requirement every decision point must meet, in words: met when all do, partial when
@@ -491,10 +508,32 @@ struct PerPoint {
 }
 
 fn every_point(ctx: &Ctx<'_>, words: &PerPoint, f: impl Fn(&psf_core::manifest::DecisionPoint) -> bool) -> Out {
-    let (ok, n, bad) = points_where(ctx, f);
+    points_meet(ctx, words, |_| true, "decision points", f)
+}
+
+/// [`every_point`] over the decision points that give answers ([`answers`]).
+fn every_answering_point(
+    ctx: &Ctx<'_>,
+    words: &PerPoint,
+    f: impl Fn(&psf_core::manifest::DecisionPoint) -> bool,
+) -> Out {
+    // Said only where it narrows anything: where some point gives vectors, not answers.
+    let what =
+        if ctx.m.decision_points.iter().all(answers) { "decision points" } else { "decision points that answer" };
+    points_meet(ctx, words, answers, what, f)
+}
+
+fn points_meet(
+    ctx: &Ctx<'_>,
+    words: &PerPoint,
+    scope: impl Fn(&psf_core::manifest::DecisionPoint) -> bool,
+    what: &str,
+    f: impl Fn(&psf_core::manifest::DecisionPoint) -> bool,
+) -> Out {
+    let (ok, n, bad) = points_where(ctx, scope, f);
     let bad = bad.join(", ");
     share(ok, n, met(words.all), partial(words.some.replace("{points}", &bad)), missing(words.none))
-        .ev(ctx.manifest("/decision_points", format!("{ok} of {n} decision points {}", words.shows)))
+        .ev(ctx.manifest("/decision_points", format!("{ok} of {n} {what} {}", words.shows)))
         .gap(words.fix.replace("{points}", &bad))
 }
 
@@ -635,7 +674,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 shows: "set `system_prompt` (client system messages are always refused or demoted)",
                 fix: "give {points} a `system_prompt`",
             };
-            let out = every_point(ctx, &words, |p| p.system_prompt.is_some());
+            let out = every_answering_point(ctx, &words, |p| p.system_prompt.is_some());
             let checks = [
                 StageCheck::new("IG-5.system_prompt", ctx, |p| p.system_prompt.is_some().then_some(ANY)),
                 StageCheck::new("IG-5.leak", ctx, |p| {
@@ -661,7 +700,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 shows: "set `output.json_schema` or `output.max_chars`",
                 fix: "set `output.json_schema` (structured replies) or `output.max_chars` at {points}",
             };
-            let out = every_point(ctx, &words, |p| p.output.json_schema.is_some() || p.output.max_chars.is_some());
+            let out = every_answering_point(ctx, &words, |p| p.output.json_schema.is_some() || p.output.max_chars.is_some());
             // Where a schema is declared, a length check is no substitute: `OV-2.schema`
             // must have run on every delivered answer.
             let checks = [
@@ -679,7 +718,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 fix: "set `output.content.categories` and `action: block` at {points}",
             };
             let filters = |p: &DecisionPoint| !p.output.content.categories.is_empty() && p.output.content.action != Action::Allow;
-            let mut out = every_point(ctx, &words, filters);
+            let mut out = every_answering_point(ctx, &words, filters);
             // The severe tier is on everywhere; where a point narrows it, the reason the
             // manifest gives is cited, so the verdict never hides it.
             for (i, p) in ctx.input.manifest.decision_points.iter().enumerate() {
@@ -716,7 +755,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 shows: "set `output.confidence`",
                 fix: "set `output.confidence.min_mean_logprob` and what happens below it at {points}",
             };
-            let out = every_point(ctx, &words, |p| p.output.confidence.is_some());
+            let out = every_answering_point(ctx, &words, |p| p.output.confidence.is_some());
             // `unavailable` where a provider gives no log-probabilities (Anthropic).
             let checks =
                 [StageCheck::new("OV-4.confidence", ctx, |p| p.output.confidence.is_some().then_some(ANY))];
@@ -1134,7 +1173,7 @@ fn rule(ctx: &Ctx<'_>, id: &str) -> Out {
                 shows: "with a disclosure header or body field",
                 fix: "add `disclosure` with text and `header: true` at {points}",
             };
-            let out = every_point(ctx, &words, |p| p.disclosure.as_ref().is_some_and(|d| d.header || d.body_field));
+            let out = every_answering_point(ctx, &words, |p| p.disclosure.as_ref().is_some_and(|d| d.header || d.body_field));
             match (out.status, ctx.traffic()) {
                 (Status::Evidenced, Some(rt)) => {
                     let delivered = rt.summary.by_outcome.get("delivered").copied().unwrap_or(0);

@@ -93,6 +93,7 @@ codes! {
     AlertWithoutCondition = "E222", Error, "An alert rule has none of `above`, `below`, `baseline_factor` or `baseline_sigmas`.";
     AlertUnknownDecisionPoint = "E223", Error, "An alert rule watches a decision point that is not defined.";
     SevereWithoutReason = "E224", Error, "A decision point narrows the severe tier (OV-3) without a written reason, or allows sexual content involving minors.";
+    EmbeddingsPolicy = "E225", Error, "An embeddings decision point tokenizes a class of personal data (a token would change the vector), or its model's provider serves no embeddings.";
     TermsStale = "W301", Warning, "Vendor terms never reviewed, reviewed over a year ago, or not permitting the use (MS-5).";
     NoDpa = "W302", Warning, "A third-party provider has no data processing agreement on record (MS-5).";
     NoRationale = "W303", Warning, "A model has no documented rationale (MS-1).";

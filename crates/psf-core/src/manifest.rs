@@ -295,6 +295,11 @@ pub struct DecisionPoint {
     /// What is decided or produced here.
     #[serde(default)]
     pub description: Option<String>,
+    /// What the point serves: answers (`chat`, the default: Chat Completions, Responses,
+    /// Messages) or `embeddings` (`/v1/embeddings`), which carry no answer, so the output
+    /// stages and the system prompt do not apply there.
+    #[serde(default)]
+    pub kind: PointKind,
     /// The name clients send as `model` to reach this decision point; its id if left out.
     #[serde(default)]
     pub route: Option<String>,
@@ -345,6 +350,17 @@ pub struct DecisionPoint {
     /// Checks on what goes out (OV, DG-1).
     #[serde(default)]
     pub output: OutputPolicy,
+}
+
+/// What a decision point serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PointKind {
+    /// Answers: Chat Completions, the Responses API, Anthropic's Messages.
+    #[default]
+    Chat,
+    /// Vectors for text (`POST /v1/embeddings`).
+    Embeddings,
 }
 
 /// How far the AI acts on its own at a decision point.

@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use psf_core::code::{Code, Outcome};
+use psf_core::manifest::PointKind;
 use serde_json::{Map, Value, json};
 
 use crate::config::{Compiled, Hold, Point};
@@ -26,7 +27,7 @@ use crate::metrics;
 use crate::output::OutputGuard;
 use crate::pipeline::{self, Decision, Prepared};
 use crate::record::{add_disclosure_field, disclosure_headers, overhead_header};
-use crate::router::{self, Answer, Failure};
+use crate::router::{self, Answer, Call, Failure};
 use crate::state::{Gateway, RateDenied};
 use crate::stream::{sse_response, stream_response};
 
@@ -62,7 +63,7 @@ pub(crate) async fn run(
 }
 
 /// How a stage ends a request early.
-enum Stop {
+pub(crate) enum Stop {
     /// Refused, with this error.
     Refuse(ApiError),
     /// An incident in force degrades the service (IR-2), or every model failed (MS-4):
@@ -92,6 +93,14 @@ async fn handle(
         Ok(known) => known,
         Err(e) => return gw.refuse(&ctx, e).await,
     };
+    if point.spec.kind == PointKind::Embeddings {
+        let e = ApiError::new(
+            Code::Ig2Schema,
+            format!("`{}` serves embeddings, not answers; send them to POST /v1/embeddings", point.route),
+        );
+        ctx.trail.record(e.code(), Decision::Block, e.message().to_string(), Instant::now());
+        return gw.refuse(&ctx, e).await;
+    }
     let body = match body {
         Ok(body) => body,
         Err(e) => {
@@ -109,6 +118,14 @@ async fn handle(
     match walked {
         Ok((Answer::Complete(value), guard)) => crate::deliver::complete(&gw, ctx, &point, guard, value, hold).await,
         Ok((Answer::Stream(first, chunks), guard)) => stream_response(gw.clone(), ctx, point, guard, first, chunks),
+        // The router answers what it was asked for; a chat call never gets vectors.
+        Ok((Answer::Embedding(_), _)) => {
+            gw.refuse(
+                &ctx,
+                ApiError::new(Code::ConfigNoDecisionPoint, "the router answered a chat call with embeddings"),
+            )
+            .await
+        }
         Err(Stop::Refuse(e)) => gw.refuse(&ctx, e).await,
         Err(Stop::Degrade(incident)) => degraded(&gw, ctx, &point, incident.as_deref()).await,
     }
@@ -152,7 +169,12 @@ pub(crate) fn authenticate(gw: &Gateway, headers: &HeaderMap, ctx: &mut Ctx) -> 
 /// Which decision point: the one among those the key reaches that the request's `model`
 /// names (a route, an id or an alias), or the app's own when it names none. A name the
 /// key does not reach is OpenAI's `404 model_not_found`, listing what it does reach.
-fn choose(gw: &Gateway, owner: &KeyOwner, model: Option<String>, ctx: &mut Ctx) -> Result<Arc<Point>, ApiError> {
+pub(crate) fn choose(
+    gw: &Gateway,
+    owner: &KeyOwner,
+    model: Option<String>,
+    ctx: &mut Ctx,
+) -> Result<Arc<Point>, ApiError> {
     let reach = gw.compiled.reach(&owner.app);
     let Some(first) = reach.first() else {
         return Err(ApiError::new(Code::ConfigNoDecisionPoint, "this key's app has no decision point"));
@@ -181,7 +203,7 @@ fn choose(gw: &Gateway, owner: &KeyOwner, model: Option<String>, ctx: &mut Ctx) 
 
 /// The request's `model`, when the body is a JSON object with a text `model`; any other
 /// body is read_input's to refuse, with its precise message.
-fn requested_model(body: &[u8]) -> Option<String> {
+pub(crate) fn requested_model(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct ModelOnly {
         model: Option<Value>,
@@ -193,7 +215,13 @@ fn requested_model(body: &[u8]) -> Option<String> {
 }
 
 /// Whether the request may go on now: the kill switch (IR-2), then the rate limits (IG-4).
-async fn admit(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: &mut Ctx) -> Result<(), Stop> {
+pub(crate) async fn admit(
+    gw: &Gateway,
+    owner: &KeyOwner,
+    point: &Point,
+    body: &[u8],
+    ctx: &mut Ctx,
+) -> Result<(), Stop> {
     let t = Instant::now();
     match gw.kill.check(&owner.app, &point.spec.id) {
         Verdict::Open => ctx.trail.record(Code::Ir2KillSwitch, Decision::Pass, "", t),
@@ -248,6 +276,40 @@ async fn admit(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: 
 /// Input governance: size and nesting from the bytes, then the request's shape (IG-2),
 /// sanitising and injection (IG-1), PII per class (DG-1) and the system prompt (IG-5).
 fn read_input(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: &mut Ctx) -> Result<Prepared, ApiError> {
+    let parsed = parse_body(point, body)?;
+    ctx.stream = pipeline::validate(point, &parsed, &mut ctx.trail)?;
+    ctx.stream_usage = ctx.stream && wants_usage(&parsed);
+    prepare(gw, owner, point, parsed, ctx)
+}
+
+/// The point's input stages on a validated body: sanitising, injection, PII, the system
+/// prompt ([`pipeline::prepare`]), with attempts to override counted.
+pub(crate) fn prepare(
+    gw: &Gateway,
+    owner: &KeyOwner,
+    point: &Point,
+    parsed: Map<String, Value>,
+    ctx: &mut Ctx,
+) -> Result<Prepared, ApiError> {
+    let override_attempts =
+        || gw.metrics.override_attempts.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() });
+    let (mut prepared, overrides) =
+        pipeline::prepare(point, &gw.compiled.pii, parsed, &mut ctx.trail).inspect_err(|e| {
+            if e.code() == Code::Ig1Injection {
+                override_attempts().inc();
+                gw.abuse(&owner.app, &owner.key_id, "blocked injection");
+            }
+        })?;
+    if overrides > 0 {
+        override_attempts().inc_by(u64::from(overrides));
+    }
+    ctx.input = std::mem::take(&mut prepared.audit_input);
+    Ok(prepared)
+}
+
+/// The body within the point's size and nesting limits (read from the bytes first, so
+/// nothing recursive sees a body nested past the limit), as a JSON object.
+pub(crate) fn parse_body(point: &Point, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.len() as u64 > point.spec.input.max_body_bytes {
         return Err(ApiError::new(
             Code::Ig2Size,
@@ -268,24 +330,8 @@ fn read_input(gw: &Gateway, owner: &KeyOwner, point: &Point, body: &[u8], ctx: &
         );
         return Err(ApiError::new(Code::Ig2Schema, message));
     }
-    let parsed: Map<String, Value> = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(Code::Ig2Schema, format!("the body is not a JSON object: {e}")))?;
-    ctx.stream = pipeline::validate(point, &parsed, &mut ctx.trail)?;
-    ctx.stream_usage = ctx.stream && wants_usage(&parsed);
-    let override_attempts =
-        || gw.metrics.override_attempts.get_or_create(&metrics::Point { decision_point: point.spec.id.clone() });
-    let (mut prepared, overrides) =
-        pipeline::prepare(point, &gw.compiled.pii, parsed, &mut ctx.trail).inspect_err(|e| {
-            if e.code() == Code::Ig1Injection {
-                override_attempts().inc();
-                gw.abuse(&owner.app, &owner.key_id, "blocked injection");
-            }
-        })?;
-    if overrides > 0 {
-        override_attempts().inc_by(u64::from(overrides));
-    }
-    ctx.input = std::mem::take(&mut prepared.audit_input);
-    Ok(prepared)
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(Code::Ig2Schema, format!("the body is not a JSON object: {e}")))
 }
 
 /// The model chain (MS-4), within the regions the request's data allows (DG-5): the
@@ -297,15 +343,35 @@ async fn route(
     hold: Hold,
     ctx: &mut Ctx,
 ) -> Result<(Answer, OutputGuard), Stop> {
+    let call = if ctx.stream && hold == Hold::Never { Call::Stream } else { Call::Complete };
+    let answer = route_call(gw, point, &prepared.body, &prepared.classes, call, ctx).await?;
+    let mut guard = OutputGuard::new(point.clone(), gw.compiled.pii.clone(), prepared.vault, prepared.hide_logprobs);
+    if hold != Hold::Never {
+        // Values go back in only once it is known the answer is delivered now.
+        guard.defer_restore();
+    }
+    Ok((answer, guard))
+}
+
+/// The model chain (MS-4) for `call`, within the regions the request's data (`classes`,
+/// the personal data that goes as it is) allows (DG-5): the first answer.
+pub(crate) async fn route_call(
+    gw: &Arc<Gateway>,
+    point: &Arc<Point>,
+    body: &Map<String, Value>,
+    classes: &[psf_detect::DataClass],
+    call: Call,
+    ctx: &mut Ctx,
+) -> Result<Answer, Stop> {
     let residency: Vec<(&'static str, &[String])> = match &gw.compiled.manifest.residency {
-        Some(r) => prepared.classes.iter().filter_map(|c| Some((c.as_str(), r.regions_for(*c)?))).collect(),
+        Some(r) => classes.iter().filter_map(|c| Some((c.as_str(), r.regions_for(*c)?))).collect(),
         None => Vec::new(),
     };
     let guards = router::Guards { kill: &gw.kill, residency };
     let routed = router::route(
         point,
-        &prepared.body,
-        ctx.stream && hold == Hold::Never,
+        body,
+        call,
         gw.compiled.manifest.gateway.retries,
         gw.compiled.reply_limits,
         &gw.metrics,
@@ -371,7 +437,9 @@ async fn route(
     ctx.model = Some(link.model_id.clone());
     ctx.provider = Some(link.provider.id.clone());
     let reported = match &answer {
-        Answer::Complete(v) | Answer::Stream(v, _) => v.get("model").and_then(Value::as_str).unwrap_or_default(),
+        Answer::Complete(v) | Answer::Stream(v, _) | Answer::Embedding(v) => {
+            v.get("model").and_then(Value::as_str).unwrap_or_default()
+        }
     };
     // Every decision point that can reach this model, as first choice or fallback.
     let users = || {
@@ -389,12 +457,7 @@ async fn route(
         let gw = gw.clone();
         tokio::spawn(async move { gw.record_finding(f).await });
     }
-    let mut guard = OutputGuard::new(point.clone(), gw.compiled.pii.clone(), prepared.vault, prepared.hide_logprobs);
-    if hold != Hold::Never {
-        // Values go back in only once it is known the answer is delivered now.
-        guard.defer_restore();
-    }
-    Ok((answer, guard))
+    Ok(answer)
 }
 
 /// Every model failed, or an incident degrades the service: the decision point's degraded

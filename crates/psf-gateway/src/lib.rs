@@ -20,6 +20,7 @@ mod ctx;
 pub mod dashboards;
 mod deliver;
 mod door;
+mod embed;
 mod error;
 mod handler;
 pub mod incident;

@@ -29,12 +29,25 @@ pub struct Attempt {
     pub ms: f64,
 }
 
+/// What the chain is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// A whole completion.
+    Complete,
+    /// A stream of chunks.
+    Stream,
+    /// Embeddings.
+    Embed,
+}
+
 /// What the chain produced.
 pub enum Answer {
     /// A whole completion.
     Complete(Value),
     /// A stream whose first chunk has arrived.
     Stream(Value, ChunkStream),
+    /// An embeddings reply.
+    Embedding(Value),
 }
 
 impl std::fmt::Debug for Answer {
@@ -42,6 +55,7 @@ impl std::fmt::Debug for Answer {
         match self {
             Answer::Complete(v) => f.debug_tuple("Complete").field(v).finish(),
             Answer::Stream(first, _) => f.debug_tuple("Stream").field(first).finish_non_exhaustive(),
+            Answer::Embedding(v) => f.debug_tuple("Embedding").field(v).finish(),
         }
     }
 }
@@ -89,7 +103,7 @@ fn jitter_ms(base: u64) -> u64 {
 pub async fn route(
     point: &Point,
     body: &Map<String, Value>,
-    stream: bool,
+    call: Call,
     retries: u32,
     limits: psf_providers::ReplyLimits,
     metrics: &Metrics,
@@ -126,7 +140,7 @@ pub async fn route(
                 return Routed { result: Err(Failure::Unavailable), attempts, upstream };
             }
             let t = Instant::now();
-            let result = attempt(link, body, stream, link.timeout.min(remaining), limits).await;
+            let result = attempt(link, body, call, link.timeout.min(remaining), limits).await;
             let took = t.elapsed();
             upstream += took;
             metrics
@@ -196,7 +210,7 @@ fn skip(link: &ChainLink, why: &str) -> Attempt {
 async fn attempt(
     link: &ChainLink,
     body: &Map<String, Value>,
-    stream: bool,
+    call: Call,
     timeout: Duration,
     limits: psf_providers::ReplyLimits,
 ) -> Result<Answer, ProviderError> {
@@ -207,11 +221,20 @@ async fn attempt(
             format!("no answer within {} ms", timeout.as_millis()),
         )
     };
-    if !stream {
-        return tokio::time::timeout(timeout, link.provider.complete(body, &link.model, limits))
-            .await
-            .map_err(|_| timed_out())?
-            .map(Answer::Complete);
+    match call {
+        Call::Complete => {
+            return tokio::time::timeout(timeout, link.provider.complete(body, &link.model, limits))
+                .await
+                .map_err(|_| timed_out())?
+                .map(Answer::Complete);
+        }
+        Call::Embed => {
+            return tokio::time::timeout(timeout, link.provider.embed(body, &link.model, limits))
+                .await
+                .map_err(|_| timed_out())?
+                .map(Answer::Embedding);
+        }
+        Call::Stream => {}
     }
     tokio::time::timeout(timeout, async {
         let mut chunks = link.provider.stream(body, &link.model, limits).await?;

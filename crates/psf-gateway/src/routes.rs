@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::audit::AuditWriter;
 use crate::door;
+use crate::embed;
 use crate::error::ApiError;
 use crate::handler;
 use crate::review;
@@ -29,6 +30,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/v1/chat/completions", post(handler::chat_completions))
         .route("/v1/responses", post(door::responses))
         .route("/v1/messages", post(door::messages))
+        .route("/v1/embeddings", post(embed::embeddings))
         .route("/v1/models", get(models))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -1,6 +1,7 @@
-//! The front doors besides Chat Completions, end to end: Anthropic's Messages API and
-//! OpenAI's Responses API through the real server against the mock upstream, with the
-//! same controls (PII policy, output checks, audit) as a Chat Completions call.
+//! The front doors besides Chat Completions, end to end: Anthropic's Messages API,
+//! OpenAI's Responses API and embeddings through the real server against the mock
+//! upstream, with the same controls (PII policy, output checks, audit) as a Chat
+//! Completions call.
 
 use psf_mock::{Behaviour, MockConfig, ToolCall};
 use psf_testkit::app::{R, TestApp, key_for};
@@ -16,7 +17,14 @@ apps:
   - {id: chat, decision_point: chat, keys: [{id: chat-key, env: CHAT_KEY}]}
   - {id: claude, decision_point: claude, keys: [{id: claude-key, env: CLAUDE_KEY}]}
   - {id: loans, decision_point: prescreen, keys: [{id: loans-key, env: LOANS_KEY}]}
+  - {id: rag, decision_point: index, keys: [{id: rag-key, env: RAG_KEY}]}
 decision_points:
+  - id: index
+    kind: embeddings
+    autonomy: autonomous
+    model: embedder
+    input:
+      pii: {contact: redact, government_id: block}
   - id: prescreen
     autonomy: supervised
     model: good
@@ -36,6 +44,7 @@ decision_points:
 models:
   - {id: good, provider: mock, model: good-model}
   - {id: claude, provider: anthropic, model: claude-test}
+  - {id: embedder, provider: mock, model: embed-model}
 providers:
   - {id: mock, kind: openai_compatible, base_url: "${MOCK}", self_hosted: true}
   - {id: anthropic, kind: anthropic, base_url: "${MOCK_ANTHROPIC}", self_hosted: true}
@@ -409,6 +418,71 @@ async fn a_held_answer_is_a_queued_response_or_an_error_the_sdk_raises() -> R {
     let e: Value = r.json().await?;
     assert_eq!(e["type"], "error");
     assert!(e["error"]["message"].as_str().is_some_and(|m| m.contains("/v1/psf/reviews/")), "{e}");
+    app.shutdown().await?;
+    Ok(())
+}
+
+async fn embed(app: &TestApp, key: &str, body: Value) -> Result<reqwest::Response, reqwest::Error> {
+    app.http.post(format!("{}/embeddings", app.url)).bearer_auth(key).json(&body).send().await
+}
+
+#[tokio::test]
+async fn embeddings_go_through_the_input_stages_and_the_chain() -> R {
+    let mut app = spawn(MockConfig::default()).await?;
+    let r = embed(
+        &app,
+        &key_for("rag"),
+        json!({"model": "index", "input": ["Mail jane.doe@example.com", "Returns take 14 days"], "dimensions": 4}),
+    )
+    .await?;
+    assert_eq!(r.status(), 200);
+    let id = header(&r, "x-request-id");
+    let reply: Value = r.json().await?;
+    assert_eq!(reply["model"], "index");
+    let data = reply["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[0]["embedding"].as_array().map(Vec::len), Some(4), "`dimensions` reaches the model");
+    let seen = app.mock.requests();
+    let sent = seen.last().map(|r| r["body"].clone()).unwrap_or_default();
+    assert_eq!(sent["input"][0], "Mail [EMAIL]", "the model embeds the redacted text: {sent}");
+    assert_eq!(sent["input"][1], "Returns take 14 days");
+    assert_eq!(sent["model"], "embed-model");
+    let record = app.audit(&id).await?;
+    assert_eq!(record.outcome, "delivered");
+    assert_eq!(record.output_redacted.as_deref(), Some("2 embeddings"));
+    assert!(record.prompt_tokens.is_some_and(|n| n > 0));
+    assert!(!serde_json::to_string(&record)?.contains("jane.doe"));
+    let codes: Vec<&str> = record.stages.as_array().into_iter().flatten().filter_map(|s| s["code"].as_str()).collect();
+    for code in ["IG-2.schema", "IG-1.sanitize", "IG-1.injection", "DG-1.pii"] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    assert!(!codes.iter().any(|c| c.starts_with("OV-")), "a vector is not an answer: {codes:?}");
+
+    // One string stays one string; base64 passes through as the SDKs ask for it.
+    let r =
+        embed(&app, &key_for("rag"), json!({"model": "index", "input": "hello", "encoding_format": "base64"})).await?;
+    let reply: Value = r.json().await?;
+    assert!(reply["data"][0]["embedding"].is_string(), "{reply}");
+    let seen = app.mock.requests();
+    assert_eq!(seen.last().map(|r| r["body"]["input"].clone()), Some(json!("hello")));
+
+    // Refused before the model: a class the policy blocks, token ids it cannot read,
+    // a chat point asked for vectors and an embeddings point asked for an answer.
+    let before = app.mock.requests().len();
+    let r = embed(&app, &key_for("rag"), json!({"model": "index", "input": "my ssn is 536-90-4321"})).await?;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await?["error"]["code"], "DG-1.pii");
+    let r = embed(&app, &key_for("rag"), json!({"model": "index", "input": [[1, 2, 3]]})).await?;
+    assert_eq!(r.status(), 400);
+    assert!(r.json::<Value>().await?["error"]["message"].as_str().is_some_and(|m| m.contains("token ids")));
+    let r = embed(&app, &key_for("chat"), json!({"model": "chat", "input": "hi"})).await?;
+    assert_eq!(r.status(), 400);
+    let r = app.chat("rag", json!({"model": "index", "messages": [{"role": "user", "content": "hi"}]})).await?;
+    assert_eq!(r.status(), 400);
+    assert!(r.json::<Value>().await?["error"]["message"].as_str().is_some_and(|m| m.contains("/v1/embeddings")));
+    let r = embed(&app, "wrong", json!({"model": "index", "input": "hi"})).await?;
+    assert_eq!(r.status(), 401);
+    assert_eq!(app.mock.requests().len(), before, "nothing refused reached the model");
     app.shutdown().await?;
     Ok(())
 }

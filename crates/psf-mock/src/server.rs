@@ -152,6 +152,8 @@ fn router(shared: St) -> Router {
         .route("/v1/chat/completions", post(openai))
         .route("/openai/deployments/{deployment}/chat/completions", post(azure))
         .route("/v1/messages", post(anthropic))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/openai/deployments/{deployment}/embeddings", post(embeddings))
         .route("/v1/models", get(models))
         .route("/__mock/requests", get(requests).delete(clear))
         .route("/__mock/config", get(get_config).post(set_config))
@@ -303,14 +305,9 @@ fn tokens(text: &str) -> Vec<String> {
     out
 }
 
-async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error(wire, StatusCode::BAD_REQUEST, "the body is not JSON");
-    };
-    s.record(path, &headers, &request);
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
-    let b = s.behaviour(&model);
-    let model = b.report_model.clone().unwrap_or(model);
+/// What a behaviour does before any answer: hang, wait, answer 429 or an error, or send
+/// a body the protocol does not allow. `None` when it answers.
+async fn faults(s: &St, wire: Wire, b: &Behaviour) -> Option<Response> {
     if b.hang {
         std::future::pending::<()>().await;
     }
@@ -320,14 +317,95 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
     if b.rate_limit_rate > 0.0 && s.chance() < b.rate_limit_rate {
         let mut r = error(wire, StatusCode::TOO_MANY_REQUESTS, "mock rate limit");
         r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return r;
+        return Some(r);
     }
     if b.error_rate > 0.0 && s.chance() < b.error_rate {
         let status = StatusCode::from_u16(b.error_status.unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return error(wire, status, "mock failure");
+        return Some(error(wire, status, "mock failure"));
     }
     if b.malformed {
-        return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{\"choices\": [tru").into_response();
+        return Some(
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{\"choices\": [tru").into_response(),
+        );
+    }
+    None
+}
+
+/// `POST /v1/embeddings`: a vector per input, derived from its text (the same text, the
+/// same vector), `dimensions` long (8 by default), as floats or as base64 of
+/// little-endian `f32`s (`encoding_format: base64`, which the OpenAI SDKs ask for).
+async fn embeddings(State(s): State<St>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(Wire::OpenAi, StatusCode::BAD_REQUEST, "the body is not JSON");
+    };
+    s.record("/v1/embeddings", &headers, &request);
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
+    let b = s.behaviour(&model);
+    if let Some(fault) = faults(&s, Wire::OpenAi, &b).await {
+        return fault;
+    }
+    let inputs: Vec<String> = match request.get("input") {
+        Some(Value::String(text)) => vec![text.clone()],
+        Some(Value::Array(items)) if items.iter().all(Value::is_number) => {
+            vec![Value::Array(items.clone()).to_string()]
+        }
+        Some(Value::Array(items)) => {
+            items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string)).collect()
+        }
+        _ => return error(Wire::OpenAi, StatusCode::BAD_REQUEST, "`input` must be text, a list of text or tokens"),
+    };
+    let dims = request.get("dimensions").and_then(Value::as_u64).unwrap_or(8).clamp(1, 4096) as usize;
+    let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let vector = vector(text, dims);
+            let embedding = if base64 {
+                use base64::Engine as _;
+                let bytes: Vec<u8> = vector.iter().flat_map(|f| f.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(vector)
+            };
+            json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
+        .collect();
+    let tokens: usize = inputs.iter().map(|t| tokens(t).len()).sum();
+    let body = json!({"object": "list", "data": data, "model": b.report_model.clone().unwrap_or(model),
+                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
+    (StatusCode::OK, [("x-psf-mock", "true")], axum::Json(body)).into_response()
+}
+
+/// A unit vector from the bytes of `text`: stable, and different for different text.
+fn vector(text: &str, dims: usize) -> Vec<f32> {
+    let mut state: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        state = (state ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let raw: Vec<f32> = (0..dims)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // The top 24 bits as a value in [-1, 1).
+            ((state >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+        })
+        .collect();
+    let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    raw.into_iter().map(|x| x / norm).collect()
+}
+
+async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(wire, StatusCode::BAD_REQUEST, "the body is not JSON");
+    };
+    s.record(path, &headers, &request);
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
+    let b = s.behaviour(&model);
+    let model = b.report_model.clone().unwrap_or(model);
+    if let Some(fault) = faults(&s, wire, &b).await {
+        return fault;
     }
     let tool_result = last_tool_result(wire, &request);
     let offers_tools = request.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty());

@@ -132,6 +132,24 @@ impl Provider {
         }
     }
 
+    /// Sends an embeddings request (an OpenAI `/embeddings` body) for `model`, and returns
+    /// the reply. Anthropic serves no embeddings: that is [`ErrorKind::Unsupported`].
+    pub async fn embed(
+        &self,
+        request: &Map<String, Value>,
+        model: &str,
+        limits: ReplyLimits,
+    ) -> Result<Value, ProviderError> {
+        match self.protocol {
+            Protocol::OpenAi | Protocol::AzureOpenAi => openai::embed(self, request, model, limits).await,
+            Protocol::Anthropic => Err(ProviderError::new(
+                &self.id,
+                ErrorKind::Unsupported,
+                "the request asks for embeddings, which Anthropic's API does not serve",
+            )),
+        }
+    }
+
     async fn post(
         &self,
         url: &str,

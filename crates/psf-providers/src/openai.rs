@@ -9,10 +9,10 @@ use crate::{ChunkStream, ErrorKind, Protocol, Provider, ProviderError, ReplyLimi
 
 const AZURE_API_VERSION: &str = "2024-10-21";
 
-fn url(p: &Provider) -> String {
+fn url(p: &Provider, path: &str) -> String {
     match p.protocol {
-        Protocol::AzureOpenAi => format!("{}/chat/completions?api-version={AZURE_API_VERSION}", p.base_url),
-        _ => format!("{}/chat/completions", p.base_url),
+        Protocol::AzureOpenAi => format!("{}/{path}?api-version={AZURE_API_VERSION}", p.base_url),
+        _ => format!("{}/{path}", p.base_url),
     }
 }
 
@@ -36,7 +36,7 @@ fn body(p: &Provider, request: &Map<String, Value>, model: &str, stream: bool) -
     serde_json::to_vec(&body).map_err(|e| ProviderError::new(&p.id, ErrorKind::Config, e.to_string()))
 }
 
-async fn send(p: &Provider, body: Vec<u8>) -> Result<reqwest::Response, ProviderError> {
+async fn send(p: &Provider, path: &str, body: Vec<u8>) -> Result<reqwest::Response, ProviderError> {
     let bearer;
     let headers: Vec<(&str, &str)> = match (&p.api_key, p.protocol) {
         (Some(key), Protocol::AzureOpenAi) => vec![("api-key", key.as_str())],
@@ -46,7 +46,7 @@ async fn send(p: &Provider, body: Vec<u8>) -> Result<reqwest::Response, Provider
         }
         (None, _) => vec![],
     };
-    p.post(&url(p), body, &headers).await
+    p.post(&url(p, path), body, &headers).await
 }
 
 pub(crate) async fn complete(
@@ -55,7 +55,7 @@ pub(crate) async fn complete(
     model: &str,
     limits: ReplyLimits,
 ) -> Result<Value, ProviderError> {
-    let response = send(p, body(p, request, model, false)?).await?;
+    let response = send(p, "chat/completions", body(p, request, model, false)?).await?;
     let value = read_json(&p.id, response, limits.max_body_bytes).await?;
     crate::shape::completion(&p.id, &value)?;
     Ok(value)
@@ -67,7 +67,7 @@ pub(crate) async fn stream(
     model: &str,
     limits: ReplyLimits,
 ) -> Result<ChunkStream, ProviderError> {
-    let response = send(p, body(p, request, model, true)?).await?;
+    let response = send(p, "chat/completions", body(p, request, model, true)?).await?;
     let id = p.id.clone();
     let events = sse_events(p.id.clone(), response, limits);
     let chunks = events
@@ -85,4 +85,19 @@ pub(crate) async fn stream(
             Ok(chunk)
         });
     Ok(Box::pin(chunks))
+}
+
+pub(crate) async fn embed(
+    p: &Provider,
+    request: &Map<String, Value>,
+    model: &str,
+    limits: ReplyLimits,
+) -> Result<Value, ProviderError> {
+    let mut body = request.clone();
+    body.insert("model".into(), Value::String(model.to_string()));
+    let bytes = serde_json::to_vec(&body).map_err(|e| ProviderError::new(&p.id, ErrorKind::Config, e.to_string()))?;
+    let response = send(p, "embeddings", bytes).await?;
+    let value = read_json(&p.id, response, limits.max_body_bytes).await?;
+    crate::shape::embeddings(&p.id, &value)?;
+    Ok(value)
 }

@@ -35,6 +35,23 @@ pub fn completion(provider: &str, reply: &Value) -> Result<(), ProviderError> {
     top_fields(obj).or_else(|(field, problem)| malformed(format!("`{field}` {problem}")))
 }
 
+/// Checks an embeddings reply: an object whose `data` is an array of objects, each with
+/// an `embedding` that is a list of numbers or (for `encoding_format: base64`) text.
+pub fn embeddings(provider: &str, reply: &Value) -> Result<(), ProviderError> {
+    let malformed = |what: String| Err(ProviderError::new(provider, ErrorKind::Malformed, what));
+    let Some(data) = reply.get("data").and_then(Value::as_array) else {
+        return malformed("the reply has no `data` array".into());
+    };
+    for (i, item) in data.iter().enumerate() {
+        match item.get("embedding") {
+            Some(Value::Array(v)) if v.iter().all(Value::is_number) => {}
+            Some(Value::String(_)) => {}
+            _ => return malformed(format!("`data[{i}].embedding` is not a list of numbers or base64 text")),
+        }
+    }
+    Ok(())
+}
+
 /// Checks one `chat.completion.chunk` of a stream: an object; `choices`, where present,
 /// an array of objects whose `delta` is an object with text or null `content`.
 pub fn chunk(provider: &str, chunk: &Value) -> Result<(), ProviderError> {

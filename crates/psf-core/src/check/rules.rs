@@ -365,6 +365,41 @@ impl Rules<'_> {
         }
     }
 
+    /// An embeddings point: no class may be tokenized (the placeholder, not the text,
+    /// would be embedded), and every model of its chain must serve embeddings.
+    fn embeddings_point(&mut self, i: usize, point: &crate::manifest::DecisionPoint) {
+        let pii = &point.input.pii;
+        for (name, action) in [
+            ("contact", pii.contact),
+            ("financial", pii.financial),
+            ("government_id", pii.government_id),
+            ("credential", pii.credential),
+            ("personal", pii.personal),
+            ("location", pii.location),
+        ] {
+            if action == crate::manifest::PiiAction::Tokenize {
+                self.at(
+                    Code::EmbeddingsPolicy,
+                    format!("/decision_points/{i}/input/pii/{name}"),
+                    format!("embeddings decision point `{}` tokenizes `{name}`", point.id),
+                    "use `allow`, `redact` or `block`: a placeholder would be embedded in place of the text, and nothing is restored in a vector",
+                );
+            }
+        }
+        let m = self.m;
+        for model in m.model_chain(point) {
+            let provider = m.providers.iter().find(|p| p.id == model.provider);
+            if provider.is_some_and(|p| p.kind == crate::manifest::ProviderKind::Anthropic) {
+                self.at(
+                    Code::EmbeddingsPolicy,
+                    format!("/decision_points/{i}/model"),
+                    format!("embeddings decision point `{}` uses model `{}`, whose provider (Anthropic) serves no embeddings", point.id, model.id),
+                    "name a model from an OpenAI, Azure OpenAI or OpenAI-compatible provider",
+                );
+            }
+        }
+    }
+
     fn people(&mut self) {
         let m = self.m;
         self.email("/system/owner/email".into(), &m.system.owner.email);
@@ -389,6 +424,9 @@ impl Rules<'_> {
             let reason_len = severe.reason.as_deref().map_or(0, |r| r.trim().chars().count());
             if !severe.allow.is_empty() && reason_len < 20 {
                 self.at(Code::SevereWithoutReason, format!("/decision_points/{i}/output/severe"), format!("decision point `{}` narrows the severe tier without a reason", point.id), "add `reason:` saying, in a sentence or more, why this point must deliver these categories; the assessment cites it (OV-3)");
+            }
+            if point.kind == crate::manifest::PointKind::Embeddings {
+                self.embeddings_point(i, point);
             }
             if point.autonomy == Autonomy::Supervised && point.reviewers.is_empty() {
                 self.at(Code::NoReviewers, format!("/decision_points/{i}/autonomy"), format!("decision point `{}` is supervised but names no reviewers", point.id), "add `reviewers:` with the name and email of each person who may approve, edit or reject its outputs (HO-2)");
@@ -608,10 +646,12 @@ impl Rules<'_> {
                     "make it `supervised` with reviewers, or `advisory` (HO-2)",
                 );
             }
-            if point.disclosure.is_none() {
+            // An embeddings point gives no answer to tell about or to instruct.
+            let answers = point.kind == crate::manifest::PointKind::Chat;
+            if answers && point.disclosure.is_none() {
                 self.at_key(Code::NoDisclosure, format!("/decision_points/{i}"), format!("decision point `{}` has no AI disclosure", point.id), "add `disclosure: {text: ...}` telling users they deal with an AI and what it can and cannot do (HO-3)");
             }
-            if point.system_prompt.is_none() {
+            if answers && point.system_prompt.is_none() {
                 self.at_key(
                     Code::NoSystemPrompt,
                     format!("/decision_points/{i}"),
