@@ -638,6 +638,17 @@ pub struct OutputPolicy {
     /// Confidence from log-probabilities, where the model gives them (OV-4).
     #[serde(default)]
     pub confidence: Option<ConfidencePolicy>,
+    /// Most bytes in one answer, its text and tool call arguments each, whole or streamed
+    /// (default 4 MiB): past it the answer is cut with an error, and the audit record never
+    /// keeps more.
+    #[serde(default = "OutputPolicy::default_max_bytes")]
+    #[schemars(range(min = 1))]
+    pub max_bytes: u64,
+    /// Longest a streamed answer may run from the request's arrival, in ms (default
+    /// 300000): a stream that drips past it is ended with an error event.
+    #[serde(default = "OutputPolicy::default_max_stream_ms")]
+    #[schemars(range(min = 1))]
+    pub max_stream_ms: u64,
 }
 
 /// The severe tier (OV-3): answers that instruct in weapons, toxic chemistry, self-harm
@@ -677,6 +688,12 @@ impl OutputPolicy {
     fn default_leak_action() -> Action {
         Action::Block
     }
+    fn default_max_bytes() -> u64 {
+        4 << 20
+    }
+    fn default_max_stream_ms() -> u64 {
+        300_000
+    }
 }
 
 impl Default for OutputPolicy {
@@ -690,6 +707,8 @@ impl Default for OutputPolicy {
             pii: PiiPolicy::default(),
             system_prompt_leak: Self::default_leak_action(),
             confidence: None,
+            max_bytes: Self::default_max_bytes(),
+            max_stream_ms: Self::default_max_stream_ms(),
         }
     }
 }

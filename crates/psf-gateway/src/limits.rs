@@ -288,3 +288,32 @@ mod tests {
         assert!(budget.balances.lock().map(|m| m.is_empty()).unwrap_or(false));
     }
 }
+
+/// Requests a source address may send without a valid key, per minute, and at once.
+const UNAUTHENTICATED_PER_MINUTE: u32 = 60;
+const UNAUTHENTICATED_BURST: u32 = 20;
+/// Sources remembered before the ones seen least recently are let go.
+const MAX_SOURCES: usize = 100_000;
+
+/// A limit per source address, for requests that carry no valid key (which have no key
+/// or app to be limited by).
+#[derive(Debug)]
+pub(crate) struct PerSource {
+    limiter: RateLimiter<std::net::IpAddr, DefaultKeyedStateStore<std::net::IpAddr>, DefaultClock>,
+}
+
+impl PerSource {
+    pub(crate) fn new() -> PerSource {
+        let per_minute = NonZeroU32::new(UNAUTHENTICATED_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(UNAUTHENTICATED_BURST).unwrap_or(NonZeroU32::MIN);
+        PerSource { limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)) }
+    }
+
+    /// `Err(wait)` when `source` has sent too many requests without a valid key.
+    pub(crate) fn check(&self, source: std::net::IpAddr) -> Result<(), std::time::Duration> {
+        if self.limiter.len() > MAX_SOURCES {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(&source).map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+    }
+}

@@ -192,6 +192,14 @@ impl OutputGuard {
         self.text.push_str(delta);
         self.chars += delta.chars().count();
         let output = &self.point.spec.output;
+        if self.text.len() as u64 > output.max_bytes {
+            let message = format!(
+                "the answer ran past this decision point's limit of {} bytes (`output.max_bytes`)",
+                output.max_bytes
+            );
+            trail.record(Code::Ov2Length, Decision::Block, message.clone(), t);
+            return Err(ApiError::new(Code::Ov2Length, message));
+        }
         if let Some(max) = output.max_chars
             && self.chars > max as usize
         {

@@ -46,6 +46,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/v1/psf/admin/drills", post(review::record_drill))
         .route("/v1/psf/admin/erasures", post(review::erase))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(gateway.clone(), unauthenticated_limit))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(gateway)
 }
@@ -86,6 +87,38 @@ pub async fn serve_app(
     let written = writer.finish().await;
     gateway.store.close().await;
     result.map(|()| written)
+}
+
+/// Model calls without a valid key, limited per source address before any other work
+/// (IG-4); a valid key is never slowed down here, nor are health, metrics and the admin
+/// API (which has keys of its own).
+async fn unauthenticated_limit(
+    State(gw): State<Arc<Gateway>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if !path.starts_with("/v1/") || path.starts_with("/v1/psf/") {
+        return next.run(request).await;
+    }
+    let known = crate::ctx::bearer(request.headers()).is_some_and(|k| gw.owner(k).is_some());
+    let source = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    if let (false, Some(source)) = (known, source)
+        && let Err(wait) = gw.unauthenticated.check(source)
+    {
+        gw.metrics
+            .rate_limited
+            .get_or_create(&crate::metrics::LimitScope { scope: "source".into(), unit: "requests".into() })
+            .inc();
+        let seconds = wait.as_secs().max(1);
+        return ApiError::new(
+            Code::Ig4RateLimit,
+            format!("too many requests without a valid API key from this address; retry after {seconds} s"),
+        )
+        .with_retry_after(seconds)
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Any path the gateway does not serve: a 404 in OpenAI's error shape, naming the path.

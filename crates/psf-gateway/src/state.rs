@@ -56,6 +56,9 @@ pub struct Gateway {
     pub(crate) alerts: crate::alerts::Alerts,
     /// Per-key usage histories and the model versions providers report (OB-3, HO-5).
     pub(crate) monitor: crate::monitor::Monitor,
+    /// Requests without a valid key, per source address (IG-4): they are refused
+    /// without an audit row, and a source that keeps sending them is slowed down.
+    pub(crate) unauthenticated: crate::limits::PerSource,
 }
 
 impl Gateway {
@@ -87,6 +90,7 @@ impl Gateway {
             cluster,
             redis_down: AtomicBool::new(false),
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
+            unauthenticated: crate::limits::PerSource::new(),
         };
         gateway.reload_keys().await?;
         gateway.reload_incidents().await?;

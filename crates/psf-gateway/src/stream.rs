@@ -255,10 +255,27 @@ impl Streaming {
             let next = match self.first.take() {
                 Some(first) => Some(Ok(first)),
                 None => {
+                    // The whole stream, idle gaps included, is bounded by the point's
+                    // `output.max_stream_ms` from the request's arrival.
+                    let limit = std::time::Duration::from_millis(self.point.spec.output.max_stream_ms);
+                    let left = limit.saturating_sub(self.ctx.t0.elapsed());
                     let t = Instant::now();
-                    let next = self.chunks.next().await;
+                    let next = tokio::time::timeout(left, self.chunks.next()).await;
                     self.ctx.stream_wait += t.elapsed();
-                    next
+                    match next {
+                        Ok(next) => next,
+                        Err(_) => {
+                            let error = ApiError::new(
+                                Code::Ms4StreamFailed,
+                                format!(
+                                    "the answer's stream ran past this decision point's limit of {} ms \
+                                     (`output.max_stream_ms`)",
+                                    limit.as_millis()
+                                ),
+                            );
+                            return Some(self.fail(error).await);
+                        }
+                    }
                 }
             };
             match next {

@@ -659,3 +659,65 @@ async fn a_held_answer_is_announced_to_the_review_webhook_without_its_text() -> 
     app.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn streams_are_bounded_in_bytes_and_in_time_by_default_and_by_the_manifest() -> R {
+    let yaml = psf_testkit::manifest::Minimal::new()
+        .point("output: {max_bytes: 200, max_stream_ms: 600}")
+        .section("gateway: {retries: 0}")
+        .yaml();
+    let mut config = MockConfig::default();
+    config.default.reply = Some("word ".repeat(200));
+    let mut app = psf_testkit::app::spawn(&yaml, config, None).await?;
+    let mut body = user("talk");
+    body["stream"] = json!(true);
+    let r = app.chat("chat", body.clone()).await?;
+    let id = header(&r, "x-request-id");
+    let events = sse(r).await?;
+    let last = events.last().cloned().unwrap_or_default();
+    assert_eq!(last["error"]["code"], "OV-2.length", "{last}");
+    assert!(last["error"]["message"].as_str().is_some_and(|m| m.contains("output.max_bytes")), "{last}");
+    let record = app.audit(&id).await?;
+    assert!(record.output_redacted.as_deref().map_or(0, str::len) <= 200, "the audit keeps at most the limit");
+
+    // A stream that drips is ended at the limit, not left open.
+    let mut slow = MockConfig::default();
+    slow.default.reply = Some("a b c d e f g h i j k l m n o p".into());
+    slow.default.token_delay_ms = 150;
+    app.mock.configure(slow);
+    let t = Instant::now();
+    let events = sse(app.chat("chat", body).await?).await?;
+    let last = events.last().cloned().unwrap_or_default();
+    assert_eq!(last["error"]["code"], "MS-4.stream_failed", "{last}");
+    assert!(last["error"]["message"].as_str().is_some_and(|m| m.contains("output.max_stream_ms")), "{last}");
+    assert!(t.elapsed() < Duration::from_millis(1500), "ended at the limit: {:?}", t.elapsed());
+    app.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_key_write_no_rows_and_are_limited_per_source() -> R {
+    let mut app =
+        psf_testkit::app::spawn(&psf_testkit::manifest::Minimal::new().yaml(), MockConfig::default(), None).await?;
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let r = app
+            .http
+            .post(format!("{}/chat/completions", app.url))
+            .bearer_auth("wrong")
+            .json(&user("hi"))
+            .send()
+            .await?;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses.first(), Some(&401));
+    assert!(statuses.contains(&429), "a source that keeps failing is slowed down: {statuses:?}");
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(limited >= 15, "{statuses:?}");
+    // A valid key from the same address is never held back by it.
+    assert_eq!(app.chat("chat", user("hi")).await?.status(), 200);
+    app.shutdown().await?;
+    let rows = app.store.audit_count().await?;
+    assert_eq!(rows, 1, "only the authenticated request left a record");
+    Ok(())
+}
