@@ -155,6 +155,10 @@ codes! {
         "The request's `model` names no decision point the key reaches; the message lists those it does.";
     NotFound = "not_found", Refusal(404, "invalid_request_error", Blocked),
         "No such endpoint, review, incident or request.";
+    Overloaded = "gateway.overloaded", Refusal(503, "psf_error", Error),
+        "The gateway is at `gateway.max_connections`; the connection is answered and closed.";
+    BodyTimeout = "gateway.body_timeout", Refusal(408, "invalid_request_error", Blocked),
+        "The request's body did not arrive within `gateway.body_timeout_ms`.";
     AdminInvalid = "admin.invalid", Refusal(400, "invalid_request_error", Blocked),
         "An admin call's body or values are wrong; the message says how to fix them.";
     AdminConflict = "admin.conflict", Refusal(409, "psf_admin_error", Blocked),

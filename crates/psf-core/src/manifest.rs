@@ -138,6 +138,25 @@ pub struct GatewaySettings {
     /// Export request traces over OTLP/HTTP to a collector (OB-1); off when left out.
     #[serde(default)]
     pub otlp: Option<OtlpSettings>,
+    /// Longest a client may take to send a request's headers, and longest a kept-alive
+    /// connection may sit idle before its next request, in ms.
+    #[serde(default = "GatewaySettings::default_header_timeout_ms")]
+    #[schemars(range(min = 1))]
+    pub header_timeout_ms: u64,
+    /// Longest a client may take to send a request's body, in ms.
+    #[serde(default = "GatewaySettings::default_body_timeout_ms")]
+    #[schemars(range(min = 1))]
+    pub body_timeout_ms: u64,
+    /// Most connections open at once; one more is answered 503 and closed. Keep it under
+    /// the process's file limit (`ulimit -n`).
+    #[serde(default = "GatewaySettings::default_max_connections")]
+    #[schemars(range(min = 1))]
+    pub max_connections: u32,
+    /// After a shutdown signal, how long requests in flight may take to finish before
+    /// their connections are closed, in ms.
+    #[serde(default = "GatewaySettings::default_shutdown_grace_ms")]
+    #[schemars(range(min = 1))]
+    pub shutdown_grace_ms: u64,
 }
 
 /// Where and how the gateway exports its traces.
@@ -183,6 +202,18 @@ impl GatewaySettings {
     fn default_drift_window_minutes() -> u32 {
         60
     }
+    fn default_header_timeout_ms() -> u64 {
+        10_000
+    }
+    fn default_body_timeout_ms() -> u64 {
+        30_000
+    }
+    fn default_max_connections() -> u32 {
+        4_096
+    }
+    fn default_shutdown_grace_ms() -> u64 {
+        30_000
+    }
 }
 
 impl Default for GatewaySettings {
@@ -197,6 +228,10 @@ impl Default for GatewaySettings {
             alert_minute_ms: Self::default_alert_minute_ms(),
             drift_window_minutes: Self::default_drift_window_minutes(),
             otlp: None,
+            header_timeout_ms: Self::default_header_timeout_ms(),
+            body_timeout_ms: Self::default_body_timeout_ms(),
+            max_connections: Self::default_max_connections(),
+            shutdown_grace_ms: Self::default_shutdown_grace_ms(),
         }
     }
 }

@@ -26,6 +26,7 @@ mod handler;
 pub mod incident;
 mod keys;
 mod limits;
+mod listen;
 mod metrics;
 mod monitor;
 mod operations;

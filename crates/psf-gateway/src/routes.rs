@@ -9,7 +9,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
 use psf_core::code::Code;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -47,6 +46,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/v1/psf/admin/erasures", post(review::erase))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), unauthenticated_limit))
+        .layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::listen::body_deadline))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(gateway)
 }
@@ -74,15 +74,7 @@ pub async fn serve_app(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<u64> {
     let background = Background::start(&gateway);
-    // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm holds the
-    // last one until the client's delayed ACK (40 ms on Linux) — measured by bench/.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    let result = crate::listen::serve(listener, router, &gateway.compiled.manifest.gateway, shutdown).await;
     background.stop();
     let written = writer.finish().await;
     gateway.store.close().await;

@@ -721,3 +721,78 @@ async fn requests_without_a_valid_key_write_no_rows_and_are_limited_per_source()
     assert_eq!(rows, 1, "only the authenticated request left a record");
     Ok(())
 }
+
+#[tokio::test]
+async fn slow_and_idle_clients_are_cut_and_a_connection_over_the_limit_is_refused() -> R {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let yaml = psf_testkit::manifest::Minimal::new()
+        .section("gateway: {retries: 0, header_timeout_ms: 400, body_timeout_ms: 400, max_connections: 3}")
+        .yaml();
+    let mut app = psf_testkit::app::spawn(&yaml, MockConfig::default(), None).await?;
+    let addr = app.base().trim_start_matches("http://").to_string();
+    let answer = |mut s: tokio::net::TcpStream| async move {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        read.map(|r| r.map(|_| String::from_utf8_lossy(&out).into_owned()))
+    };
+
+    // Over the limit: three idle connections hold every slot; a fourth is told so.
+    let held: Vec<tokio::net::TcpStream> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(tokio::net::TcpStream::connect(&addr).await?);
+        }
+        v
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let extra = tokio::net::TcpStream::connect(&addr).await?;
+    let said = answer(extra).await??;
+    assert!(said.starts_with("HTTP/1.1 503") && said.contains("gateway.overloaded"), "{said}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Half-sent headers: the connection is closed at the header timeout.
+    let mut half = tokio::net::TcpStream::connect(&addr).await?;
+    half.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: psf\r\n").await?;
+    let t = Instant::now();
+    let _ = answer(half).await??;
+    assert!(t.elapsed() < Duration::from_secs(3), "closed at the header timeout: {:?}", t.elapsed());
+
+    // A body announced and never sent: a coded 408, not a wait forever.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await?;
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: psf\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 10485\r\n\r\n{{\"model\"",
+        key_for("chat")
+    );
+    slow.write_all(head.as_bytes()).await?;
+    let said = answer(slow).await??;
+    assert!(said.starts_with("HTTP/1.1 408") && said.contains("gateway.body_timeout"), "{said}");
+
+    // And the service goes on for everyone else.
+    assert_eq!(app.chat("chat", user("hi")).await?.status(), 200);
+    // Kept-alive connections close at once on shutdown; nothing waits for the deadline.
+    let t = Instant::now();
+    app.shutdown().await?;
+    assert!(t.elapsed() < Duration::from_secs(5), "drained promptly: {:?}", t.elapsed());
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_requests_in_flight_no_longer_than_its_grace() -> R {
+    let yaml = psf_testkit::manifest::Minimal::new().section("gateway: {retries: 0, shutdown_grace_ms: 500}").yaml();
+    let mut config = MockConfig::default();
+    config.default.reply = Some("word ".repeat(100));
+    config.default.stall_after_tokens = Some(40);
+    let mut app = psf_testkit::app::spawn(&yaml, config, None).await?;
+    let mut body = user("talk");
+    body["stream"] = json!(true);
+    // A stream whose upstream goes silent: in flight when the shutdown comes.
+    let r = app.chat("chat", body).await?;
+    assert_eq!(r.status(), 200);
+    let t = Instant::now();
+    app.shutdown().await?;
+    assert!(t.elapsed() < Duration::from_secs(3), "the grace bounds the drain: {:?}", t.elapsed());
+    drop(r);
+    Ok(())
+}
