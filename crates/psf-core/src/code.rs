@@ -155,6 +155,8 @@ codes! {
         "The request's `model` names no decision point the key reaches; the message lists those it does.";
     NotFound = "not_found", Refusal(404, "invalid_request_error", Blocked),
         "No such endpoint, review, incident or request.";
+    MethodNotAllowed = "method_not_allowed", Refusal(405, "invalid_request_error", Blocked),
+        "The path exists, but not for this HTTP method.";
     Overloaded = "gateway.overloaded", Refusal(503, "psf_error", Error),
         "The gateway is at `gateway.max_connections`; the connection is answered and closed.";
     BodyTimeout = "gateway.body_timeout", Refusal(408, "invalid_request_error", Blocked),

@@ -206,7 +206,9 @@ pub fn validate(point: &Point, body: &Map<String, Value>, trail: &mut Trail) -> 
             return fail(trail, format!("messages[{i}] has no `role`; use one of {}", ROLES.join(", ")));
         };
         if !ROLES.contains(&role) {
-            return fail(trail, format!("messages[{i}].role is `{role}`; use one of {}", ROLES.join(", ")));
+            // The value itself is not echoed: it is the client's text, and errors are
+            // logged and stored.
+            return fail(trail, format!("messages[{i}].role is not a role; use one of {}", ROLES.join(", ")));
         }
         let chars = match m.get("content") {
             Some(Value::String(s)) => s.chars().count(),
@@ -357,6 +359,26 @@ pub fn prepare(
             }
         });
         audit.push(audit_m);
+    }
+    // The top-level `user` (an end-user id some clients set to an email) is the caller's
+    // data like any message: the same policy, the same vault.
+    if let Some(Value::String(user)) = body.get_mut("user") {
+        let findings = pii.scan(user);
+        for f in &findings {
+            match input.pii.action(f.class()) {
+                PiiAction::Block => blocked.push(f.clone()),
+                PiiAction::Redact => counts[0] += 1,
+                PiiAction::Tokenize => counts[1] += 1,
+                PiiAction::Allow => counts[2] += 1,
+            }
+        }
+        if !findings.is_empty() {
+            *user = vault.apply(user, &findings, |f| match input.pii.action(f.class()) {
+                PiiAction::Tokenize => Op::Tokenize,
+                PiiAction::Redact | PiiAction::Block => Op::Redact,
+                PiiAction::Allow => Op::Keep,
+            });
+        }
     }
     let audit_input = Value::Array(audit);
     if !blocked.is_empty() {

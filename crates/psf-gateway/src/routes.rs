@@ -46,6 +46,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/v1/psf/admin/erasures", post(review::erase))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), unauthenticated_limit))
+        .layer(axum::middleware::from_fn(coded_errors))
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::listen::body_deadline))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(gateway)
@@ -111,6 +112,27 @@ async fn unauthenticated_limit(
         .into_response();
     }
     next.run(request).await
+}
+
+/// The refusals the HTTP layer writes itself (a wrong method, a body over the limit) in
+/// the same coded shape as every other, with a request id, never as bare text.
+async fn coded_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json {
+        return response;
+    }
+    let error = match response.status() {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(Code::MethodNotAllowed, "this path does not take this HTTP method")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(Code::Ig2Size, "the body is larger than the gateway's limit; send less")
+        }
+        _ => return response,
+    };
+    error.with_request_id(&crate::ctx::request_id()).into_response()
 }
 
 /// Any path the gateway does not serve: a 404 in OpenAI's error shape, naming the path.

@@ -486,3 +486,35 @@ async fn embeddings_go_through_the_input_stages_and_the_chain() -> R {
     app.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_user_field_is_under_the_policy_and_no_refusal_echoes_the_request() -> R {
+    let mut app = spawn(MockConfig::default()).await?;
+    let ask = json!({"model": "chat", "user": "jane.doe@example.com", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(app.chat("chat", ask).await?.status(), 200);
+    let seen = app.mock.requests();
+    let sent = seen.last().map(|r| r["body"]["user"].clone()).unwrap_or_default();
+    assert_eq!(sent, "[EMAIL_1]", "the model's provider never sees the caller's address");
+
+    let bad = json!({"model": "chat", "messages": [{"role": "jane.doe@example.com", "content": "hi"}]});
+    let r = app.chat("chat", bad).await?;
+    assert_eq!(r.status(), 400);
+    let id = header(&r, "x-request-id");
+    let text = r.text().await?;
+    assert!(!text.contains("jane.doe"), "{text}");
+    assert!(!serde_json::to_string(&app.audit(&id).await?)?.contains("jane.doe"));
+    app.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn http_level_refusals_are_coded_too() -> R {
+    let mut app = spawn(MockConfig::default()).await?;
+    let r = app.http.get(format!("{}/chat/completions", app.url)).bearer_auth(key_for("chat")).send().await?;
+    assert_eq!(r.status(), 405);
+    assert!(!header(&r, "x-request-id").is_empty());
+    let e: Value = r.json().await?;
+    assert_eq!(e["error"]["code"], "method_not_allowed", "{e}");
+    app.shutdown().await?;
+    Ok(())
+}
