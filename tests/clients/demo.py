@@ -10,9 +10,9 @@ import threading
 import time
 
 
-def start_demo(psf: str, store: str) -> tuple[subprocess.Popen, str, str]:
+def start_demo(psf: str, store: str, latency_ms: int = 5) -> tuple[subprocess.Popen, str, str]:
     proc = subprocess.Popen(
-        [psf, "demo", "--listen", "127.0.0.1:0", "--upstream-latency-ms", "5", "--store", store],
+        [psf, "demo", "--listen", "127.0.0.1:0", "--upstream-latency-ms", str(latency_ms), "--store", store],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
