@@ -568,7 +568,11 @@ providers:
     /// What the guard releases for `text` arriving in pieces cut at `cuts` (byte
     /// offsets, in order, on character boundaries), then the end of the answer.
     fn released(text: &str, cuts: &[usize]) -> String {
-        let mut g = guard();
+        released_by(guard(), text, cuts)
+    }
+
+    /// What `g` releases of `text` pushed in the pieces `cuts` makes.
+    fn released_by(mut g: OutputGuard, text: &str, cuts: &[usize]) -> String {
         let mut trail = Trail::default();
         let mut out = String::new();
         let mut at = 0;
@@ -596,6 +600,26 @@ providers:
             let whole = released(&text, &[]);
             let streamed = released(&text, &cuts);
             proptest::prop_assert_eq!(&streamed, &whole, "cut at {:?}", cuts);
+            for (_, value) in &parts {
+                proptest::prop_assert!(!streamed.contains(value), "{} released in {}", value, streamed);
+            }
+        }
+
+        /// The same for a tool call's arguments, streamed in pieces through their own
+        /// guard: what goes out is what the whole arguments give, valid JSON, and no value.
+        #[test]
+        fn streamed_tool_arguments_release_what_whole_ones_do(
+            parts in proptest::collection::vec((proptest::sample::select(FILLER), proptest::sample::select(VALUES)), 1..6),
+            cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..16),
+        ) {
+            let note: String = parts.iter().map(|(filler, value)| format!("{filler} {value}. ")).collect();
+            let text = serde_json::json!({"note": note}).to_string();
+            let mut cuts: Vec<usize> = cuts.iter().map(|i| floor_boundary(&text, i.index(text.len() + 1))).collect();
+            cuts.sort_unstable();
+            let whole = released_by(guard().for_arguments(), &text, &[]);
+            let streamed = released_by(guard().for_arguments(), &text, &cuts);
+            proptest::prop_assert_eq!(&streamed, &whole, "cut at {:?}", cuts);
+            proptest::prop_assert!(serde_json::from_str::<serde_json::Value>(&streamed).is_ok(), "{}", streamed);
             for (_, value) in &parts {
                 proptest::prop_assert!(!streamed.contains(value), "{} released in {}", value, streamed);
             }
