@@ -17,7 +17,10 @@ import subprocess
 import sys
 import tempfile
 
+import asyncio
+
 import openai
+import pydantic
 
 from demo import check, start_demo, stop_demo
 
@@ -38,6 +41,7 @@ def main() -> None:
             run(url, key)
             responses(url, key)
             embeddings(url, key)
+            structured_and_async(url, key)
         finally:
             tail = stop_demo(proc)
         written = re.search(r"(\d+) audit records written", tail)
@@ -253,6 +257,35 @@ def embeddings(url: str, key: str) -> None:
     except openai.BadRequestError as e:
         body = e.body if isinstance(e.body, dict) else {}
         check("a class the policy blocks is refused before it is embedded", body.get("code") == "DG-1.pii", e.body)
+
+
+class Delivery(pydantic.BaseModel):
+    order: str
+    days: int
+    signed_for: bool
+
+
+def structured_and_async(url: str, key: str) -> None:
+    """Structured outputs through `parse` on both APIs, and the async client."""
+    client = openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
+    ask = [{"role": "user", "content": "When does order 5521 arrive?"}]
+    parsed = client.chat.completions.parse(model="assistant", messages=ask, response_format=Delivery)
+    check("chat.completions.parse gives the typed object", isinstance(parsed.choices[0].message.parsed, Delivery), parsed)
+    resp = client.responses.parse(model="assistant", input="When does order 5521 arrive?", text_format=Delivery)
+    check("responses.parse gives the typed object", isinstance(resp.output_parsed, Delivery), resp)
+
+    async def run_async() -> None:
+        aclient = openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
+        reply = await aclient.chat.completions.create(model="assistant", messages=[{"role": "user", "content": "Hello"}])
+        check("the async client answers", "Hello" in (reply.choices[0].message.content or ""), reply)
+        pieces = []
+        async for event in await aclient.responses.create(model="assistant", input=LONG_QUESTION, stream=True):
+            if event.type == "response.output_text.delta":
+                pieces.append(event.delta)
+        check("the async client streams a response", LONG_QUESTION in "".join(pieces), pieces)
+        await aclient.close()
+
+    asyncio.run(run_async())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the integration examples that `psf export --package` writes for the demo manifest
 # against `psf demo`: the official OpenAI Python SDK, the official JavaScript SDK (npm
-# `openai`, installed under tests/clients) and curl, each as a user would run it.
+# `openai`, installed under tests/clients) and curl, each as a user would run it; and
+# tests/clients/openai_node.mjs, the npm client through Chat, Responses and embeddings.
 #
 #   tests/clients/package_examples.sh target/debug/psf target/ci-venv/bin/python
 set -euo pipefail
@@ -24,6 +25,8 @@ PSF_BASE_URL="$(sed -n 's/^Gateway URL: //p' "$work/demo.log")"
 PSF_API_KEY="$(sed -n 's/^API key: //p' "$work/demo.log")"
 export PSF_BASE_URL PSF_API_KEY
 [ -n "$PSF_BASE_URL" ] && [ -n "$PSF_API_KEY" ] || { echo "psf demo did not start" >&2; cat "$work/demo.log" >&2; exit 1; }
+# The official npm client through every front door it speaks.
+node tests/clients/openai_node.mjs "$PSF_BASE_URL" "$PSF_API_KEY"
 ran=0
 for example in "$out"/integration/examples/*; do
   case "$example" in

@@ -171,7 +171,10 @@ fn integration_readme(m: &Manifest) -> String {
     s.push_str(
         "\n## Every call\n\n\
          - `POST {PSF_BASE_URL}/chat/completions` with `Authorization: Bearer {PSF_API_KEY}`; streaming (`\"stream\": true`) \
-           is supported and goes through the same controls.\n\
+           is supported and goes through the same controls. The same points answer OpenAI's Responses API at \
+           `POST {PSF_BASE_URL}/responses` and Anthropic's Messages API at `POST {PSF_BASE_URL}/messages` (the \
+           `anthropic` SDK with its base URL set to the gateway without `/v1`); a point of `kind: embeddings` \
+           answers `POST {PSF_BASE_URL}/embeddings`.\n\
          - Each answer carries `x-request-id`: quote it to the operators; it finds the call's audit record.\n\
          - `x-psf-subject: <an id of the person the call is about>` lets the operators erase that person's data on request.\n\
          - A refusal is an OpenAI-style error: `{\"error\": {\"type\": …, \"code\": …, \"message\": …}}`; the `code` names \
@@ -198,9 +201,14 @@ fn integration(m: &Manifest, dp: &DecisionPoint) -> String {
         let _ = writeln!(s, "{}\n", d.trim());
     }
     let apps: Vec<&str> = m.apps.iter().filter(|a| a.decision_point == dp.id).map(|a| a.id.as_str()).collect();
+    let endpoint = if embeds(dp) {
+        "`POST {PSF_BASE_URL}/embeddings`"
+    } else {
+        "`POST {PSF_BASE_URL}/chat/completions` (or `/responses`, or Anthropic's `/messages`)"
+    };
     let _ = write!(
         s,
-        "- **Endpoint:** `POST {{PSF_BASE_URL}}/chat/completions` with `\"model\": \"{}\"`.\n\
+        "- **Endpoint:** {endpoint} with `\"model\": \"{}\"`.\n\
          - **Authentication:** `Authorization: Bearer {{PSF_API_KEY}}`, a key of {} (`psf keys create --app ID`).\n\
          - **Autonomy:** {}.\n\
          - **Stakes:** {}.\n\
@@ -215,9 +223,11 @@ fn integration(m: &Manifest, dp: &DecisionPoint) -> String {
         serde_json::to_value(dp.stakes).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
         on_failure(m, dp),
     );
+    let request =
+        if embeds(dp) { "\"input\": [\"…\"]" } else { "\"messages\": [{\"role\": \"user\", \"content\": \"…\"}]" };
     let _ = write!(
         s,
-        "## Request\n\n```json\n{{\"model\": \"{}\", \"messages\": [{{\"role\": \"user\", \"content\": \"…\"}}]}}\n```\n\n\
+        "## Request\n\n```json\n{{\"model\": \"{}\", {request}}}\n```\n\n\
          Limits: {} messages, {} characters each, {} bytes in all, arrays and objects nested {} levels deep at most. ",
         route(dp),
         dp.input.max_messages,
@@ -237,7 +247,13 @@ fn integration(m: &Manifest, dp: &DecisionPoint) -> String {
         let _ = writeln!(s, "- {class}: {}", pii_word(action));
     }
     s.push_str("\n## Response\n\n");
-    if dp.autonomy == Autonomy::Supervised {
+    if embeds(dp) {
+        s.push_str(
+            "A list of vectors in OpenAI's embeddings shape, one per input, `dimensions` and `encoding_format` as \
+             asked. A text carrying a class the policy blocks is refused; a class it redacts is redacted before the \
+             text is embedded (nothing is tokenized: a vector cannot be restored).\n\n",
+        );
+    } else if dp.autonomy == Autonomy::Supervised {
         s.push_str(
             "Every answer is held for review. The call returns `202 Accepted` with \
              `{\"id\": \"rev_…\", \"status\": \"pending\", \"status_url\": \"/v1/psf/reviews/rev_…\", \"deadline_ms\": …}` \
@@ -282,6 +298,11 @@ fn integration(m: &Manifest, dp: &DecisionPoint) -> String {
     s
 }
 
+/// Whether a point serves embeddings rather than answers.
+fn embeds(dp: &DecisionPoint) -> bool {
+    dp.kind == psf_core::manifest::PointKind::Embeddings
+}
+
 fn python(_m: &Manifest, dp: &DecisionPoint) -> String {
     let held = dp.autonomy == Autonomy::Supervised;
     let mut s = format!(
@@ -291,7 +312,14 @@ fn python(_m: &Manifest, dp: &DecisionPoint) -> String {
          client = openai.OpenAI(base_url=os.environ[\"PSF_BASE_URL\"], api_key=os.environ[\"PSF_API_KEY\"])\n\n",
         id = dp.id
     );
-    if held {
+    if embeds(dp) {
+        let _ = write!(
+            s,
+            "out = client.embeddings.create(model=\"{}\", input=[\"Hello from the integration example.\"])\n\
+             print(len(out.data), \"vector of\", len(out.data[0].embedding), \"dimensions\")\n",
+            route(dp)
+        );
+    } else if held {
         let _ = write!(
             s,
             "# A supervised point answers 202 with a review ticket: read the raw response.\n\
@@ -324,7 +352,14 @@ fn javascript(_m: &Manifest, dp: &DecisionPoint) -> String {
          const client = new OpenAI({{ baseURL: process.env.PSF_BASE_URL, apiKey: process.env.PSF_API_KEY }});\n\n",
         id = dp.id
     );
-    if held {
+    if embeds(dp) {
+        let _ = write!(
+            s,
+            "const out = await client.embeddings.create({{ model: \"{}\", input: [\"Hello from the integration example.\"] }});\n\
+             console.log(out.data.length, \"vector of\", out.data[0].embedding.length, \"dimensions\");\n",
+            route(dp)
+        );
+    } else if held {
         let _ = write!(
             s,
             "// A supervised point answers 202 with a review ticket: read the raw response.\n\
@@ -349,6 +384,15 @@ fn javascript(_m: &Manifest, dp: &DecisionPoint) -> String {
 }
 
 fn curl(_m: &Manifest, dp: &DecisionPoint) -> String {
+    if embeds(dp) {
+        return format!(
+            "#!/bin/sh\n# Embeds a text at decision point `{id}` through psf with curl; expects 200.\n#\n#   PSF_BASE_URL=http://127.0.0.1:8080/v1 PSF_API_KEY=... sh {id}.sh\n\
+             set -eu\n\
+             curl --fail-with-body -sS \"$PSF_BASE_URL/embeddings\" \\\n  -H \"Authorization: Bearer $PSF_API_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{{\"model\": \"{route}\", \"input\": [\"Hello from the integration example.\"]}}'\necho\n",
+            id = dp.id,
+            route = route(dp),
+        );
+    }
     let expect = if dp.autonomy == Autonomy::Supervised { "202 (held for review)" } else { "200" };
     format!(
         "#!/bin/sh\n# Calls decision point `{id}` through psf with curl; expects {expect}.\n#\n#   PSF_BASE_URL=http://127.0.0.1:8080/v1 PSF_API_KEY=... sh {id}.sh\n\

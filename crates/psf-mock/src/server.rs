@@ -262,24 +262,29 @@ fn offered(mut call: crate::ToolCall, request: &Value) -> crate::ToolCall {
     }
     if call.arguments.is_empty() {
         let schema = spec.and_then(|s| s.get("parameters").or_else(|| s.get("input_schema")));
-        let props = schema.and_then(|s| s.get("properties")).and_then(Value::as_object);
-        let args: serde_json::Map<String, Value> = props
-            .into_iter()
-            .flatten()
-            .map(|(k, p)| {
-                let v = match p.get("type").and_then(Value::as_str) {
-                    Some("integer" | "number") => json!(1),
-                    Some("boolean") => json!(true),
-                    Some("array") => json!([]),
-                    Some("object") => json!({}),
-                    _ => json!("mock"),
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        call.arguments = Value::Object(args).to_string();
+        call.arguments = schema.map_or_else(|| json!({}), sample).to_string();
     }
     call
+}
+
+/// A value that fits a JSON Schema, as a model asked for one would write: each property
+/// of an object, the first of an `enum`, one item of an array.
+fn sample(schema: &Value) -> Value {
+    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+        return first.clone();
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") | None if schema.get("properties").is_some() => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            Value::Object(props.into_iter().flatten().map(|(k, p)| (k.clone(), sample(p))).collect())
+        }
+        Some("object") => json!({}),
+        Some("integer" | "number") => json!(1),
+        Some("boolean") => json!(true),
+        Some("array") => json!([sample(schema.get("items").unwrap_or(&Value::Null))]),
+        Some("null") => Value::Null,
+        _ => json!("mock"),
+    }
 }
 
 /// A tool call's arguments in the pieces a stream sends them in.
@@ -410,10 +415,13 @@ async fn handle(s: St, wire: Wire, path: &str, headers: HeaderMap, body: Bytes) 
     let tool_result = last_tool_result(wire, &request);
     let offers_tools = request.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
     let call = b.tool_call.clone().filter(|_| offers_tools && tool_result.is_none()).map(|c| offered(c, &request));
-    let reply = match (&b.reply, &tool_result) {
-        (Some(reply), _) => reply.clone(),
-        (None, Some(result)) => format!("[mock] The tool said: {result}"),
-        (None, None) => format!("[mock] You said: {}", last_user_text(&request)),
+    // Asked for JSON by a schema, it answers with JSON that fits it, as a model would.
+    let schema = request.pointer("/response_format/json_schema/schema");
+    let reply = match (&b.reply, &tool_result, schema) {
+        (Some(reply), _, _) => reply.clone(),
+        (None, Some(result), _) => format!("[mock] The tool said: {result}"),
+        (None, None, Some(schema)) => sample(schema).to_string(),
+        (None, None, None) => format!("[mock] You said: {}", last_user_text(&request)),
     };
     let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     // Like OpenAI, log-probabilities only when the request asks for them.
