@@ -421,7 +421,8 @@ async fn incident_on(s: &Store, command: IncidentCommand, manifest_path: &Path) 
                 Err(e) => return fail(&e),
             };
             let new = NewIncident { declared_by: by, action, scope, severity, reason, drill };
-            match oversight::declare(s, &m, &new).await {
+            let pii = psf_detect::PiiDetector::new().map_err(io::Error::other)?;
+            match oversight::declare(s, &m, &pii, &new).await {
                 Ok(i) => {
                     writeln!(out, "declared {}: {} {} ({})", i.id, i.action, i.scope, i.severity)?;
                     writeln!(
@@ -438,7 +439,15 @@ async fn incident_on(s: &Store, command: IncidentCommand, manifest_path: &Path) 
                 Err(e) => refused(&e),
             }
         }
-        IncidentCommand::Resolve { id, by, resolution } => match oversight::resolve(s, &id, &by, &resolution).await {
+        IncidentCommand::Resolve { id, by, resolution } => match oversight::resolve(
+            s,
+            &psf_detect::PiiDetector::new().map_err(io::Error::other)?,
+            &id,
+            &by,
+            &resolution,
+        )
+        .await
+        {
             Ok(i) => {
                 writeln!(
                     out,

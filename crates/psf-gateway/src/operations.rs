@@ -45,14 +45,14 @@ impl Gateway {
     /// Declares an incident (IR-2): in force here at once, on every instance sharing the
     /// store within a second, and pushed through Redis in a cluster.
     pub async fn declare_incident(&self, new: &NewIncident) -> Result<Incident, OversightError> {
-        let incident = oversight::declare(&self.store, self.manifest(), new).await?;
+        let incident = oversight::declare(&self.store, self.manifest(), &self.compiled.pii, new).await?;
         self.incidents_changed(&incident.id).await;
         Ok(incident)
     }
 
     /// Resolves an incident in force, lifting it everywhere.
     pub async fn resolve_incident(&self, id: &str, by: &str, resolution: &str) -> Result<Incident, OversightError> {
-        let incident = oversight::resolve(&self.store, id, by, resolution).await?;
+        let incident = oversight::resolve(&self.store, &self.compiled.pii, id, by, resolution).await?;
         self.incidents_changed(&incident.id).await;
         Ok(incident)
     }

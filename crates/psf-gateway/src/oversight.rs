@@ -72,6 +72,25 @@ fn redacted(pii: &PiiDetector, text: &str) -> String {
     redact(text, &pii.scan(text), RedactStyle::Label)
 }
 
+/// A reviewer's edit as decision point `point` delivers it: its output PII policy
+/// applied, a class it never releases refused.
+fn released(manifest: &Manifest, pii: &PiiDetector, point: &str, text: &str) -> Result<String, OversightError> {
+    let Some(dp) = manifest.decision_points.iter().find(|p| p.id == point) else {
+        return Ok(redacted(pii, text));
+    };
+    let findings = pii.scan(text);
+    let policy = &dp.output.pii;
+    if let Some(f) = findings.iter().find(|f| policy.action(f.class()) == psf_core::manifest::PiiAction::Block) {
+        return Err(OversightError::Invalid(format!(
+            "the edit contains data `{point}` does not release ({}); remove it",
+            f.entity.label()
+        )));
+    }
+    let kept: Vec<_> =
+        findings.into_iter().filter(|f| policy.action(f.class()) != psf_core::manifest::PiiAction::Allow).collect();
+    Ok(redact(text, &kept, RedactStyle::Label))
+}
+
 /// Decides a pending review as `reviewer`, and records the decision as an event.
 pub async fn decide(
     store: &Store,
@@ -101,6 +120,14 @@ pub async fn decide(
     if matches!(decision, ReviewDecision::Reject) && note.is_none_or(|n| n.trim().is_empty()) {
         return Err(OversightError::Invalid("a rejection needs a reason (`--reason`, or `note` in the API)".into()));
     }
+    // What people write is personal data like any other: a note is kept redacted, and an
+    // edit is what the point delivers, so it is kept as the output policy lets it out.
+    let note = note.map(|n| redacted(pii, n));
+    let note = note.as_deref();
+    let decision = &match decision {
+        ReviewDecision::Edit(text) => ReviewDecision::Edit(released(manifest, pii, &review.decision_point, text)?),
+        other => other.clone(),
+    };
     let now = psf_store::now_ms();
     let decided = store.decide_review(id, decision, reviewer, note, now).await.map_err(|e| {
         if e.to_string().contains("already decided") { OversightError::Conflict(e.to_string()) } else { e.into() }
@@ -158,7 +185,7 @@ pub async fn record_override(
         key_id: record.key_id.clone(),
         summary: format!("answer to {request_id} overridden by {who}"),
         detail: json!({
-            "request_id": request_id, "decision_point": point, "by": who, "reason": reason,
+            "request_id": request_id, "decision_point": point, "by": who, "reason": redacted(pii, reason),
             "corrected_output": corrected.map(|c| redacted(pii, c)),
         }),
     };
@@ -167,7 +194,12 @@ pub async fn record_override(
 }
 
 /// Checks a declaration against the manifest and records it.
-pub async fn declare(store: &Store, manifest: &Manifest, new: &NewIncident) -> Result<Incident, OversightError> {
+pub async fn declare(
+    store: &Store,
+    manifest: &Manifest,
+    pii: &PiiDetector,
+    new: &NewIncident,
+) -> Result<Incident, OversightError> {
     new.action.parse::<IncidentAction>().map_err(OversightError::Invalid)?;
     let scope: IncidentScope = new.scope.parse().map_err(OversightError::Invalid)?;
     let known = match &scope {
@@ -185,6 +217,8 @@ pub async fn declare(store: &Store, manifest: &Manifest, new: &NewIncident) -> R
     if new.reason.trim().is_empty() || new.declared_by.trim().is_empty() {
         return Err(OversightError::Invalid("an incident needs a reason and who declares it".into()));
     }
+    // The reason is kept, and shown, with personal data redacted.
+    let new = &NewIncident { reason: redacted(pii, &new.reason), ..new.clone() };
     let now = psf_store::now_ms();
     let incident = store.declare_incident(new, now).await?;
     store
@@ -203,7 +237,14 @@ pub async fn declare(store: &Store, manifest: &Manifest, new: &NewIncident) -> R
 }
 
 /// Resolves an incident in force, lifting it everywhere.
-pub async fn resolve(store: &Store, id: &str, by: &str, resolution: &str) -> Result<Incident, OversightError> {
+pub async fn resolve(
+    store: &Store,
+    pii: &PiiDetector,
+    id: &str,
+    by: &str,
+    resolution: &str,
+) -> Result<Incident, OversightError> {
+    let resolution = &redacted(pii, resolution);
     let Some(existing) = store.incident(id).await? else {
         return Err(OversightError::NotFound(format!("no incident `{id}`; `psf incident list --all` shows them")));
     };

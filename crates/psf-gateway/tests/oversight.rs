@@ -796,3 +796,48 @@ async fn shutdown_waits_for_requests_in_flight_no_longer_than_its_grace() -> R {
     drop(r);
     Ok(())
 }
+
+#[tokio::test]
+async fn what_people_write_is_kept_with_personal_data_redacted() -> R {
+    let store_url = fresh_store_url()?;
+    let mut app = psf_testkit::app::spawn(MANIFEST, MockConfig::default(), Some(store_url.clone())).await?;
+    let secret = "jo.bloggs@example.org";
+    // A rejection's reason and an edit, from a reviewer.
+    let mut reviews = Vec::new();
+    for _ in 0..2 {
+        let held: Value = app.chat("loans", ask("prescreen", "applicant")).await?.json().await?;
+        reviews.push(held["id"].as_str().unwrap_or_default().to_string());
+    }
+    let decide = |id: &str| format!("/v1/psf/admin/reviews/{id}/decision");
+    let note = format!("rejected: the applicant {secret} asked twice");
+    let r = app
+        .admin_post(&decide(&reviews[0]), json!({"decision": "reject", "reviewer": "rita@example.com", "note": note}))
+        .await?;
+    assert_eq!(r.status(), 200);
+    let edit = format!("Please write to {secret} about the next step.");
+    let r = app
+        .admin_post(&decide(&reviews[1]), json!({"decision": "edit", "reviewer": "rita@example.com", "output": edit}))
+        .await?;
+    assert_eq!(r.status(), 200);
+    // An incident's reason and its resolution.
+    let declared = json!({"action": "disable", "scope": "point:chat", "severity": "sev3",
+                          "reason": format!("{secret} reported a wrong answer"), "declared_by": "tess.ownby@example.com"});
+    let incident: Value = app.admin_post("/v1/psf/admin/incidents", declared).await?.json().await?;
+    let id = incident["id"].as_str().unwrap_or_default();
+    let resolved = json!({"resolved_by": "tess.ownby@example.com", "resolution": format!("called {secret} back")});
+    let r = app.admin_post(&format!("/v1/psf/admin/incidents/{id}/resolve"), resolved).await?;
+    assert_eq!(r.status(), 200);
+    app.shutdown().await?;
+
+    // Nothing of it is in the store file in clear.
+    let path = store_url.trim_start_matches("sqlite://");
+    let mut bytes = std::fs::read(path)?;
+    for extra in ["-wal", "-shm"] {
+        bytes.extend(std::fs::read(format!("{path}{extra}")).unwrap_or_default());
+    }
+    let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+    assert!(!found, "the store holds {secret} in clear");
+    let review = app.store.review(&reviews[0]).await?.ok_or("no review")?;
+    assert!(review.note.as_deref().is_some_and(|n| n.contains("[EMAIL]")), "{:?}", review.note);
+    Ok(())
+}
