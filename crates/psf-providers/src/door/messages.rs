@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Call, Event, Refused, Usage, Whole, carry_psf_fields, completion, parts, text_parts};
+use super::{Call, Event, Progress, Refused, Whole, carry_psf_fields, completion, text_parts};
 
 /// Top-level fields this door reads; any other is refused by name.
 const FIELDS: &[&str] = &[
@@ -313,31 +313,16 @@ enum Open {
 #[derive(Debug)]
 pub struct Events {
     id: String,
-    model: String,
-    started: bool,
+    progress: Progress,
     open: Open,
     /// Blocks opened so far; the next block's index.
     blocks: u64,
-    finish: Option<String>,
-    usage: Usage,
-    extra: Map<String, Value>,
-    ended: bool,
 }
 
 impl Events {
     /// A translator for a message with id `id`, answered by `model`.
     pub fn new(id: &str, model: &str) -> Events {
-        Events {
-            id: id.to_string(),
-            model: model.to_string(),
-            started: false,
-            open: Open::None,
-            blocks: 0,
-            finish: None,
-            usage: Usage::default(),
-            extra: Map::new(),
-            ended: false,
-        }
+        Events { id: id.to_string(), progress: Progress::new(model), open: Open::None, blocks: 0 }
     }
 
     fn event(out: &mut Vec<Event>, name: &str, data: Value) {
@@ -345,17 +330,17 @@ impl Events {
     }
 
     fn start(&mut self, out: &mut Vec<Event>) {
-        if self.started {
+        if self.progress.started {
             return;
         }
-        self.started = true;
+        self.progress.started = true;
         let mut message = json!({
-            "id": self.id, "type": "message", "role": "assistant", "model": self.model,
+            "id": self.id, "type": "message", "role": "assistant", "model": self.progress.model,
             "content": [], "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": 0, "output_tokens": 0},
         });
         if let Some(m) = message.as_object_mut() {
-            m.extend(self.extra.clone());
+            m.extend(self.progress.extra.clone());
         }
         Self::event(out, "message_start", json!({"type": "message_start", "message": message}));
     }
@@ -382,17 +367,8 @@ impl Events {
     /// The events for one chunk of the gateway's stream.
     pub fn chunk(&mut self, chunk: &Value) -> Vec<Event> {
         let mut out = Vec::new();
-        if !self.started {
-            carry_psf_fields(chunk, &mut self.extra);
-            if let Some(m) = chunk.get("model").and_then(Value::as_str) {
-                self.model = m.to_string();
-            }
-        }
+        let p = self.progress.read(chunk);
         self.start(&mut out);
-        let p = parts(chunk);
-        if let Some(u) = p.usage {
-            self.usage = u;
-        }
         if let Some(text) = p.text {
             if self.open != Open::Text {
                 self.open(&mut out, Open::Text, json!({"type": "text", "text": ""}));
@@ -423,27 +399,24 @@ impl Events {
                 );
             }
         }
-        if let Some(f) = p.finish {
-            self.finish = Some(f.to_string());
-        }
         out
     }
 
     /// The stream's end (`[DONE]`): the open block closed, the stop reason and usage.
     pub fn done(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
-        if self.ended {
+        if !self.progress.end() {
             return out;
         }
-        self.ended = true;
         self.start(&mut out);
         if self.blocks == 0 {
             // A message has at least one block, even when empty.
             self.open(&mut out, Open::Text, json!({"type": "text", "text": ""}));
         }
         self.close(&mut out);
-        let delta = json!({"stop_reason": stop_reason(self.finish.as_deref()), "stop_sequence": null});
-        let usage = json!({"input_tokens": self.usage.prompt, "output_tokens": self.usage.completion});
+        let delta = json!({"stop_reason": stop_reason(self.progress.finish.as_deref()), "stop_sequence": null});
+        let u = self.progress.usage.unwrap_or_default();
+        let usage = json!({"input_tokens": u.prompt, "output_tokens": u.completion});
         Self::event(&mut out, "message_delta", json!({"type": "message_delta", "delta": delta, "usage": usage}));
         Self::event(&mut out, "message_stop", json!({"type": "message_stop"}));
         out
@@ -451,13 +424,13 @@ impl Events {
 
     /// Whether the stream has been ended (stopped or failed).
     pub fn ended(&self) -> bool {
-        self.ended
+        self.progress.ended
     }
 
     /// An error in the gateway's stream (`{"error": {...}}`), as Anthropic's `error`
     /// event; the stream ends there.
     pub fn error(&mut self, status: u16, openai: &Value) -> Vec<Event> {
-        self.ended = true;
+        self.progress.ended = true;
         vec![Event { name: "error".into(), data: error(status, openai) }]
     }
 }

@@ -117,6 +117,49 @@ fn parts(chunk: &Value) -> Parts<'_> {
     }
 }
 
+/// What every door's stream translator tracks the same way: whether it has begun and
+/// ended, the answering model and psf's fields from the first chunk, how the answer
+/// finished and its usage.
+#[derive(Debug, Default)]
+struct Progress {
+    started: bool,
+    ended: bool,
+    model: String,
+    extra: Map<String, Value>,
+    finish: Option<String>,
+    usage: Option<Usage>,
+}
+
+impl Progress {
+    fn new(model: &str) -> Progress {
+        Progress { model: model.to_string(), ..Progress::default() }
+    }
+
+    /// Reads a chunk: the first names the model and carries psf's fields; any may carry
+    /// the finish and the usage.
+    fn read<'a>(&mut self, chunk: &'a Value) -> Parts<'a> {
+        if !self.started {
+            carry_psf_fields(chunk, &mut self.extra);
+            if let Some(m) = chunk.get("model").and_then(Value::as_str) {
+                self.model = m.to_string();
+            }
+        }
+        let p = parts(chunk);
+        if p.usage.is_some() {
+            self.usage = p.usage;
+        }
+        if let Some(f) = p.finish {
+            self.finish = Some(f.to_string());
+        }
+        p
+    }
+
+    /// Marks the stream ended; `false` when it already was, so an end is written once.
+    fn end(&mut self) -> bool {
+        !std::mem::replace(&mut self.ended, true)
+    }
+}
+
 /// A whole completion's first choice, read the same way for every door.
 #[derive(Debug)]
 struct Whole<'a> {

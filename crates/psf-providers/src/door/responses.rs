@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Call, Event, Refused, Usage, Whole, carry_psf_fields, completion, parts, text_parts};
+use super::{Call, Event, Progress, Refused, Usage, Whole, carry_psf_fields, completion, text_parts};
 
 /// Top-level fields this door reads; any other is refused by name.
 const FIELDS: &[&str] = &[
@@ -406,16 +406,11 @@ pub struct Events {
     echo: Map<String, Value>,
     id: String,
     created_at: i64,
-    model: String,
+    progress: Progress,
     sequence: u64,
-    started: bool,
     open: Open,
     output: Vec<Value>,
     calls: usize,
-    finish: Option<String>,
-    usage: Option<Usage>,
-    extra: Map<String, Value>,
-    ended: bool,
 }
 
 impl Events {
@@ -425,16 +420,11 @@ impl Events {
             echo,
             id: id.to_string(),
             created_at,
-            model: model.to_string(),
+            progress: Progress::new(model),
             sequence: 0,
-            started: false,
             open: Open::None,
             output: Vec::new(),
             calls: 0,
-            finish: None,
-            usage: None,
-            extra: Map::new(),
-            ended: false,
         }
     }
 
@@ -448,18 +438,18 @@ impl Events {
     }
 
     fn snapshot(&self, fields: Value) -> Value {
-        let mut r = response(&self.echo, &self.id, self.created_at, &self.model, fields);
+        let mut r = response(&self.echo, &self.id, self.created_at, &self.progress.model, fields);
         if let Some(obj) = r.as_object_mut() {
-            obj.extend(self.extra.clone());
+            obj.extend(self.progress.extra.clone());
         }
         r
     }
 
     fn start(&mut self, out: &mut Vec<Event>) {
-        if self.started {
+        if self.progress.started {
             return;
         }
-        self.started = true;
+        self.progress.started = true;
         let r = self.snapshot(json!({}));
         self.push(out, "response.created", json!({"response": r}));
         self.push(out, "response.in_progress", json!({"response": r}));
@@ -500,17 +490,8 @@ impl Events {
     /// The events for one chunk of the gateway's stream.
     pub fn chunk(&mut self, chunk: &Value) -> Vec<Event> {
         let mut out = Vec::new();
-        if !self.started {
-            carry_psf_fields(chunk, &mut self.extra);
-            if let Some(m) = chunk.get("model").and_then(Value::as_str) {
-                self.model = m.to_string();
-            }
-        }
+        let p = self.progress.read(chunk);
         self.start(&mut out);
-        let p = parts(chunk);
-        if p.usage.is_some() {
-            self.usage = p.usage;
-        }
         if let Some(text) = p.text {
             if !matches!(self.open, Open::Text { .. }) {
                 self.close(&mut out);
@@ -556,24 +537,20 @@ impl Events {
                 }
             }
         }
-        if let Some(f) = p.finish {
-            self.finish = Some(f.to_string());
-        }
         out
     }
 
     /// The stream's end (`[DONE]`): open items closed, then the whole response.
     pub fn done(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
-        if self.ended {
+        if !self.progress.end() {
             return out;
         }
-        self.ended = true;
         self.start(&mut out);
         self.close(&mut out);
-        let (status, incomplete) = status(self.finish.as_deref());
+        let (status, incomplete) = status(self.progress.finish.as_deref());
         let r = self.snapshot(json!({"status": status, "incomplete_details": incomplete,
-                                     "output": self.output, "usage": self.usage.map(usage)}));
+                                     "output": self.output, "usage": self.progress.usage.map(usage)}));
         let name = if status == "completed" { "response.completed" } else { "response.incomplete" };
         self.push(&mut out, name, json!({"response": r}));
         out
@@ -581,15 +558,15 @@ impl Events {
 
     /// Whether the stream has been ended (completed or failed).
     pub fn ended(&self) -> bool {
-        self.ended
+        self.progress.ended
     }
 
     /// A response held for review, as a stream: `response.created` and
     /// `response.queued` with the [`queued`] response, and nothing after.
     pub fn queued(&mut self, response: Value) -> Vec<Event> {
         let mut out = Vec::new();
-        self.started = true;
-        self.ended = true;
+        self.progress.started = true;
+        self.progress.ended = true;
         self.push(&mut out, "response.created", serde_json::json!({"response": response}));
         self.push(&mut out, "response.queued", serde_json::json!({"response": response}));
         out
@@ -599,17 +576,16 @@ impl Events {
     /// `response.failed`; the stream ends there.
     pub fn error(&mut self, openai: &Value) -> Vec<Event> {
         let mut out = Vec::new();
-        if self.ended {
+        if !self.progress.end() {
             return out;
         }
-        self.ended = true;
         self.start(&mut out);
         let e = openai.get("error").unwrap_or(&Value::Null);
         let code = e.get("code").cloned().unwrap_or(Value::Null);
         let message = e.get("message").cloned().unwrap_or_else(|| json!("the response failed"));
         self.push(&mut out, "error", json!({"code": code, "message": message, "param": null}));
         let r = self.snapshot(json!({"status": "failed", "error": {"code": code, "message": message},
-                                     "output": self.output, "usage": self.usage.map(usage)}));
+                                     "output": self.output, "usage": self.progress.usage.map(usage)}));
         self.push(&mut out, "response.failed", json!({"response": r}));
         out
     }
