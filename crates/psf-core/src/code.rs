@@ -229,6 +229,8 @@ codes! {
         "The answer is held for a reviewer (HO-1).";
     Ho1Held = "HO-1.held", Answer,
         "The client got 202 and a review id instead of the answer (HO-1).";
+    Ho1Pending = "HO-1.pending", Refusal(423, "psf_review_pending", Held),
+        "A door with no pending-answer shape (Anthropic's Messages) reports a held answer as this error, with its status URL (HO-1).";
     Ho1QueueUnavailable = "HO-1.queue_unavailable", Refusal(503, "psf_unavailable", Error),
         "An answer that must be reviewed could not be queued, so it is not delivered (HO-1).";
     StreamClientClosed = "stream.client_closed", Answer,

@@ -155,15 +155,22 @@ async fn translate(response: Response, door: Door, stream: bool) -> Response {
     let (status, out) = match (&door, status) {
         (Door::Messages { id }, StatusCode::OK) => (status, messages::reply(&value, id)),
         (Door::Messages { .. }, StatusCode::ACCEPTED) => {
-            // Anthropic's API has no pending answer; a typed error the SDK raises, not
+            // Anthropic's API has no pending answer: a typed error the SDK raises, not
             // retried (unlike 409), with the review's status URL in it.
             let url = value.get("status_url").and_then(Value::as_str).unwrap_or_default();
-            let message = format!("the answer is held for human review; poll {url} for the decision");
-            let error = serde_json::json!({"error": {"message": message, "code": Code::Ho1Held.as_str(),
-                                                      "request_id": value.get("request_id")}});
-            let mut out = messages::error(StatusCode::LOCKED.as_u16(), &error);
-            out["psf_review"] = value;
-            (StatusCode::LOCKED, out)
+            let held = ApiError::new(
+                Code::Ho1Pending,
+                format!("the answer is held for human review; poll {url} for the decision"),
+            );
+            let mut error = held.body();
+            if let Some(e) = error.get_mut("error").and_then(Value::as_object_mut) {
+                e.insert("request_id".into(), value.get("request_id").cloned().unwrap_or(Value::Null));
+            }
+            let mut out = messages::error(held.status().as_u16(), &error);
+            if let Some(o) = out.as_object_mut() {
+                o.insert("psf_review".into(), value);
+            }
+            (held.status(), out)
         }
         (Door::Messages { .. }, _) => (status, messages::error(status.as_u16(), &value)),
         (Door::Responses { id, created_at, echo, .. }, StatusCode::OK) => {

@@ -108,11 +108,14 @@ pub(crate) async fn serve(
 
 /// A connection over the limit: a coded 503, then closed; never dropped silently.
 async fn refuse_connection(mut tcp: tokio::net::TcpStream) {
-    let body = ApiError::new(Code::Overloaded, "the gateway is at its connection limit; retry shortly").body();
-    let body = body.to_string();
+    let error = ApiError::new(Code::Overloaded, "the gateway is at its connection limit; retry shortly");
+    let status = error.status();
+    let body = error.body().to_string();
     let reply = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          retry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(reply.as_bytes())).await;
