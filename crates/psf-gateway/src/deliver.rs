@@ -69,6 +69,10 @@ pub(crate) async fn complete(
         }
     }
     add_disclosure_field(&mut value, point);
+    if let (Some(state), Some(obj)) = (checked.state, value.as_object_mut()) {
+        obj.insert("psf_answer_state".into(), Value::String(state.into()));
+    }
+    gw.answer_state(point, checked.state);
     gw.record(&ctx, StatusCode::OK, Outcome::Delivered, None::<Code>, Some(audit)).await;
     let mut response = if ctx.stream {
         sse_response(Body::from(one_chunk_stream(&value, ctx.stream_usage)))
@@ -77,5 +81,8 @@ pub(crate) async fn complete(
     };
     disclosure_headers(response.headers_mut(), point, &ctx);
     overhead_header(response.headers_mut(), ctx.overhead());
+    if let Some(v) = checked.state.map(axum::http::HeaderValue::from_static) {
+        response.headers_mut().insert("x-psf-answer-state", v);
+    }
     response
 }

@@ -69,6 +69,13 @@ pub(crate) struct AlertLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct AnswerState {
+    pub decision_point: String,
+    /// `refusal`, `truncated` or `content_filter` (OV-5).
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct MonitorKind {
     /// `OB-3.anomaly` or `HO-5.review_due`.
     pub kind: String,
@@ -116,6 +123,7 @@ pub struct Metrics {
     pub(crate) alert_notices: Family<AlertSink, Counter>,
     pub(crate) quality: Family<Point, Gauge<f64, AtomicU64>>,
     pub(crate) monitor_events: Family<MonitorKind, Counter>,
+    pub(crate) answer_states: Family<AnswerState, Counter>,
 }
 
 impl Metrics {
@@ -192,6 +200,12 @@ impl Metrics {
             "Usage anomalies and oversight reviews due, by kind",
             monitor_events.clone(),
         );
+        let answer_states = Family::<AnswerState, Counter>::default();
+        registry.register(
+            "answer_states",
+            "Delivered answers in a defined state (refusal, truncated, content_filter) by decision point (OV-5)",
+            answer_states.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -215,6 +229,7 @@ impl Metrics {
             alert_notices,
             quality,
             monitor_events,
+            answer_states,
         }
     }
 

@@ -59,6 +59,9 @@ pub struct OutputGuard {
     arguments: bool,
     /// The delivered text with every PII finding redacted, for the audit record.
     pub audit: String,
+    /// The answer's defined state once finished (OV-5): `refusal`, `truncated` or
+    /// `content_filter`, told to the caller (`psf_answer_state`, `x-psf-answer-state`).
+    pub state: Option<&'static str>,
 }
 
 /// What the output stages made of a whole completion.
@@ -68,6 +71,8 @@ pub struct Checked {
     pub audit: Vec<String>,
     /// The first choice's confidence.
     pub confidence: Confidence,
+    /// The first choice's defined state (OV-5), if it is in one.
+    pub state: Option<&'static str>,
 }
 
 /// How confident the model was in an answer, from its token log-probabilities (OV-4).
@@ -116,6 +121,7 @@ impl OutputGuard {
             restore: true,
             arguments: false,
             audit: String::new(),
+            state: None,
         }
     }
 
@@ -253,7 +259,7 @@ impl OutputGuard {
         } else {
             match finish_reason {
                 Some("length") => Some("truncated"),
-                Some("content_filter") => Some("provider content filter"),
+                Some("content_filter") => Some("content_filter"),
                 _ => None,
             }
         };
@@ -261,6 +267,7 @@ impl OutputGuard {
             Some(s) => trail.record(Code::Ov5State, Decision::Flag, s, t),
             None => trail.record(Code::Ov5State, Decision::Pass, "", t),
         }
+        self.state = state;
         let confidence = if self.arguments { Confidence::NotChecked } else { self.confidence() };
         match confidence {
             Confidence::NotChecked => {}
@@ -307,7 +314,7 @@ impl OutputGuard {
     /// The reply's shape was checked at the provider boundary
     /// ([`psf_providers::shape::completion`]); access here is checked all the same.
     pub fn check_completion(&mut self, value: &mut Value, trail: &mut Trail) -> Result<Checked, ApiError> {
-        let mut checked = Checked { audit: Vec::new(), confidence: Confidence::NotChecked };
+        let mut checked = Checked { audit: Vec::new(), confidence: Confidence::NotChecked, state: None };
         let choices = value.get_mut("choices").and_then(Value::as_array_mut);
         for (i, choice) in choices.into_iter().flatten().enumerate() {
             self.logprobs(choice);
@@ -336,6 +343,7 @@ impl OutputGuard {
             checked.audit.push(audit);
             if i == 0 {
                 checked.confidence = self.confidence();
+                checked.state = self.state;
             }
             // Each choice is its own answer.
             self.reset();
@@ -355,6 +363,7 @@ impl OutputGuard {
         self.pii_counts = [0; 2];
         self.logprobs = (0.0, 0);
         self.audit.clear();
+        self.state = None;
     }
 
     fn check_leak(&mut self, trail: &mut Trail, t: Instant) -> Result<(), ApiError> {

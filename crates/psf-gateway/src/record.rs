@@ -157,6 +157,14 @@ impl Gateway {
         }
     }
 
+    /// Counts a delivered answer in a defined state (OV-5), when it is in one.
+    pub(crate) fn answer_state(&self, point: &Point, state: Option<&'static str>) {
+        if let Some(state) = state {
+            let label = metrics::AnswerState { decision_point: point.spec.id.clone(), state: state.to_string() };
+            self.metrics.answer_states.get_or_create(&label).inc();
+        }
+    }
+
     /// Audits a refusal and turns it into the response: the one place a refusal is
     /// answered, with the status and outcome its code carries.
     pub(crate) async fn refuse(&self, ctx: &Ctx, error: ApiError) -> Response {

@@ -98,6 +98,10 @@ impl StreamCheck {
         };
         let reason = last.pointer("/choices/0/finish_reason").and_then(Value::as_str).map(str::to_string);
         let rest = self.guard.finish(reason.as_deref(), trail)?;
+        // A defined state (OV-5) is told on the last chunk, the stream's headers being gone.
+        if let (Some(state), Some(obj)) = (self.guard.state, last.as_object_mut()) {
+            obj.insert("psf_answer_state".into(), Value::String(state.into()));
+        }
         if let Some(delta) = last.pointer_mut("/choices/0/delta").and_then(Value::as_object_mut) {
             match delta.get_mut("content") {
                 Some(Value::String(existing)) => existing.push_str(&rest),
@@ -311,6 +315,7 @@ impl Streaming {
         let mut out: Vec<Bytes> = last.iter().map(sse_data).collect();
         out.push(Bytes::from_static(b"data: [DONE]\n\n"));
         self.done = true;
+        self.gw.answer_state(&self.point, self.check.guard.state);
         let audit = std::mem::take(&mut self.check.guard.audit);
         self.gw.record(&self.ctx, StatusCode::OK, Outcome::Delivered, None, Some(audit)).await;
         out

@@ -518,3 +518,31 @@ async fn http_level_refusals_are_coded_too() -> R {
     app.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_refusal_is_told_to_the_caller_at_every_door_and_counted() -> R {
+    let mut config = MockConfig::default();
+    config.default.reply = Some("I'm sorry, but I can't help with that request.".into());
+    let mut app = spawn(config).await?;
+    let r = app.chat("chat", json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]})).await?;
+    assert_eq!(header(&r, "x-psf-answer-state"), "refusal");
+    let body: Value = r.json().await?;
+    assert_eq!(body["psf_answer_state"], "refusal", "{body}");
+    let stream = json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let chunks = psf_testkit::sse(app.chat("chat", stream).await?).await?;
+    assert!(chunks.iter().any(|c| c["psf_answer_state"] == "refusal"), "{chunks:?}");
+
+    let resp: Value = responses(&app, json!({"model": "chat", "input": "hi"})).await?.json().await?;
+    assert_eq!(resp["psf_answer_state"], "refusal", "{resp}");
+    let evs = events(responses(&app, json!({"model": "chat", "input": "hi", "stream": true})).await?).await?;
+    assert_eq!(named(&evs, "response.completed")[0]["response"]["psf_answer_state"], "refusal");
+    let ask =
+        json!({"model": "chat", "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let evs = events(messages(&app, &key_for("chat"), ask).await?).await?;
+    assert_eq!(named(&evs, "message_delta")[0]["psf_answer_state"], "refusal", "{evs:?}");
+
+    let metrics = app.http.get(format!("{}/metrics", app.base())).send().await?.text().await?;
+    assert!(metrics.contains("psf_answer_states_total{decision_point=\"chat\",state=\"refusal\"} 5"), "{metrics}");
+    app.shutdown().await?;
+    Ok(())
+}

@@ -417,7 +417,12 @@ impl Events {
         let delta = json!({"stop_reason": stop_reason(self.progress.finish.as_deref()), "stop_sequence": null});
         let u = self.progress.usage.unwrap_or_default();
         let usage = json!({"input_tokens": u.prompt, "output_tokens": u.completion});
-        Self::event(&mut out, "message_delta", json!({"type": "message_delta", "delta": delta, "usage": usage}));
+        let mut data = json!({"type": "message_delta", "delta": delta, "usage": usage});
+        // psf's fields that came late (the answer's state) go with the stop reason.
+        if let Some(d) = data.as_object_mut() {
+            d.extend(self.progress.extra.clone());
+        }
+        Self::event(&mut out, "message_delta", data);
         Self::event(&mut out, "message_stop", json!({"type": "message_stop"}));
         out
     }

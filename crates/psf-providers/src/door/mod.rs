@@ -135,14 +135,14 @@ impl Progress {
         Progress { model: model.to_string(), ..Progress::default() }
     }
 
-    /// Reads a chunk: the first names the model and carries psf's fields; any may carry
-    /// the finish and the usage.
+    /// Reads a chunk: the first names the model; any may carry psf's fields (the
+    /// disclosure first, the answer's state last), the finish and the usage.
     fn read<'a>(&mut self, chunk: &'a Value) -> Parts<'a> {
-        if !self.started {
-            carry_psf_fields(chunk, &mut self.extra);
-            if let Some(m) = chunk.get("model").and_then(Value::as_str) {
-                self.model = m.to_string();
-            }
+        carry_psf_fields(chunk, &mut self.extra);
+        if !self.started
+            && let Some(m) = chunk.get("model").and_then(Value::as_str)
+        {
+            self.model = m.to_string();
         }
         let p = parts(chunk);
         if p.usage.is_some() {
