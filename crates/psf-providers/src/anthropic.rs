@@ -349,13 +349,14 @@ impl StreamTranslator {
                 vec![last]
             }
             "error" => {
-                let message = data.pointer("/error/message").and_then(Value::as_str).unwrap_or("error event");
                 let code = if data.pointer("/error/type").and_then(Value::as_str) == Some("overloaded_error") {
                     529
                 } else {
                     500
                 };
-                return Err(ProviderError::new(provider, ErrorKind::Status { code, retry_after: None }, message));
+                // Summarised like an error status: the event's type, never its text.
+                let summary = ProviderError::status(provider, code, None, &data.to_string());
+                return Err(ProviderError { message: format!("an error event: {}", summary.message), ..summary });
             }
             _ => Vec::new(),
         })

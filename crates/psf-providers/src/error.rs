@@ -43,9 +43,26 @@ impl ProviderError {
         ProviderError { provider: provider.to_string(), kind, message: message.into() }
     }
 
+    /// An error status, summarised: the status and the error's `type` and `code` as the
+    /// provider named them. Never its free text: a provider's message can echo the
+    /// request, and this message reaches logs, audit records and the caller.
     pub(crate) fn status(provider: &str, code: u16, retry_after: Option<u64>, body: &str) -> ProviderError {
-        let detail: String = body.chars().filter(|c| !c.is_control()).take(300).collect();
-        ProviderError::new(provider, ErrorKind::Status { code, retry_after }, format!("HTTP {code}: {detail}"))
+        let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+        let error = parsed.as_ref().and_then(|v| v.get("error"));
+        let names: Vec<String> = ["type", "code"]
+            .iter()
+            .filter_map(|k| error.and_then(|e| e.get(*k)))
+            .filter_map(|v| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            // Identifiers only: short, and no spaces.
+            .filter(|s| s.len() <= 64 && !s.contains(char::is_whitespace))
+            .collect();
+        let message =
+            if names.is_empty() { format!("HTTP {code}") } else { format!("HTTP {code} ({})", names.join(", ")) };
+        ProviderError::new(provider, ErrorKind::Status { code, retry_after }, message)
     }
 
     pub(crate) fn from_reqwest(provider: &str, e: reqwest::Error) -> ProviderError {
@@ -119,5 +136,13 @@ mod tests {
         assert!(e(503).is_retryable());
         assert!(e(503).is_provider_fault());
         assert_eq!(e(503).code(), "status_503");
+    }
+
+    #[test]
+    fn an_error_status_is_summarised_never_passed_on() {
+        let body = r#"{"error": {"message": "your prompt 'mail jane@example.com' is too long", "type": "invalid_request_error", "code": "context_length_exceeded"}}"#;
+        let e = ProviderError::status("p", 400, None, body);
+        assert_eq!(e.message, "HTTP 400 (invalid_request_error, context_length_exceeded)");
+        assert_eq!(ProviderError::status("p", 502, None, "<html>bad gateway</html>").message, "HTTP 502");
     }
 }

@@ -77,9 +77,10 @@ pub(crate) async fn stream(
             let chunk: Value = serde_json::from_str(&event.data).map_err(|e| {
                 ProviderError::new(&id, ErrorKind::Malformed, format!("a stream event is not JSON: {e}"))
             })?;
-            if let Some(error) = chunk.get("error") {
-                let message = error.get("message").and_then(Value::as_str).unwrap_or("error event");
-                return Err(ProviderError::new(&id, ErrorKind::Status { code: 500, retry_after: None }, message));
+            if chunk.get("error").is_some() {
+                // Summarised like an error status: the event's type and code, never its text.
+                let summary = ProviderError::status(&id, 500, None, &chunk.to_string());
+                return Err(ProviderError { message: format!("an error event: {}", summary.message), ..summary });
             }
             crate::shape::chunk(&id, &chunk)?;
             Ok(chunk)
