@@ -237,7 +237,17 @@ pub(crate) async fn status(State(gw): State<Arc<Gateway>>, Path(id): Path<String
     if let Err(e) = gw.store.mark_review_delivered(&review.id, psf_store::now_ms()).await {
         return store_error(&e);
     }
-    Json(body).into_response()
+    // Delivered: the caller's values are not kept any longer (a later collect gets the
+    // answer with its placeholders, and says so).
+    if let Err(e) = gw.store.forget_held_values(&review.id).await {
+        tracing::error!(review = %review.id, error = %e, "held values could not be deleted after delivery");
+    }
+    let mut response = Json(body).into_response();
+    let disclosed = gw.compiled.points.get(&review.decision_point).and_then(|p| p.spec.disclosure.as_ref());
+    if review.status != "rejected" && disclosed.is_some_and(|d| d.header) {
+        response.headers_mut().insert("x-psf-ai-generated", axum::http::HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// A JSON body, read only once the caller is known to be an admin.

@@ -117,6 +117,10 @@ async fn a_supervised_answer_is_held_approved_by_a_named_reviewer_and_delivered(
     let content = done["completion"]["choices"][0]["message"]["content"].as_str().unwrap_or_default();
     assert!(content.contains("jo.bloggs@example.org"), "{done}");
     assert_eq!(done["psf_values_restored"], true);
+    // Once delivered, the caller's values are not kept: a later collect says so.
+    assert!(app.store.open_held_values(&review_id).await?.is_none(), "the sealed values are deleted");
+    let again = app.collect("loans", &location).await?;
+    assert_eq!(again["psf_values_restored"], false);
 
     // Audited: the request as held (PII redacted), the decision with the reviewer.
     let record = app.audit(&request_id).await?;

@@ -98,6 +98,8 @@ impl Store {
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         // WAL lets the gateway write while `psf keys` and `psf assess` read.
+                        // `secure_delete`: what is deleted (an erased subject, delivered held
+                        // values) is overwritten, not left readable in free pages.
                         let pragmas: &[&str] = if memory {
                             &["PRAGMA foreign_keys = ON"]
                         } else {
@@ -106,6 +108,7 @@ impl Store {
                                 "PRAGMA journal_mode = WAL",
                                 "PRAGMA synchronous = NORMAL",
                                 "PRAGMA foreign_keys = ON",
+                                "PRAGMA secure_delete = ON",
                             ]
                         };
                         for pragma in pragmas {

@@ -146,6 +146,22 @@ impl Store {
         Ok(Some(plain.to_vec()))
     }
 
+    /// Deletes the values behind a held answer once it has been delivered, with the
+    /// review's own data key where it had one: nothing of the caller's is kept longer
+    /// than it is needed.
+    pub async fn forget_held_values(&self, review_id: &str) -> Result<(), StoreError> {
+        let own_key = format!("review:{review_id}");
+        for sql in ["DELETE FROM held_values WHERE review_id = $1", "DELETE FROM data_keys WHERE key_id = $1"] {
+            let arg = if sql.contains("held_values") { review_id } else { own_key.as_str() };
+            sqlx::query(sql)
+                .bind(arg)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| StoreError::query("forget held values", e))?;
+        }
+        Ok(())
+    }
+
     /// Erases a subject: destroys its data key, deletes what was sealed under it, its
     /// audit records and reviews, and keeps a receipt (holding the subject's hash only).
     pub async fn erase_subject(&self, subject: &str, requested_by: &str) -> Result<Erasure, StoreError> {
