@@ -148,11 +148,7 @@ fn read(
         Ok(Input::Tokens(tokens)) => {
             // Token ids hide their text from every detector: they pass only where the
             // policy lets every class through as it is.
-            let pii = &limits.pii;
-            let all_allowed =
-                [pii.contact, pii.financial, pii.government_id, pii.credential, pii.personal, pii.location]
-                    .iter()
-                    .all(|a| *a == PiiAction::Allow);
+            let all_allowed = psf_detect::DataClass::ALL.iter().all(|c| limits.pii.action(*c) == PiiAction::Allow);
             if !all_allowed {
                 let message = "the input is token ids, which cannot be checked for personal data, and this \
                                decision point's policy acts on some classes; send the text instead";

@@ -368,15 +368,8 @@ impl Rules<'_> {
     /// An embeddings point: no class may be tokenized (the placeholder, not the text,
     /// would be embedded), and every model of its chain must serve embeddings.
     fn embeddings_point(&mut self, i: usize, point: &crate::manifest::DecisionPoint) {
-        let pii = &point.input.pii;
-        for (name, action) in [
-            ("contact", pii.contact),
-            ("financial", pii.financial),
-            ("government_id", pii.government_id),
-            ("credential", pii.credential),
-            ("personal", pii.personal),
-            ("location", pii.location),
-        ] {
+        for class in psf_detect::DataClass::ALL {
+            let (name, action) = (class.as_str(), point.input.pii.action(class));
             if action == crate::manifest::PiiAction::Tokenize {
                 self.at(
                     Code::EmbeddingsPolicy,
